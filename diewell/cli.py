@@ -1,0 +1,146 @@
+"""diewell's command line: `diewell demo`, `diewell run --config PATH`, `diewell synth --out DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from diewell.config import ConfigError, load_config
+
+log = logging.getLogger("diewell")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Prefect shows the diewell loggers in its run logs too.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "diewell")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The temporary local server Prefect starts without PREFECT_API_URL needs more than the
+    # default 20 s on a busy two-core machine the first time (it creates its database).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+def _synth_progress(step: str, done: int, total: int) -> None:
+    if total and (done == total or done % max(1, total // 10) == 0):
+        log.info("synth: %s %d/%d", step, done, total)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from diewell.synth import synthesize
+
+    out = Path(args.out)
+    started = time.perf_counter()
+    config_path = synthesize(
+        out, seed=args.seed, population=args.population, years=args.years, progress=_synth_progress
+    )
+    files = sum(1 for _ in (out / "landing").rglob("*") if _.is_file())
+    print(f"Synthetic ICS written in {time.perf_counter() - started:.1f} s: {files} extract files")
+    print(f"Config: {config_path}")
+    return 0
+
+
+def run_pipeline(config_path: Path) -> int:
+    from diewell.pipeline import headline
+    from flows.refresh import refresh
+
+    config = load_config(config_path)  # fail early, before Prefect starts, on a bad config
+    config.pseudonymisation_key()
+    started = time.perf_counter()
+    summary = refresh(str(config_path))
+    elapsed = time.perf_counter() - started
+    print()
+    print(f"Run {summary.run_id} completed in {elapsed:.1f} s")
+    print(
+        f"  files: {summary.count('loaded')} loaded, {summary.count('unchanged')} unchanged, "
+        f"{summary.count('rejected')} rejected"
+    )
+    print(f"  rows:  {summary.rows_loaded:,} loaded, {summary.rows_quarantined:,} quarantined")
+    for rule, n in sorted(summary.rejections_by_rule().items()):
+        print(f"  rejected ({rule}): {n} file(s); reasons beside them in {config.rejected}")
+    print(
+        f"  decedent cohort: {summary.cohort_rows:,} rows; {summary.indicator_rows:,} indicator values"
+    )
+    print(f"Warehouse: {config.warehouse}")
+    print(f"Outputs:   {config.outputs / 'current'} -> {summary.release}")
+    table = headline(summary.release)
+    if table.height:
+        period = table["period_end"][0]
+        print(
+            f"\nHeadline indicators, {config.ics_name}, 12 months to {period} (published figures):"
+        )
+        print(f"  {'id':<5} {'indicator':<42} {'num':>7} {'den':>7} {'value':>7}  95% CI")
+        for r in table.iter_rows(named=True):
+            value = "supp." if r["value"] is None else f"{r['value']:.1f}"
+            ci = "" if r["lower_95"] is None else f"{r['lower_95']:.1f}-{r['upper_95']:.1f}"
+            num = "" if r["numerator"] is None else f"{r['numerator']:,}"
+            den = "" if r["denominator"] is None else f"{r['denominator']:,}"
+            print(
+                f"  {r['indicator_id']:<5} {r['indicator_name'][:42]:<42} {num:>7} {den:>7} {value:>7}  {ci}"
+            )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return run_pipeline(Path(args.config))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from diewell.synth import synthesize
+
+    demo = Path(args.dir).resolve()
+    for generated in ("landing", "archive", "rejected", "warehouse", "outputs"):
+        shutil.rmtree(demo / generated, ignore_errors=True)
+    log.info(
+        "demo: generating a synthetic ICS of %s people over %d years in %s",
+        f"{args.population:,}",
+        args.years,
+        demo,
+    )
+    config_path = synthesize(
+        demo, seed=args.seed, population=args.population, years=args.years, progress=_synth_progress
+    )
+    return run_pipeline(config_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="diewell", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the pipeline for an ICS configuration")
+    p.add_argument("--config", required=True, help="path of the ICS configuration file (config.md)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("synth", help="write a synthetic ICS: extract files and config")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=20261123)
+    p.add_argument("--population", type=int, default=1_000_000)
+    p.add_argument("--years", type=int, default=3)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("demo", help="generate the embedded demo ICS and run the pipeline on it")
+    p.add_argument("--dir", default="demo", help="folder for the demo ICS (default: ./demo)")
+    p.add_argument("--seed", type=int, default=20261123)
+    p.add_argument("--population", type=int, default=1_000_000)
+    p.add_argument("--years", type=int, default=3)
+    p.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    _setup_logging()
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"diewell: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Compute indicator values from the warehouse: periods, aggregation, statistics, comparison.
+
+Each indicator is `warehouse/indicators/<ID>.sql`, a query returning one row per counted unit
+(a decedent in a period, say) with the geography and breakdown columns of the cohort plus
+`numerator` and `denominator`. This module aggregates every indicator at every geography
+level and breakdown, adds the statistic's value and intervals, the comparison with the ICS
+value, and `data_complete`. The exact figures go to `mart_indicator_values` in the warehouse;
+disclosure control happens only at publication.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+
+import duckdb
+import polars as pl
+import yaml
+
+from diewell.config import Config
+from diewell.warehouse import SQL_DIR, fetch_one, query_frame
+from transforms import statistics
+from transforms.periods import reporting_periods
+
+LEVELS = {"ics": None, "place": "place_code", "pcn": "pcn_code", "practice": "practice_code"}
+BREAKDOWN_COLUMNS = {
+    "all": None,
+    "age_band": "age_band",
+    "sex": "sex",
+    "imd_quintile": "imd_quintile",
+    "condition_group": "condition_group",
+    "ethnicity": "ethnicity",
+}
+SNAPSHOT_EXTRACTS = {"ref_lsoa", "ref_practice"}
+COMPARISON_WORDS = {
+    "none": ("higher", "lower"),
+    "higher_is_better": ("better", "worse"),
+    "lower_is_better": ("worse", "better"),
+}
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    name: str
+    definition: str
+    numerator: str
+    denominator: str
+    statistic: str
+    polarity: str
+    unit: str
+    source_extracts: tuple[str, ...]
+    breakdowns: tuple[str, ...]
+
+    @property
+    def sql(self) -> str:
+        return (SQL_DIR / "indicators" / f"{self.id}.sql").read_text(encoding="utf-8")
+
+
+@cache
+def catalogue() -> tuple[Indicator, ...]:
+    raw = yaml.safe_load((SQL_DIR / "indicators" / "catalogue.yaml").read_text(encoding="utf-8"))
+    return tuple(
+        Indicator(
+            **{
+                **entry,
+                "source_extracts": tuple(entry["source_extracts"]),
+                "breakdowns": tuple(entry["breakdowns"]),
+            }
+        )
+        for entry in raw
+    )
+
+
+def catalogue_frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "indicator_id": i.id,
+                "indicator_name": i.name,
+                "definition": i.definition,
+                "numerator": i.numerator,
+                "denominator": i.denominator,
+                "statistic": i.statistic,
+                "polarity": i.polarity,
+                "unit": i.unit,
+                "source_extracts": ", ".join(i.source_extracts),
+            }
+            for i in catalogue()
+        ]
+    )
+
+
+def build_periods(con: duckdb.DuckDBPyConnection) -> int:
+    """Write mart_periods from the span of loaded deaths deliveries; return how many periods."""
+    first, last = fetch_one(
+        con,
+        "SELECT min(period_end), max(period_end) FROM landing_files "
+        "WHERE extract = 'deaths' AND status = 'loaded'",
+    )
+    periods = []
+    if first is not None:
+        coverage_start = first.replace(day=1)  # deliveries are at least monthly
+        periods = reporting_periods(coverage_start, last)
+    frame = pl.DataFrame(
+        {
+            "period_type": [p.period_type for p in periods],
+            "period_start": [p.period_start for p in periods],
+            "period_end": [p.period_end for p in periods],
+        },
+        schema={"period_type": pl.String, "period_start": pl.Date, "period_end": pl.Date},
+    )
+    con.register("periods_frame", frame)
+    con.execute("CREATE OR REPLACE TABLE mart_periods AS SELECT * FROM periods_frame")
+    con.unregister("periods_frame")
+    return len(periods)
+
+
+def aggregate_sql(indicator: Indicator, ics_code: str) -> str:
+    """One GROUP BY per geography level and breakdown over the indicator's unit rows."""
+    parts = []
+    for level, geo_col in LEVELS.items():
+        for breakdown in indicator.breakdowns:
+            col = BREAKDOWN_COLUMNS[breakdown]
+            parts.append(
+                f"""SELECT '{indicator.id}' AS indicator_id, period_type, period_start, period_end,
+       '{level}' AS geography_level, {geo_col or repr(ics_code)} AS geography_code,
+       '{breakdown}' AS breakdown, {col or "'all'"} AS breakdown_value,
+       CAST(sum(numerator) AS BIGINT) AS numerator, CAST(sum(denominator) AS BIGINT) AS denominator
+FROM units GROUP BY ALL"""
+            )
+    return f"WITH units AS ({indicator.sql})\n" + "\nUNION ALL\n".join(parts)
+
+
+def _geography_names(con: duckdb.DuckDBPyConnection, config: Config) -> pl.DataFrame:
+    return query_frame(
+        con,
+        """
+        SELECT 'ics' AS geography_level, ? AS geography_code, ? AS geography_name
+        UNION ALL SELECT DISTINCT 'place', place_code, place_name FROM core_ref_lsoa
+        UNION ALL SELECT DISTINCT 'pcn', pcn_code, pcn_name FROM core_ref_practice
+        UNION ALL SELECT DISTINCT 'practice', gp_practice_code, practice_name FROM core_ref_practice
+        """,
+        [config.ics_code, config.ics_name],
+    )
+
+
+def _delivered_up_to(
+    con: duckdb.DuckDBPyConnection, config: Config
+) -> dict[tuple[str, str], dt.date]:
+    rows = con.execute(
+        "SELECT extract, provider, max(period_end) FROM landing_files WHERE status = 'loaded' GROUP BY ALL"
+    ).fetchall()
+    delivered = {(e, p): d for e, p, d in rows}
+    return delivered
+
+
+def data_complete(indicator: Indicator, period_end: dt.date, config: Config, delivered) -> bool:
+    """True when every provider registered for the indicator's extracts has delivered up to period_end."""
+    for extract in indicator.source_extracts:
+        if extract in SNAPSHOT_EXTRACTS:
+            continue
+        for provider in config.providers_for(extract):
+            last = delivered.get((extract, provider.code))
+            if last is None or last < period_end:
+                return False
+    return True
+
+
+def add_statistics(df: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
+    if indicator.statistic == "proportion":
+        return statistics.add_proportion_columns(df)
+    if indicator.statistic == "rate_per_100":
+        return statistics.add_rate_columns(df, multiplier=100)
+    raise NotImplementedError(f"statistic {indicator.statistic} is not computed yet")
+
+
+def add_comparison(df: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
+    """Compare each area with the ICS value for the same indicator, period and breakdown value."""
+    keys = ["indicator_id", "period_type", "period_end", "breakdown", "breakdown_value"]
+    ics = df.filter(pl.col("geography_level") == "ics").select(
+        *keys, pl.col("value").alias("comparator_value")
+    )
+    out = df.join(ics, on=keys, how="left")
+    above, below = COMPARISON_WORDS[indicator.polarity]
+    comparison = (
+        pl.when(pl.col("geography_level") == "ics")
+        .then(pl.lit("not_compared"))  # the ICS is the comparator itself
+        .when(pl.col("lower_95").is_null() | pl.col("comparator_value").is_null())
+        .then(pl.lit("not_compared"))
+        .when(pl.col("comparator_value").is_between(pl.col("lower_95"), pl.col("upper_95")))
+        .then(pl.lit("similar"))
+        .when(pl.col("lower_95") > pl.col("comparator_value"))
+        .then(pl.lit(above))
+        .otherwise(pl.lit(below))
+    )
+    return out.with_columns(comparison.alias("comparison"))
+
+
+def compute_indicator_values(
+    con: duckdb.DuckDBPyConnection, config: Config, run_id: str
+) -> pl.DataFrame:
+    """Every catalogued indicator, exact (no disclosure control); also stored as mart_indicator_values."""
+    names = _geography_names(con, config)
+    delivered = _delivered_up_to(con, config)
+    frames = []
+    for indicator in catalogue():
+        df = query_frame(con, aggregate_sql(indicator, config.ics_code))
+        df = add_statistics(df, indicator)
+        df = add_comparison(df, indicator)
+        complete = {
+            d: data_complete(indicator, d, config, delivered)
+            for d in df["period_end"].unique().to_list()
+        }
+        df = df.with_columns(
+            pl.lit(indicator.name).alias("indicator_name"),
+            pl.lit(indicator.unit).alias("unit"),
+            pl.lit(indicator.statistic).alias("statistic"),
+            pl.lit(indicator.polarity).alias("polarity"),
+            pl.col("period_end")
+            .replace_strict(complete, return_dtype=pl.Boolean)
+            .alias("data_complete"),
+        )
+        frames.append(df)
+    values = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    values = values.join(names, on=["geography_level", "geography_code"], how="left").with_columns(
+        pl.col("geography_name").fill_null(pl.col("geography_code")),
+        pl.lit(False).alias("suppressed"),
+        pl.lit(run_id).alias("run_id"),
+    )
+    values = values.select(OUTPUT_COLUMNS[:-1]).sort(SORT_KEYS)
+    con.register("indicator_values", values)
+    con.execute("CREATE OR REPLACE TABLE mart_indicator_values AS SELECT * FROM indicator_values")
+    con.unregister("indicator_values")
+    return values
+
+
+OUTPUT_COLUMNS = [
+    "indicator_id",
+    "indicator_name",
+    "period_type",
+    "period_start",
+    "period_end",
+    "geography_level",
+    "geography_code",
+    "geography_name",
+    "breakdown",
+    "breakdown_value",
+    "numerator",
+    "denominator",
+    "value",
+    "lower_95",
+    "upper_95",
+    "lower_99_8",
+    "upper_99_8",
+    "unit",
+    "statistic",
+    "polarity",
+    "comparator_value",
+    "comparison",
+    "suppressed",
+    "data_complete",
+    "run_id",
+    "schema_version",
+]
+SORT_KEYS = [
+    "indicator_id",
+    "period_type",
+    "period_end",
+    "geography_level",
+    "geography_code",
+    "breakdown",
+    "breakdown_value",
+]

@@ -1,0 +1,314 @@
+"""Ingest: take each delivered file from the landing folder, validate it, and load it.
+
+One file is one DuckDB transaction: the warehouse holds either all of a file's effects or
+none. After the commit the file moves to the archive (or, if rejected, to the rejected area
+with its reason beside it). A crash between commit and move is healed by the next run: the
+file's checksum is already current, so it is recorded as unchanged and moved.
+
+Nothing here logs row-level data: only file names, rules and counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from diewell.config import Config
+from diewell.delivery import (
+    Delivery,
+    FileRejected,
+    as_strings,
+    check_columns,
+    discover,
+    parse_file_name,
+    read_delivery,
+    sha256_of,
+)
+from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
+from transforms.contracts import load_contract, validate_rows
+from transforms.pseudonymise import pseudonymise
+
+log = logging.getLogger("diewell.ingest")
+
+MAX_QUARANTINED_SHARE = 0.5  # more than half the rows failing means a mis-exported file
+MIN_VOLUME_SHARE = 0.2  # under 20% of the previous delivery means a truncated export
+
+
+@dataclass
+class FileOutcome:
+    file_name: str
+    status: str  # loaded | rejected | unchanged
+    extract: str | None = None
+    provider: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rule: str | None = None
+    reason: str | None = None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def ingest_landing(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    run_id: str,
+    progress: Callable[[int, int, FileOutcome], None] | None = None,
+) -> list[FileOutcome]:
+    """Validate and load every file in the landing folder, reference data first, then in period order."""
+    key = config.pseudonymisation_key()
+    paths = discover(config.landing)
+    named: list[tuple[tuple, Path]] = []
+    for path in paths:
+        try:
+            named.append((parse_file_name(path, config).sort_key, path))
+        except FileRejected:
+            named.append(((-1, dt.date.min, "", "", path.name), path))
+    outcomes = []
+    for i, (_, path) in enumerate(sorted(named, key=lambda t: t[0])):
+        outcome = ingest_file(con, config, path, run_id, key)
+        outcomes.append(outcome)
+        if progress:
+            progress(i + 1, len(named), outcome)
+    return outcomes
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, config: Config, path: Path, run_id: str, key: bytes
+) -> FileOutcome:
+    sha = sha256_of(path)
+    size = path.stat().st_size
+    delivery: Delivery | None = None
+    try:
+        delivery = parse_file_name(path, config)
+        if _is_current(con, delivery, sha):
+            _archive(config, delivery, path, sha)
+            log.info("%s: byte-identical to the loaded delivery; nothing changes", path.name)
+            return FileOutcome(path.name, "unchanged", delivery.extract, delivery.provider)
+        contract = load_contract(delivery.extract)
+        raw = read_delivery(delivery)
+        extra = check_columns(raw, contract, delivery.format)
+        result = validate_rows(as_strings(raw), contract, delivery.period_end)
+        outcome = _load(con, delivery, sha, size, run_id, result, extra, key)
+    except FileRejected as rejection:
+        _record_rejection(con, config, path, delivery, sha, size, run_id, rejection)
+        log.warning("%s rejected: %s", path.name, rejection.reason)
+        return FileOutcome(
+            path.name,
+            "rejected",
+            delivery.extract if delivery else None,
+            delivery.provider if delivery else None,
+            rule=rejection.rule,
+            reason=rejection.reason,
+        )
+    _archive(config, delivery, path, sha)
+    log.info(
+        "%s: %d rows read, %d loaded, %d quarantined",
+        path.name,
+        outcome.rows_read,
+        outcome.rows_loaded,
+        outcome.rows_quarantined,
+    )
+    return outcome
+
+
+def _is_current(con: duckdb.DuckDBPyConnection, d: Delivery, sha: str) -> bool:
+    row = fetch_one(
+        con,
+        "SELECT sha256 FROM landing_files WHERE extract = ? AND provider = ? AND period_end = ? "
+        "AND status = 'loaded'",
+        [d.extract, d.provider, d.period_end],
+    )
+    return row is not None and row[0] == sha
+
+
+def _previous_rows(con: duckdb.DuckDBPyConnection, d: Delivery) -> int | None:
+    row = fetch_one(
+        con,
+        "SELECT rows_read FROM landing_files WHERE extract = ? AND provider = ? AND period_end < ? "
+        "AND status IN ('loaded', 'superseded') ORDER BY period_end DESC, file_id DESC LIMIT 1",
+        [d.extract, d.provider, d.period_end],
+    )
+    return None if row is None else row[0]
+
+
+def _duplicate_deaths(
+    con: duckdb.DuckDBPyConnection, d: Delivery, rows: pl.DataFrame
+) -> pl.DataFrame:
+    """Rows for people who already have a death in another current delivery."""
+    con.register("incoming_deaths", rows.select("row_number", "person_id"))
+    try:
+        found = query_frame(
+            con,
+            """
+            SELECT i.row_number FROM incoming_deaths i
+            JOIN stg_deaths s ON s.person_id = i.person_id
+            WHERE NOT (s.provider = ? AND s.period_end = ?)
+            """,
+            [d.provider, d.period_end],
+        )
+    finally:
+        con.unregister("incoming_deaths")
+    return found.with_columns(
+        pl.lit("duplicate_death").alias("rule"),
+        pl.lit("nhs_number").alias("column"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.lit(
+            "this person already has a death in an earlier delivery; a person dies once "
+            "(re-deliver that period to correct it)"
+        ).alias("message"),
+    )
+
+
+def _load(con, d: Delivery, sha, size, run_id, result, extra, key) -> FileOutcome:
+    contract = load_contract(d.extract)
+    rows = result.rows
+    nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
+    for c in nhs_cols:
+        rows = rows.with_columns(pseudonymise(rows[c], key).alias("person_id")).drop(c)
+    findings = result.findings
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if d.extract == "deaths" and rows.height:
+            dups = _duplicate_deaths(con, d, rows)
+            if dups.height:
+                findings = pl.concat([findings, dups.select(findings.columns)])
+                rows = rows.filter(~pl.col("row_number").is_in(dups["row_number"].implode()))
+        quarantined = findings["row_number"].n_unique() if findings.height else 0
+        if result.rows_read and quarantined > MAX_QUARANTINED_SHARE * result.rows_read:
+            top = findings.group_by("rule").len().sort("len", descending=True).row(0)
+            raise FileRejected(
+                "too_many_rows_failing",
+                f"{quarantined} of {result.rows_read} rows break the contract (most often: {top[0]}); "
+                "the file looks mis-exported",
+            )
+        previous = _previous_rows(con, d)
+        if result.rows_read and previous and result.rows_read < MIN_VOLUME_SHARE * previous:
+            raise FileRejected(
+                "volume_drop",
+                f"{result.rows_read} rows is under 20% of the previous delivery ({previous} rows); "
+                "the export looks truncated",
+            )
+        con.execute(
+            "UPDATE landing_files SET status = 'superseded' WHERE extract = ? AND provider = ? "
+            "AND period_end = ? AND status = 'loaded'",
+            [d.extract, d.provider, d.period_end],
+        )
+        con.execute(
+            f"DELETE FROM {staging_table(d.extract)} WHERE provider = ? AND period_end = ?",
+            [d.provider, d.period_end],
+        )
+        file_id = fetch_one(con, "SELECT nextval('landing_file_id')")[0]
+        loaded = rows.height
+        con.execute(
+            "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, NULL, ?, ?, ?, ?)",
+            [
+                file_id,
+                d.name,
+                d.extract,
+                d.provider,
+                d.period_end,
+                d.format,
+                sha,
+                size,
+                run_id,
+                _now(),
+                result.rows_read,
+                loaded,
+                quarantined,
+                ",".join(extra) or None,
+            ],
+        )
+        staged = rows.with_columns(
+            pl.lit(file_id, pl.Int64).alias("file_id"),
+            pl.lit(d.provider).alias("provider"),
+            pl.lit(d.period_end).alias("period_end"),
+        ).select(staging_columns(contract))
+        con.register("staged_rows", staged)
+        con.execute(f"INSERT INTO {staging_table(d.extract)} SELECT * FROM staged_rows")
+        con.unregister("staged_rows")
+        if findings.height:
+            q = findings.with_columns(
+                pl.lit(file_id, pl.Int64).alias("file_id"), pl.lit(d.name).alias("file_name")
+            ).select("file_id", "file_name", "row_number", "rule", "column", "value", "message")
+            con.register("quarantined", q)
+            con.execute("INSERT INTO quarantine_rows SELECT * FROM quarantined")
+            con.unregister("quarantined")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return FileOutcome(
+        d.name, "loaded", d.extract, d.provider, result.rows_read, loaded, quarantined
+    )
+
+
+def _record_rejection(con, config, path, d, sha, size, run_id, rejection: FileRejected) -> None:
+    con.execute("BEGIN TRANSACTION")
+    file_id = fetch_one(con, "SELECT nextval('landing_file_id')")[0]
+    con.execute(
+        "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'rejected', ?, ?, NULL, NULL, NULL, NULL)",
+        [
+            file_id,
+            path.name,
+            d.extract if d else None,
+            d.provider if d else None,
+            d.period_end if d else None,
+            d.format if d else None,
+            sha,
+            size,
+            run_id,
+            _now(),
+            rejection.rule,
+            rejection.reason,
+        ],
+    )
+    con.execute("COMMIT")
+    config.rejected.mkdir(parents=True, exist_ok=True)
+    target = _free_name(config.rejected / path.name, sha)
+    shutil.move(str(path), target)
+    detail = {
+        "file_name": path.name,
+        "sha256": sha,
+        "rule": rejection.rule,
+        "reason": rejection.reason,
+        "run_id": run_id,
+        "rejected_at": _now().isoformat(timespec="seconds"),
+    }
+    Path(f"{target}.reason.json").write_text(json.dumps(detail, indent=2) + "\n", encoding="utf-8")
+    Path(f"{target}.reason.txt").write_text(
+        f"{path.name} was rejected whole and nothing of it was loaded.\n"
+        f"Reason ({rejection.rule}): {rejection.reason}\n",
+        encoding="utf-8",
+    )
+
+
+def _free_name(target: Path, sha: str) -> Path:
+    """target, or target with the checksum inserted when a different file already holds that name."""
+    if target.exists():
+        return target.with_name(f"{target.stem}.{sha[:12]}{target.suffix}")
+    return target
+
+
+def _archive(config: Config, d: Delivery, path: Path, sha: str) -> None:
+    folder = config.archive / d.extract / d.provider
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        old = sha256_of(target)
+        if old == sha:
+            target.unlink()
+        else:  # keep the replaced delivery beside it, named by its checksum
+            target.rename(folder / f"{path.name}.{old[:12]}.superseded")
+    shutil.move(str(path), target)

@@ -1,0 +1,88 @@
+"""Shared test helpers: a tiny ICS written from literal rows, and valid test NHS numbers."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+# Keep Prefect's state out of the home folder and quiet, for every test.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="diewell-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+from transforms.nhs_number import check_digits  # noqa: E402
+
+TEST_KEY = "test-key-0123456789abcdef0123456789abcdef"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """The contract folder `shared/` beside the repository (as in CI: <repo>/../shared)."""
+    for parent in [REPO, *REPO.parents]:
+        candidate = parent / "shared"
+        if (candidate / "spec").is_dir():
+            return candidate
+        candidate = parent.parent / "shared"
+        if (candidate / "spec").is_dir():
+            return candidate
+    raise FileNotFoundError("shared/ (spec and reference) not found beside the repository")
+
+
+def nhs(i: int) -> str:
+    """The i-th valid NHS number in the 999 test range (never a real patient)."""
+    stems = np.arange(999_000_000, 999_000_000 + 12 * (i + 1), dtype=np.int64)
+    checks = check_digits(stems)
+    valid = stems[checks != 10][i]
+    return f"{valid}{check_digits(np.array([valid]))[0]}"
+
+
+class TinyIcs:
+    """An ICS folder written from literal rows: config, landing files, key in the environment."""
+
+    def __init__(self, root: Path, providers: list[dict]):
+        self.root = root
+        self.config_path = root / "diewell.yaml"
+        config = {
+            "ics": {"code": "QTT", "name": "Tiny Test ICS"},
+            "paths": {
+                "landing": "landing",
+                "warehouse": "warehouse/diewell.duckdb",
+                "outputs": "outputs",
+            },
+            "providers": providers,
+        }
+        root.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        (root / "landing").mkdir(exist_ok=True)
+
+    def deliver(self, name: str, rows: list[dict], columns: list[str] | None = None) -> Path:
+        columns = columns or (list(rows[0]) if rows else [])
+        path = self.root / "landing" / name
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+
+
+@pytest.fixture
+def pseudo_key(monkeypatch):
+    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", TEST_KEY)
+    return TEST_KEY.encode()
+
+
+# Property tests are derandomised in CI so a run is reproducible.
+try:
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    settings.register_profile("dev", deadline=None)
+    settings.load_profile("ci" if os.environ.get("CI") else "dev")
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass

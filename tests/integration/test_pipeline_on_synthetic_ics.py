@@ -1,0 +1,192 @@
+"""The whole pipeline, as a Prefect flow run, on a generated synthetic ICS.
+
+A smaller ICS than the demo's (60,000 people over 2 years) so it runs in CI in well under a
+minute; the plausibility ranges are wider than the demo's published ranges for that reason
+(about 1,200 deaths a year: a share's 95% interval is roughly +/- 3 points).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import duckdb
+import polars as pl
+import pyarrow.dataset as ds
+import pytest
+
+from diewell.config import load_config
+from diewell.synth import synthesize
+from tests.conftest import TEST_KEY
+
+POPULATION = 60_000
+YEARS = 2
+
+
+@pytest.fixture(scope="module")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, prefect_harness):
+    import os
+
+    os.environ.pop("DIEWELL_PSEUDO_KEY", None)  # the synthetic ICS's own key file is used
+    root = tmp_path_factory.mktemp("synthetic-ics")
+    config_path = synthesize(root, seed=7, population=POPULATION, years=YEARS, defect_rate=0.002)
+    landing_files = sorted(p.name for p in (root / "landing").rglob("*") if p.is_file())
+
+    from flows.refresh import refresh
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger().addHandler(handler)
+    try:
+        summary = refresh(str(config_path))
+    finally:
+        logging.getLogger().removeHandler(handler)
+    config = load_config(config_path)
+    con = duckdb.connect(str(config.warehouse), read_only=True)
+    yield {
+        "config": config,
+        "summary": summary,
+        "con": con,
+        "landing_files": landing_files,
+        "logs": [r.getMessage() for r in records],
+    }
+    con.close()
+
+
+def test_every_delivered_file_is_accounted_for(run):
+    summary = run["summary"]
+    assert sorted(f.file_name for f in summary.files) == run["landing_files"]
+    assert not [p for p in run["config"].landing.rglob("*") if p.is_file()]  # landing emptied
+    bad = (
+        run["con"]
+        .execute(
+            "SELECT count(*) FROM landing_files WHERE status = 'loaded' "
+            "AND rows_read <> rows_loaded + rows_quarantined"
+        )
+        .fetchall()[0][0]
+    )
+    assert bad == 0
+    assert summary.count("loaded") > 100
+
+
+def test_generated_defects_are_quarantined_with_their_rule(run):
+    rules = {
+        r[0] for r in run["con"].execute("SELECT DISTINCT rule FROM quarantine_rows").fetchall()
+    }
+    assert {
+        "invalid_nhs_number",
+        "unparseable_date",
+        "discharge_before_admission",
+        "duplicate_key",
+    } <= rules
+
+
+def test_no_nhs_number_in_warehouse_outputs_or_logs(run):
+    con = run["con"]
+    ten_digits = re.compile(r"(?<![0-9a-f])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9a-f])")
+    for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+        cols = con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND data_type = 'VARCHAR'",
+            [table],
+        ).fetchall()
+        for (col,) in cols:
+            n = con.execute(
+                f"SELECT count(*) FROM {table} WHERE regexp_matches({col}, '^[0-9 -]{{10,12}}$')"
+            ).fetchall()[0][0]
+            assert n == 0, f"{table}.{col} holds NHS-number-like values"
+    published = pl.read_parquet(
+        run["config"].outputs / "current" / "indicators", hive_partitioning=True
+    )
+    for col in published.columns:
+        if published.schema[col] == pl.String:
+            assert not published[col].str.contains(r"^\d{10}$").any()
+    for message in run["logs"]:
+        assert not ten_digits.search(message), message
+    assert TEST_KEY not in "\n".join(run["logs"])
+
+
+def test_outputs_read_identically_with_pyarrow_and_polars(run):
+    folder = run["config"].outputs / "current" / "indicators"
+    with_polars = pl.read_parquet(folder, hive_partitioning=True)
+    with_arrow = pl.from_arrow(ds.dataset(folder, format="parquet", partitioning="hive").to_table())
+    assert with_polars.height == with_arrow.height == run["summary"].indicator_rows
+    key = [
+        "indicator_id",
+        "period_end",
+        "geography_level",
+        "geography_code",
+        "breakdown",
+        "breakdown_value",
+    ]
+    a = with_polars.sort(key).select("indicator_id", "numerator", "denominator", "value")
+    b = with_arrow.sort(key).select("indicator_id", "numerator", "denominator", "value")
+    assert a.equals(b)
+    assert {"PD01", "PD02", "PD03", "PD04", "PD05", "PD06", "ND01"} == set(
+        with_polars["indicator_id"]
+    )
+
+
+def test_published_counts_are_disclosure_controlled(run):
+    published = pl.read_parquet(
+        run["config"].outputs / "current" / "indicators", hive_partitioning=True
+    )
+    for col in ("numerator", "denominator"):
+        counts = published[col].drop_nulls()
+        assert not ((counts >= 1) & (counts <= 7)).any()
+        assert (counts % 5 == 0).all()
+    assert (
+        published.filter(pl.col("suppressed"))["value"].null_count()
+        == published["suppressed"].sum()
+    )
+
+
+# Plausible ICS-level shares for a 60,000-person ICS (about 1,100 decedents in 12 months):
+# ONS England 2021-2022 shares (hospital 43-44%, home 28%, care home 20-21%, hospice 4.5-4.7%,
+# other 2.6%; reference/published_peolc_figures.csv) widened by about 2.5 standard errors.
+PLAUSIBLE = {
+    "PD01": (22, 34),
+    "PD02": (15, 26),
+    "PD03": (37, 50),
+    "PD04": (2.5, 7.5),
+    "PD05": (0.5, 5),
+    "PD06": (42, 58),  # home + care home among non-external deaths: ONS 2021 49%
+    "ND01": (65, 85),  # Etkind et al. 2017: 69-82% of deaths have palliative care need
+}
+
+
+def test_headline_shares_are_plausible(run):
+    con = run["con"]
+    latest = con.execute(
+        "SELECT max(period_end) FROM mart_indicator_values WHERE period_type = 'rolling_12m'"
+    ).fetchall()[0][0]
+    rows = con.execute(
+        "SELECT indicator_id, value FROM mart_indicator_values WHERE period_type = 'rolling_12m' "
+        "AND period_end = ? AND geography_level = 'ics' AND breakdown = 'all'",
+        [latest],
+    ).fetchall()
+    values = dict(rows)
+    for indicator, (low, high) in PLAUSIBLE.items():
+        assert low <= values[indicator] <= high, (indicator, values[indicator])
+
+
+def test_deprivation_gradient_in_hospital_deaths(run):
+    rows = (
+        run["con"]
+        .execute(
+            "SELECT breakdown_value, sum(numerator) / sum(denominator) FROM mart_indicator_values "
+            "WHERE indicator_id = 'PD03' AND geography_level = 'ics' AND breakdown = 'imd_quintile' "
+            "AND period_type = 'rolling_12m' GROUP BY ALL"
+        )
+        .fetchall()
+    )
+    share = dict(rows)
+    assert share["1"] > share["5"]  # more hospital deaths in the most deprived quintile

@@ -1,0 +1,108 @@
+"""File rules of extracts.md: each broken delivery must be rejected with its specific rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from diewell.config import load_config
+from diewell.delivery import FileRejected, check_columns, parse_file_name, read_delivery
+from tests.conftest import TinyIcs, nhs
+from transforms.contracts import load_contract
+
+HEADER = "attendance_id,nhs_number,arrival_datetime,department_type\n"
+ROW = f"A1,{nhs(0)},2025-01-05T10:00,01\n"
+
+
+@pytest.fixture
+def ics(tmp_path) -> TinyIcs:
+    return TinyIcs(
+        tmp_path,
+        providers=[{"code": "RX1", "name": "Trust", "extracts": ["ae_attendances"]}],
+    )
+
+
+def write(ics: TinyIcs, name: str, content: bytes) -> Path:
+    path = ics.root / "landing" / name
+    path.write_bytes(content)
+    return path
+
+
+def read(ics: TinyIcs, name: str, content: bytes):
+    config = load_config(ics.config_path)
+    delivery = parse_file_name(write(ics, name, content), config)
+    df = read_delivery(delivery)
+    return df, check_columns(df, load_contract(delivery.extract), delivery.format)
+
+
+OK_NAME = "ae_attendances_RX1_20250131.csv"
+
+
+@pytest.mark.parametrize(
+    "name, rule",
+    [
+        ("ae_attendances_RX1_2025-01-31.csv", "file_name_invalid"),
+        ("ae_attendances_rx1_20250131.csv", "file_name_invalid"),
+        ("ae_attendances_RX1_20250131.xlsx", "file_name_invalid"),
+        ("attendances_RX1_20250131.csv", "unknown_extract"),
+        ("ae_attendances_RX1_20250231.csv", "period_invalid"),
+        ("ae_attendances_RX2_20250131.csv", "provider_not_registered"),
+        ("apc_spells_RX1_20250131.csv", "provider_not_registered"),
+    ],
+)
+def test_name_rules(ics, name, rule):
+    with pytest.raises(FileRejected) as exc:
+        parse_file_name(write(ics, name, (HEADER + ROW).encode()), load_config(ics.config_path))
+    assert exc.value.rule == rule
+
+
+@pytest.mark.parametrize(
+    "content, rule",
+    [
+        (b"", "empty_file"),
+        ((HEADER + ROW).encode("utf-16"), "encoding_not_utf8"),
+        ((HEADER + "A1,x,2025-01-05T10:00,caf\xe9\n").encode("latin-1"), "encoding_not_utf8"),
+        ((HEADER + ROW).replace(",", ";").encode(), "wrong_delimiter"),
+        ((HEADER + ROW).replace(",", "\t").encode(), "wrong_delimiter"),
+        ((HEADER + ROW + "A2,1\n").encode(), "ragged_rows"),
+        ((HEADER + ROW + 'A2,"unterminated\n').encode(), "unterminated_quote"),
+        (b"attendance_id,arrival_datetime\nA1,2025-01-05T10:00\n", "required_column_missing"),
+        (b"attendance_id,nhs_number,NHS_Number,arrival_datetime\n", "duplicate_column"),
+        (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 100, "not_csv"),
+    ],
+)
+def test_content_rules(ics, content, rule):
+    with pytest.raises(FileRejected) as exc:
+        read(ics, OK_NAME, content)
+    assert exc.value.rule == rule
+    assert exc.value.reason  # a sentence for the provider
+
+
+def test_bom_is_tolerated(ics):
+    df, extra = read(ics, OK_NAME, b"\xef\xbb\xbf" + (HEADER + ROW).encode())
+    assert df.columns[0] == "attendance_id" and extra == []
+
+
+def test_column_names_match_case_insensitively_after_trimming(ics):
+    header = " Attendance_ID ,NHS_NUMBER,Arrival_DateTime ,department_type\n"
+    df, _ = read(ics, OK_NAME, (header + ROW).encode())
+    assert df.columns == ["attendance_id", "nhs_number", "arrival_datetime", "department_type"]
+
+
+def test_extra_column_is_reported_not_fatal(ics):
+    df, extra = read(
+        ics, OK_NAME, (HEADER.strip() + ",notes\n" + ROW.strip() + ",hello\n").encode()
+    )
+    assert extra == ["notes"]
+
+
+def test_header_only_file_is_valid(ics):
+    df, _ = read(ics, OK_NAME, HEADER.encode())
+    assert df.height == 0
+
+
+def test_long_field_does_not_break_reading(ics):
+    long_id = "X" * 1_000_000
+    df, _ = read(ics, OK_NAME, (HEADER + f"{long_id},{nhs(0)},2025-01-05T10:00,01\n").encode())
+    assert df["attendance_id"].str.len_chars().to_list() == [1_000_000]
