@@ -100,7 +100,7 @@ def test_no_nhs_number_in_warehouse_outputs_or_logs(run):
         ).fetchall()
         for (col,) in cols:
             n = con.execute(
-                f"SELECT count(*) FROM {table} WHERE regexp_matches({col}, '^[0-9 -]{{10,12}}$')"
+                f"SELECT count(*) FROM {table} WHERE regexp_matches({col}, '^[0-9]{{3}}[ -]?[0-9]{{3}}[ -]?[0-9]{{4}}$')"
             ).fetchall()[0][0]
             assert n == 0, f"{table}.{col} holds NHS-number-like values"
     published = pl.read_parquet(

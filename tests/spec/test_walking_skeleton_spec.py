@@ -257,8 +257,8 @@ def cohort_row(con, person_index: int, key: bytes = b"") -> dict:
     pid = pseudonym(nhs(person_index), TEST_KEY.encode())
     cur = con.execute("SELECT * FROM mart_decedent_cohort WHERE person_id = ?", [pid])
     names = [d[0] for d in cur.description]
-    row = cur.fetchone()
-    return dict(zip(names, row, strict=True)) if row else {}
+    rows = cur.fetchall()  # fetch to the end: DuckDB 2 keeps a half-read result open
+    return dict(zip(names, rows[0], strict=True)) if rows else {}
 
 
 def test_rejected_and_quarantined_files_are_accounted(tiny):
@@ -272,7 +272,7 @@ def test_rejected_and_quarantined_files_are_accounted(tiny):
         .execute(
             "SELECT rule, value FROM quarantine_rows WHERE file_name = 'deaths_QTT_20241231.csv'"
         )
-        .fetchone()
+        .fetchall()[0]
     )
     assert rule == "invalid_nhs_number"
     assert value == "********01"  # masked
@@ -296,7 +296,7 @@ def test_no_raw_nhs_number_in_the_warehouse(tiny):
 
 
 def test_neonatal_death_is_excluded(tiny):
-    assert tiny["con"].execute("SELECT count(*) FROM mart_decedent_cohort").fetchone()[0] == 7
+    assert tiny["con"].execute("SELECT count(*) FROM mart_decedent_cohort").fetchall()[0][0] == 7
     assert cohort_row(tiny["con"], 6) == {}
 
 
