@@ -117,6 +117,23 @@ def build_periods(con: duckdb.DuckDBPyConnection) -> int:
     return len(periods)
 
 
+AGGREGATES = {
+    # statistic -> the aggregate columns over an indicator's unit rows
+    "proportion": "CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+    "rate_per_100": "CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+    "mean": "CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+    # A median has no numerator; its denominator is the number of units it is taken over.
+    "median": "CAST(NULL AS BIGINT) AS numerator, CAST(sum(denominator) AS BIGINT) AS denominator, "
+    "CAST(median(unit_value) AS DOUBLE) AS value",
+    # A DSR is aggregated per age band here and standardised in add_statistics.
+    "dsr": "esp_band, CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+}
+
+
 def aggregate_sql(indicator: Indicator, ics_code: str) -> str:
     """One GROUP BY per geography level and breakdown over the indicator's unit rows."""
     parts = []
@@ -126,8 +143,8 @@ def aggregate_sql(indicator: Indicator, ics_code: str) -> str:
             parts.append(
                 f"""SELECT '{indicator.id}' AS indicator_id, period_type, period_start, period_end,
        '{level}' AS geography_level, {geo_col or repr(ics_code)} AS geography_code,
-       '{breakdown}' AS breakdown, {col or "'all'"} AS breakdown_value,
-       CAST(sum(numerator) AS BIGINT) AS numerator, CAST(sum(denominator) AS BIGINT) AS denominator
+       '{breakdown}' AS breakdown, CAST({col or "'all'"} AS VARCHAR) AS breakdown_value,
+       {AGGREGATES[indicator.statistic]}
 FROM units GROUP BY ALL"""
             )
     return f"WITH units AS ({indicator.sql})\n" + "\nUNION ALL\n".join(parts)
@@ -169,11 +186,59 @@ def data_complete(indicator: Indicator, period_end: dt.date, config: Config, del
 
 
 def add_statistics(df: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
+    """The statistic's value and 95% / 99.8% limits (indicators.md "Statistics")."""
     if indicator.statistic == "proportion":
         return statistics.add_proportion_columns(df)
     if indicator.statistic == "rate_per_100":
         return statistics.add_rate_columns(df, multiplier=100)
-    raise NotImplementedError(f"statistic {indicator.statistic} is not computed yet")
+    if indicator.statistic in ("mean", "median"):  # no interval
+        value = (
+            pl.col("value")
+            if indicator.statistic == "median"
+            else pl.when(pl.col("denominator") > 0).then(
+                pl.col("numerator") / pl.col("denominator")
+            )
+        )
+        return df.with_columns(value.cast(pl.Float64).alias("value")).with_columns(
+            pl.lit(None, pl.Float64).alias(c) for c in statistics.STATISTIC_COLUMNS[1:]
+        )
+    if indicator.statistic == "dsr":
+        return _standardise(df)
+    raise ValueError(f"{indicator.id}: unknown statistic {indicator.statistic!r}")
+
+
+def _standardise(by_band: pl.DataFrame) -> pl.DataFrame:
+    """ESP2013 DSRs per area from one row per area x age band; no value unless every band has people."""
+    groups = [c for c in by_band.columns if c not in ("esp_band", "numerator", "denominator")]
+    std = pl.DataFrame(
+        {"esp_band": list(statistics.ESP2013_BANDS), "std_pop": list(statistics.ESP2013)},
+        schema={"esp_band": pl.String, "std_pop": pl.Float64},
+    )
+    bands = by_band.join(std, on="esp_band", how="inner")
+    full = (
+        bands.filter(pl.col("denominator") > 0)
+        .group_by(groups)
+        .agg(pl.len().alias("bands"))
+        .filter(pl.col("bands") == len(statistics.ESP2013_BANDS))
+        .drop("bands")
+    )
+    totals = by_band.group_by(groups).agg(
+        pl.col("numerator").sum().cast(pl.Int64), pl.col("denominator").sum().cast(pl.Int64)
+    )
+    if full.height:
+        rates = statistics.dsr_by_group(
+            bands.join(full, on=groups, how="semi"),
+            groups,
+            count_col="numerator",
+            pop_col="denominator",
+            std_pop_col="std_pop",
+        ).drop("total_count", "total_pop")
+    else:
+        rates = pl.DataFrame(
+            schema={**{c: by_band.schema[c] for c in groups}}
+            | {c: pl.Float64 for c in statistics.STATISTIC_COLUMNS}
+        )
+    return totals.join(rates, on=groups, how="left", nulls_equal=True)
 
 
 def add_comparison(df: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
@@ -219,10 +284,10 @@ def compute_indicator_values(
             pl.lit(indicator.statistic).alias("statistic"),
             pl.lit(indicator.polarity).alias("polarity"),
             pl.col("period_end")
-            .replace_strict(complete, return_dtype=pl.Boolean)
+            .replace_strict(complete, default=False, return_dtype=pl.Boolean)
             .alias("data_complete"),
         )
-        frames.append(df)
+        frames.append(df.select(list(COMPUTED_SCHEMA)).cast(COMPUTED_SCHEMA))
     values = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     values = values.join(names, on=["geography_level", "geography_code"], how="left").with_columns(
         pl.col("geography_name").fill_null(pl.col("geography_code")),
@@ -235,6 +300,31 @@ def compute_indicator_values(
     con.unregister("indicator_values")
     return values
 
+
+COMPUTED_SCHEMA = {
+    "indicator_id": pl.String,
+    "indicator_name": pl.String,
+    "period_type": pl.String,
+    "period_start": pl.Date,
+    "period_end": pl.Date,
+    "geography_level": pl.String,
+    "geography_code": pl.String,
+    "breakdown": pl.String,
+    "breakdown_value": pl.String,
+    "numerator": pl.Int64,
+    "denominator": pl.Int64,
+    "value": pl.Float64,
+    "lower_95": pl.Float64,
+    "upper_95": pl.Float64,
+    "lower_99_8": pl.Float64,
+    "upper_99_8": pl.Float64,
+    "unit": pl.String,
+    "statistic": pl.String,
+    "polarity": pl.String,
+    "comparator_value": pl.Float64,
+    "comparison": pl.String,
+    "data_complete": pl.Boolean,
+}
 
 OUTPUT_COLUMNS = [
     "indicator_id",

@@ -122,6 +122,7 @@ def build(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     periods = indicators.build_periods(con)
     warehouse.run_sql_file(con, "marts/decedent_cohort.sql")
     warehouse.run_sql_file(con, "marts/decedent_periods.sql")
+    warehouse.run_sql_file(con, "marts/person_geography.sql")
     con.execute("COMMIT")
     cohort = fetch_one(con, "SELECT count(*) FROM mart_decedent_cohort")[0]
     log.info("build: %d reporting periods, %d decedents in the cohort", periods, cohort)
