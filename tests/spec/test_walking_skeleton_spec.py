@@ -447,3 +447,59 @@ def test_breakdowns_and_geographies(values):
 def test_no_financial_year_without_full_coverage(values):
     # deaths cover January-December 2024 only: no April-March year is complete
     assert values.filter(values["period_type"] == "financial_year").height == 0
+
+
+# Decedent indicators of the full catalogue, worked by hand on the same seven decedents.
+# Need cohort (palliative_need): A, B, C, D, F, H = 6. Register: A added 2024-01-15 (167 days
+# before death on 2024-06-30), C added on the day of death (does not count), H added
+# 2024-01-01 (315 days before 2024-11-11). A's preferred place '20' (home) recorded
+# 2024-02-01 and A died at home; H's preferred place is 'not_stated'. A's care plan is dated
+# 2024-02-01, C's on the day of death. Nobody has ReSPECT or "what matters" dates.
+# A's emergency admissions in [2024-04-01, 2024-06-30]: S2 (day -90) and S4 (day of death) = 2;
+# bed days inside the window: S1 4 (04-01..04-05), S2 2, S3 2, S4 0 = 8; A&E: E2 and E3 = 2.
+# A's hospice contacts: H1 on day -366 (outside), H2 on day -365 (inside): first SPC 2023-07-01.
+@pytest.mark.parametrize(
+    "indicator, numerator, denominator, value",
+    [
+        ("ID01", 2, 6, 100 * 2 / 6),  # A, H
+        ("ID02", 2, 6, 100 * 2 / 6),  # A (167 days), H (315 days) both >= 91
+        ("ID03", None, 2, (167 + 315) / 2),  # median of A and H
+        ("CP01", 1, 6, 100 * 1 / 6),  # A (C's plan is on the day of death)
+        ("CP02", 0, 6, 0.0),
+        ("CP03", 1, 6, 100 * 1 / 6),  # A (H's is not_stated)
+        ("CP04", 1, 1, 100.0),  # A wished for home and died at home
+        ("CP05", 0, 6, 0.0),
+        ("HU01", 0, 7, 0.0),  # A has 2, nobody has 3
+        ("HU02", 1, 7, 100 * 1 / 7),
+        ("HU03", 2, 7, 100 * 2 / 7),  # 2 admissions per 7 decedents, per 100
+        ("HU04", 8, 7, 8 / 7),  # mean bed days
+        ("HU05", 2, 7, 100 * 2 / 7),
+        ("SP01", 1, 6, 100 * 1 / 6),  # A, through H2 on day -365
+        ("SP02", 0, 1, 0.0),  # A's first contact was a year before death
+    ],
+)
+def test_decedent_indicator_values(values, indicator, numerator, denominator, value):
+    row = pick(values, indicator)
+    assert (row["numerator"], row["denominator"]) == (numerator, denominator)
+    assert row["value"] == pytest.approx(value, rel=1e-12)
+
+
+def test_intervals_follow_the_statistic(values):
+    hu03 = pick(values, "HU03")  # 2 events: exact Poisson limits (chi-squared), per 100
+    # qchisq(0.025, 4)/2 = 0.24220928 and qchisq(0.975, 6)/2 = 7.22468767 (R), over 7 decedents
+    assert hu03["lower_95"] == pytest.approx(100 * 0.2422092768 / 7, rel=1e-8)
+    assert hu03["upper_95"] == pytest.approx(100 * 7.2246876731 / 7, rel=1e-8)
+    for indicator in ("ID03", "HU04"):  # medians and means carry no interval
+        row = pick(values, indicator)
+        assert row["lower_95"] is None and row["comparison"] == "not_compared"
+
+
+def test_ethnicity_only_for_register_cohorts(values):
+    a = pick(values, "CP04", breakdown="ethnicity", breakdown_value="A")
+    assert (a["numerator"], a["denominator"]) == (1, 1)
+    assert (
+        values.filter(
+            (values["indicator_id"] == "PD01") & (values["breakdown"] == "ethnicity")
+        ).height
+        == 0
+    )
