@@ -111,6 +111,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_pipeline(config_path)
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from diewell.docs import write_pages
+
+    for path in write_pages():
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="diewell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--population", type=int, default=1_000_000)
     p.add_argument("--years", type=int, default=3)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("docs", help="regenerate the generated documentation pages in docs/")
+    p.set_defaults(func=cmd_docs)
 
     args = parser.parse_args(argv)
     _setup_logging()
