@@ -7,8 +7,11 @@ pull -> ingest (validate + load, file by file) -> build (core, periods, cohort)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import os
 import secrets
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from diewell import indicators, publish, warehouse
+from diewell import __version__, indicators, publish, warehouse
 from diewell.config import Config
 from diewell.delivery import discover
 from diewell.ingest import FileOutcome, ingest_landing
@@ -32,6 +35,7 @@ class RunSummary:
     periods: int = 0
     cohort_rows: int = 0
     indicator_rows: int = 0
+    release_id: str | None = None
     release: Path | None = None
 
     def count(self, status: str) -> int:
@@ -55,11 +59,32 @@ def new_run_id() -> str:
 
 
 def open_warehouse(config: Config) -> duckdb.DuckDBPyConnection:
-    con = warehouse.connect(config.warehouse)
+    """Open the refresh's own working copy of the warehouse (see warehouse.working_path)."""
+    working = warehouse.working_path(config.warehouse)
+    warehouse.clean_stale_snapshots(config.warehouse)
+    if not working.exists() and config.warehouse.exists():
+        # A warehouse from before the working copy existed: carry it over, then migrate it.
+        working.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(config.warehouse, working)
+        log.info("warehouse: working copy created from %s", config.warehouse)
+    con = warehouse.connect(working)
     applied = warehouse.migrate(con)
     if applied:
         log.info("warehouse migrations applied: %s", ", ".join(applied))
     return con
+
+
+def close_warehouse(con: duckdb.DuckDBPyConnection) -> None:
+    """Checkpoint (fold the write-ahead log into the file) and close."""
+    con.execute("CHECKPOINT")
+    con.close()
+
+
+def publish_warehouse(config: Config) -> Path:
+    """Swap the finished working copy in as the analysts' warehouse file."""
+    warehouse.publish_snapshot(warehouse.working_path(config.warehouse), config.warehouse)
+    log.info("warehouse for analysts refreshed: %s", config.warehouse)
+    return config.warehouse
 
 
 def start_run(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> None:
@@ -74,8 +99,8 @@ def finish_run(
 ) -> None:
     con.execute(
         """UPDATE meta_runs SET finished_at = ?, status = ?, files_seen = ?, files_loaded = ?,
-           files_rejected = ?, files_unchanged = ?, rows_loaded = ?, rows_quarantined = ?, message = ?
-           WHERE run_id = ?""",
+           files_rejected = ?, files_unchanged = ?, rows_loaded = ?, rows_quarantined = ?, message = ?,
+           release_id = ? WHERE run_id = ?""",
         [
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
             status,
@@ -86,6 +111,7 @@ def finish_run(
             summary.rows_loaded,
             summary.rows_quarantined,
             message or None,
+            summary.release_id,
             summary.run_id,
         ],
     )
@@ -123,20 +149,61 @@ def build(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     warehouse.run_sql_file(con, "marts/decedent_cohort.sql")
     warehouse.run_sql_file(con, "marts/decedent_periods.sql")
     warehouse.run_sql_file(con, "marts/person_geography.sql")
+    warehouse.describe(con)
     con.execute("COMMIT")
     cohort = fetch_one(con, "SELECT count(*) FROM mart_decedent_cohort")[0]
     log.info("build: %d reporting periods, %d decedents in the cohort", periods, cohort)
     return periods, cohort
 
 
-def compute(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> pl.DataFrame:
-    values = indicators.compute_indicator_values(con, config, run_id)
+def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> pl.DataFrame:
+    values = indicators.compute_indicator_values(con, config, release_id)
+    warehouse.run_sql_file(con, "marts/analyst_views.sql")
+    warehouse.describe(con)
     log.info("indicators: %d values computed (exact, kept in the warehouse)", values.height)
     return values
 
 
-def publish_release(con, values: pl.DataFrame, config: Config, run_id: str) -> Path:
-    release = publish.publish(con, values, config, run_id)
+def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
+    """The publication's identifier, derived from everything that determines its content.
+
+    The current input files (their checksums), the indicator SQL and catalogue, the code
+    version and the disclosure settings. Running the pipeline again on the same inputs gives
+    the same release id and therefore byte-identical published files.
+    """
+    digest = hashlib.sha256()
+    rows = con.execute(
+        "SELECT sha256 FROM landing_files WHERE status = 'loaded' ORDER BY sha256"
+    ).fetchall()
+    for (sha,) in rows:
+        digest.update(sha.encode())
+    for path in sorted(warehouse.SQL_DIR.rglob("*")):
+        if path.suffix in (".sql", ".yaml") and path.is_file():
+            digest.update(path.relative_to(warehouse.SQL_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    digest.update(
+        f"{__version__}|{config.ics_code}|{config.suppress_up_to}|{config.round_to}".encode()
+    )
+    return "r" + digest.hexdigest()[:16]
+
+
+def _point_current_at(outputs: Path, release_id: str) -> None:
+    link_tmp = outputs / f".current-{release_id}"
+    link_tmp.unlink(missing_ok=True)
+    link_tmp.symlink_to(Path("releases") / release_id)
+    os.replace(link_tmp, outputs / "current")
+
+
+def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) -> Path:
+    release = config.outputs / "releases" / release_id
+    if release.is_dir():
+        # The same inputs and code were published before: the bytes would be identical.
+        _point_current_at(config.outputs, release_id)
+        log.info(
+            "release %s already published from the same inputs; current points at it", release_id
+        )
+        return release
+    release = publish.publish(con, values, config, release_id)
     log.info("published release %s", release)
     return release
 

@@ -9,10 +9,14 @@ indicator values). `quarantine_rows` holds what was held back and why.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+from functools import cache
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import yaml
 
 from transforms.contracts import Contract, all_contracts
 
@@ -79,6 +83,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         done.append(path.stem)
     for contract in all_contracts():
         con.execute(staging_ddl(contract))
+    describe(con)
     return done
 
 
@@ -103,3 +108,120 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     before the connection is used for anything else)."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+# --------------------------------------------------------------------------------------------
+# Descriptions: COMMENT ON for every table, view and column, from warehouse/dictionary.yaml
+
+
+@cache
+def dictionary() -> dict:
+    return yaml.safe_load((SQL_DIR / "dictionary.yaml").read_text(encoding="utf-8"))
+
+
+def table_description(name: str) -> str | None:
+    tables = dictionary()["tables"]
+    if name in tables:
+        return tables[name]["description"]
+    layer, _, extract = name.partition("_")
+    contracts = {c.extract: c for c in all_contracts()}
+    if layer in ("stg", "core") and extract in contracts:
+        c = contracts[extract]
+        if layer == "stg":
+            return (
+                f"Staging: every row of every current {extract} delivery, typed, with the NHS "
+                f"number replaced by person_id. {c.description}"
+            )
+        return (
+            f"Core: the current version of each {extract} record ({c.load} semantics of "
+            f"extracts.md applied across deliveries). {c.description}"
+        )
+    return None
+
+
+def column_description(table: str, column: str) -> str | None:
+    d = dictionary()
+    own = (d["tables"].get(table) or {}).get("columns") or {}
+    if column in own:
+        return own[column]
+    if column in d["columns"]:
+        return d["columns"][column]
+    for entry in d["tables"].values():  # a column name means the same thing everywhere
+        if column in (entry.get("columns") or {}):
+            return entry["columns"][column]
+    return None
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def user_relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(name, 'TABLE' | 'VIEW') for every table and view of the warehouse."""
+    return con.execute(
+        "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE NOT internal AND schema_name = 'main' "
+        "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() "
+        "WHERE NOT internal AND schema_name = 'main' ORDER BY 1"
+    ).fetchall()
+
+
+def describe(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the data dictionary into the database (COMMENT ON) for everything present."""
+    columns = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE NOT internal AND schema_name = 'main' ORDER BY table_name, column_index"
+    ).fetchall()
+    statements = []
+    for name, kind in user_relations(con):
+        text = table_description(name)
+        if text:
+            statements.append(f"COMMENT ON {kind} {name} IS {_quote(text)}")
+    for table, column in columns:
+        text = column_description(table, column)
+        if text:
+            statements.append(f'COMMENT ON COLUMN {table}."{column}" IS {_quote(text)}')
+    con.execute(";\n".join(statements))
+
+
+# --------------------------------------------------------------------------------------------
+# The analysts' copy: built by the refresh, swapped in whole
+
+REFRESH_DIR = ".refresh"
+
+
+def working_path(analyst_path: Path) -> Path:
+    """The refresh's private warehouse file; analysts read the published copy at analyst_path.
+
+    DuckDB lets only one process hold a file read-write, and while it does no other process
+    can open it at all. So the refresh works on its own file and, when a run has finished
+    and checkpointed, copies it beside the analysts' file and renames it over that file
+    (atomic on POSIX). Readers that already had the old file open keep a consistent old
+    snapshot; new connections see the new one; nobody ever sees a half-refreshed state.
+    """
+    return analyst_path.parent / REFRESH_DIR / analyst_path.name
+
+
+def publish_snapshot(working: Path, analyst_path: Path) -> None:
+    """Copy a closed, checkpointed working file over the analysts' file, atomically."""
+    wal = working.with_name(working.name + ".wal")
+    if wal.exists():  # the writer did not close cleanly: fold the WAL in first
+        duckdb.connect(str(working)).close()
+    if wal.exists():
+        raise RuntimeError(f"{wal} remains after a checkpoint; not publishing a partial warehouse")
+    tmp = analyst_path.with_name(f".{analyst_path.name}.{os.getpid()}.tmp")
+    with working.open("rb") as src, tmp.open("wb") as dst:
+        shutil.copyfileobj(src, dst, length=16 * 1024 * 1024)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(tmp, analyst_path)
+    dir_fd = os.open(analyst_path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def clean_stale_snapshots(analyst_path: Path) -> None:
+    """Remove temporary copies left by a refresh that crashed while publishing."""
+    for stale in analyst_path.parent.glob(f".{analyst_path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)

@@ -34,15 +34,21 @@ def build(con):
 
 
 @task(cache_policy=NONE)
-def compute(con, config, run_id):
+def compute(con, config, release_id):
     """Compute every indicator exactly, into the warehouse."""
-    return pipeline.compute(con, config, run_id)
+    return pipeline.compute(con, config, release_id)
 
 
 @task(cache_policy=NONE)
-def publish(con, values, config, run_id):
+def publish(con, values, config, release_id):
     """Disclosure-control, audit and publish the Parquet release."""
-    return pipeline.publish_release(con, values, config, run_id)
+    return pipeline.publish_release(con, values, config, release_id)
+
+
+@task(retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
+def swap_in_warehouse(config):
+    """Replace the analysts' warehouse file with the finished working copy, atomically."""
+    return pipeline.publish_warehouse(config)
 
 
 @flow(name="diewell-refresh", log_prints=True)
@@ -57,14 +63,15 @@ def refresh(config_path: str) -> pipeline.RunSummary:
         pull(config)
         summary.files = ingest(con, config, run_id)
         summary.periods, summary.cohort_rows = build(con)
-        values = compute(con, config, run_id)
+        summary.release_id = pipeline.release_id(con, config)
+        values = compute(con, config, summary.release_id)
         summary.indicator_rows = values.height
-        summary.release = publish(con, values, config, run_id)
+        summary.release = publish(con, values, config, summary.release_id)
     except BaseException as exc:
         pipeline.finish_run(con, summary, "failed", f"{type(exc).__name__}: {exc}")
-        con.close()
+        pipeline.close_warehouse(con)
         raise
     pipeline.finish_run(con, summary, "completed")
-    con.execute("CHECKPOINT")
-    con.close()
+    pipeline.close_warehouse(con)
+    swap_in_warehouse(config)
     return summary
