@@ -21,7 +21,9 @@ import yaml
 from diewell.config import Config
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
 from transforms import statistics
+from transforms.inequality import add_sii_rows
 from transforms.periods import reporting_periods
+from transforms.trend import add_trend
 
 LEVELS = {"ics": None, "place": "place_code", "pcn": "pcn_code", "practice": "practice_code"}
 BREAKDOWN_COLUMNS = {
@@ -263,6 +265,44 @@ def add_comparison(df: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
     return out.with_columns(comparison.alias("comparison"))
 
 
+TREND_KEYS = [
+    "indicator_id",
+    "period_type",
+    "geography_level",
+    "geography_code",
+    "breakdown",
+    "breakdown_value",
+]
+SII_UNITS = {"proportion": "percentage points", "rate_per_100": "per 100 (difference)"}
+
+
+def deprivation_gap_rows(values: pl.DataFrame) -> pl.DataFrame:
+    """The slope index of inequality across IMD quintiles at ICS level (breakdown imd_sii).
+
+    As OHID's phe_sii: the fitted difference between the least and the most deprived end of
+    the population, in the indicator's unit (percentage points for a proportion); negative
+    when the value is higher in more deprived areas. Proportions and rates only.
+    """
+    ics = values.filter(
+        (pl.col("geography_level") == "ics") & (pl.col("breakdown") == "imd_quintile")
+    )
+    rows = add_sii_rows(ics)
+    if rows.height == 0:
+        return pl.DataFrame(schema=COMPUTED_SCHEMA)
+    rows = rows.with_columns(
+        pl.col("statistic").replace_strict(SII_UNITS).alias("unit"),
+        pl.lit("sii").alias("statistic"),
+        pl.lit(None, pl.Float64).alias("comparator_value"),
+        pl.lit("not_compared").alias("comparison"),
+    )
+    missing = [c for c in COMPUTED_SCHEMA if c not in rows.columns]
+    return (
+        rows.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+        .select(list(COMPUTED_SCHEMA))
+        .cast(COMPUTED_SCHEMA)
+    )
+
+
 def compute_indicator_values(
     con: duckdb.DuckDBPyConnection, config: Config, run_id: str
 ) -> pl.DataFrame:
@@ -287,8 +327,11 @@ def compute_indicator_values(
             .replace_strict(complete, default=False, return_dtype=pl.Boolean)
             .alias("data_complete"),
         )
+        df = df.with_columns(pl.lit(None, pl.String).alias("trend"))
         frames.append(df.select(list(COMPUTED_SCHEMA)).cast(COMPUTED_SCHEMA))
     values = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    values = pl.concat([values, deprivation_gap_rows(values)], how="diagonal_relaxed")
+    values = add_trend(values, keys=TREND_KEYS).select(list(COMPUTED_SCHEMA))
     values = values.join(names, on=["geography_level", "geography_code"], how="left").with_columns(
         pl.col("geography_name").fill_null(pl.col("geography_code")),
         pl.lit(False).alias("suppressed"),
@@ -323,6 +366,7 @@ COMPUTED_SCHEMA = {
     "polarity": pl.String,
     "comparator_value": pl.Float64,
     "comparison": pl.String,
+    "trend": pl.String,
     "data_complete": pl.Boolean,
 }
 
@@ -349,6 +393,7 @@ OUTPUT_COLUMNS = [
     "polarity",
     "comparator_value",
     "comparison",
+    "trend",
     "suppressed",
     "data_complete",
     "run_id",

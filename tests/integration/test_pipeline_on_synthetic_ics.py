@@ -236,3 +236,38 @@ def test_breakdowns_show_the_differences_the_generator_put_in(run):
     assert cancer["cancer"] > cancer["organ_failure"]  # specialist care reaches cancer first
     place = ics_shares(con, "PD01", "age_band")
     assert place["85+"] < place["18-64"]  # the oldest die at home least (care homes instead)
+
+
+def test_deprivation_gap_follows_the_generator(run):
+    """SII (phe_sii convention: least deprived end minus most deprived end) averaged over the
+    rolling periods: more hospital deaths (negative) and fewer register entries (positive)
+    in the most deprived quintile, as the generator made them."""
+    rows = (
+        run["con"]
+        .execute(
+            "SELECT indicator_id, avg(value), count(*) FROM mart_indicator_values "
+            "WHERE breakdown = 'imd_sii' AND period_type = 'rolling_12m' GROUP BY ALL"
+        )
+        .fetchall()
+    )
+    gap = {i: (v, n) for i, v, n in rows}
+    assert gap["PD03"][0] < 0
+    assert gap["ID01"][0] > 0
+    assert "ID03" not in gap and "MR01" not in gap  # medians and DSRs have no SII
+
+
+def test_trend_markers_are_fingertips_labels(run):
+    from transforms.trend import TREND_LABELS
+
+    rows = (
+        run["con"]
+        .execute(
+            "SELECT statistic, trend, count(*) FROM mart_indicator_values GROUP BY ALL ORDER BY ALL"
+        )
+        .fetchall()
+    )
+    for statistic, trend, _ in rows:
+        if statistic in ("proportion", "rate_per_100"):
+            assert trend in TREND_LABELS
+        else:
+            assert trend is None

@@ -503,3 +503,9 @@ def test_ethnicity_only_for_register_cohorts(values):
         ).height
         == 0
     )
+
+
+def test_no_deprivation_gap_without_all_five_quintiles(values):
+    # the tiny ICS has LSOAs in quintiles 1 and 5 only: the SII cannot be calculated
+    sii = values.filter(values["breakdown"] == "imd_sii")
+    assert sii.height == 0 or sii["value"].is_null().all()
