@@ -44,10 +44,22 @@ class Provider:
 
 @dataclass(frozen=True)
 class MeshSettings:
+    """The `mesh` section: the ICS's MESH mailbox that diewell.mesh pulls into paths.landing.
+
+    Secrets and key material never come from the YAML: each `*_env` names the environment
+    variable that holds the value (the certificate, key and CA entries hold file paths).
+    `senders` optionally maps a provider's ODS code to the mailbox id(s) it sends from; a
+    message naming that provider from any other mailbox is rejected.
+    """
+
     url: str
     mailbox: str
     password_env: str = "MESH_PASSWORD"
     shared_key_env: str = "MESH_SHARED_KEY"
+    client_cert_env: str = "MESH_CLIENT_CERT"
+    client_key_env: str = "MESH_CLIENT_KEY"
+    ca_cert_env: str = "MESH_CA_CERT"
+    senders: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,25 @@ def _require(mapping: dict, key: str, where: str):
     return mapping[key]
 
 
+def _mesh_senders(raw, providers: set[str], where: str) -> dict[str, tuple[str, ...]]:
+    """mesh.senders: {provider ODS code: mailbox id or list of mailbox ids}."""
+    if not raw:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must map provider codes to MESH mailbox ids")
+    senders = {}
+    for code, mailboxes in raw.items():
+        code = str(code)
+        if code not in providers:
+            raise ConfigError(f"{where}: '{code}' is not a provider listed in 'providers'")
+        if isinstance(mailboxes, str):
+            mailboxes = [mailboxes]
+        if not isinstance(mailboxes, list) or not mailboxes or not all(mailboxes):
+            raise ConfigError(f"{where}: {code} must name one mailbox id or a list of them")
+        senders[code] = tuple(str(m).strip().upper() for m in mailboxes)
+    return senders
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Read and check an ICS configuration file; raise ConfigError with the first problem found."""
     path = Path(path).resolve()
@@ -153,9 +184,13 @@ def load_config(path: str | os.PathLike) -> Config:
     if mesh_raw:
         mesh = MeshSettings(
             url=str(_require(mesh_raw, "url", f"{path}: mesh")),
-            mailbox=str(_require(mesh_raw, "mailbox", f"{path}: mesh")),
+            mailbox=str(_require(mesh_raw, "mailbox", f"{path}: mesh")).strip().upper(),
             password_env=str(mesh_raw.get("password_env", "MESH_PASSWORD")),
             shared_key_env=str(mesh_raw.get("shared_key_env", "MESH_SHARED_KEY")),
+            client_cert_env=str(mesh_raw.get("client_cert_env", "MESH_CLIENT_CERT")),
+            client_key_env=str(mesh_raw.get("client_key_env", "MESH_CLIENT_KEY")),
+            ca_cert_env=str(mesh_raw.get("ca_cert_env", "MESH_CA_CERT")),
+            senders=_mesh_senders(mesh_raw.get("senders"), seen, f"{path}: mesh.senders"),
         )
     suppress_up_to = int(disclosure.get("suppress_up_to", 7))
     round_to = int(disclosure.get("round_to", 5))
