@@ -276,14 +276,32 @@ def dsr_by_group(
         df[pop_col].cast(pl.Float64).fill_null(float("nan")).to_numpy(),
         df[std_pop_col].cast(pl.Float64).fill_null(float("nan")).to_numpy(),
     )
-    count = pl.col(count_col).cast(pl.Float64).fill_nan(None).fill_null(0.0)
-    weight = pl.col(std_pop_col).cast(pl.Float64) / pl.col(pop_col).cast(pl.Float64)
-    sums = df.group_by(groups, maintain_order=True).agg(
-        count.sum().alias("total_count"),
-        pl.col(pop_col).cast(pl.Float64).sum().alias("total_pop"),
-        (count * weight).sum().alias("_weighted"),
-        (count * weight**2).sum().alias("_squared"),
-        pl.col(std_pop_col).cast(pl.Float64).sum().alias("_std_total"),
+    # Sums in a fixed order (numpy, sequentially per group), so that the same inputs in any
+    # row order give bit-identical rates; a parallel group-by may add floats in any order.
+    firsts = df.select(groups).unique(maintain_order=True).with_row_index("__group")
+    keyed = (
+        df.with_columns(
+            pl.col(count_col).cast(pl.Float64).fill_nan(None).fill_null(0.0).alias("__count"),
+            pl.col(pop_col).cast(pl.Float64).alias("__pop"),
+            pl.col(std_pop_col).cast(pl.Float64).alias("__std"),
+        )
+        .join(firsts, on=groups, how="left", nulls_equal=True)
+        .sort(["__group", "__std", "__pop", "__count"])
+    )
+    group = keyed["__group"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(group) else group
+    count, pop, std = (keyed[c].to_numpy() for c in ("__count", "__pop", "__std"))
+    weight = std / pop
+
+    def per_group(values: Array) -> Array:
+        return np.add.reduceat(values, starts) if len(values) else values
+
+    sums = firsts.drop("__group").with_columns(
+        pl.Series("total_count", per_group(count), dtype=pl.Float64),
+        pl.Series("total_pop", per_group(pop), dtype=pl.Float64),
+        pl.Series("_weighted", per_group(count * weight), dtype=pl.Float64),
+        pl.Series("_squared", per_group(count * weight**2), dtype=pl.Float64),
+        pl.Series("_std_total", per_group(std), dtype=pl.Float64),
     )
     args = [sums[c].to_numpy() for c in ("total_count", "_weighted", "_squared", "_std_total")]
     columns = {}

@@ -265,8 +265,9 @@ def make_layout(seed: int, population: int, window: Window) -> Layout:
     place_codes = [numbered(ICS_CODE, i, n_places) for i in range(n_places)]
 
     lsoa_place, lsoa_decile, place_lsoas = _lsoas(rng, counts["lsoas"], place_people)
-    base = int(rng.integers(100_000, 999_999 - counts["lsoas"]))
-    lsoa_codes = [f"E01{base + i:06d}" for i in range(counts["lsoas"])]
+    n_lsoas = len(lsoa_place)  # at least 4 per place, so a small ICS may have more than counted
+    base = int(rng.integers(100_000, 999_999 - n_lsoas))
+    lsoa_codes = [f"E01{base + i:06d}" for i in range(n_lsoas)]
 
     practice_place = np.repeat(
         np.arange(n_places), split_exactly(counts["practices"], place_people.astype(float))
