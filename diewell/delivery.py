@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import hashlib
 import io
 import re
@@ -32,6 +33,12 @@ PARQUET_TYPES = {
     "datetime": (pa.types.is_timestamp,),
     "integer": (pa.types.is_integer,),
     "nhs_number": (pa.types.is_integer,),
+}
+PARQUET_TYPE_WORDS = {
+    "date": "a date (or a string YYYY-MM-DD)",
+    "datetime": "a timestamp (or an ISO 8601 string)",
+    "integer": "an integer (or a string of digits)",
+    "nhs_number": "a string of 10 digits (or an integer)",
 }
 
 
@@ -70,13 +77,16 @@ def parse_file_name(path: Path, config: Config) -> Delivery:
         raise FileRejected(
             "file_name_invalid",
             f"file name '{path.name}' does not follow <extract>_<provider ODS code>_<YYYYMMDD>.csv "
-            "or .parquet (for example apc_spells_RD1_20250331.csv)",
+            f"or .parquet (for example apc_spells_RD1_20250331.csv): {_name_problem(path.name)}",
         )
     extract, provider, period = m["extract"], m["provider"], m["period"]
     if extract not in EXTRACTS:
+        close = difflib.get_close_matches(extract, EXTRACTS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
         raise FileRejected(
             "unknown_extract",
-            f"'{extract}' is not an extract of the contract; expected one of: {', '.join(EXTRACTS)}",
+            f"'{extract}' is not an extract of the contract{hint}; expected one of: "
+            f"{', '.join(EXTRACTS)}",
         )
     try:
         period_end = dt.datetime.strptime(period, "%Y%m%d").date()
@@ -94,6 +104,31 @@ def parse_file_name(path: Path, config: Config) -> Delivery:
             "provider_not_registered", f"{what}; ask the ICB to add it to the ICS configuration"
         )
     return Delivery(path, extract, provider, period_end, m["format"])
+
+
+def _name_problem(name: str) -> str:
+    """What is wrong with a file name that does not parse, in words for the sender."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        return "it has no .csv or .parquet extension"
+    if ext.lower() in ("csv", "parquet") and ext not in ("csv", "parquet"):
+        return f"the extension '.{ext}' must be lower-case (.{ext.lower()})"
+    if ext not in ("csv", "parquet"):
+        return f"files of type '.{ext}' are not accepted; send CSV (.csv) or Parquet (.parquet)"
+    parts = stem.rsplit("_", 2)
+    if len(parts) < 3:
+        return "it does not have the three parts extract, provider and period end separated by '_'"
+    extract, provider, period = parts
+    if not re.fullmatch(r"[0-9]{8}", period):
+        return f"the period end '{period}' must be 8 digits, YYYYMMDD, with no separators"
+    if not re.fullmatch(r"[A-Z0-9]{3,6}", provider):
+        return (
+            f"the provider '{provider}' must be the sender's ODS code "
+            "(3 to 6 upper-case letters or digits)"
+        )
+    if not re.fullmatch(r"[a-z_]+", extract):
+        return f"the extract '{extract}' must be a lower-case extract name such as apc_spells"
+    return "it does not match the pattern"
 
 
 def discover(landing: Path) -> list[Path]:
@@ -146,17 +181,121 @@ def _sniff_csv_problem(head: bytes) -> FileRejected | None:
         return FileRejected(
             "encoding_not_utf8", "the file is encoded as UTF-16; re-export it as UTF-8"
         )
+    if head.startswith(b"\x1f\x8b"):
+        return FileRejected(
+            "not_csv", "the file is gzip-compressed; send the CSV file itself, uncompressed"
+        )
+    if head.startswith(b"PAR1"):
+        return FileRejected(
+            "not_csv", "the file is Parquet, not CSV; send it with the extension .parquet"
+        )
     if b"\x00" in head:
+        if _looks_utf16(head):
+            return FileRejected(
+                "encoding_not_utf8",
+                "the file is encoded as UTF-16 (without a byte order mark); re-export it as UTF-8",
+            )
         return FileRejected("not_csv", "the file holds binary data, not comma-separated text")
     return None
 
 
-def _header(data: bytes) -> list[str]:
-    first_line = data.split(b"\n", 1)[0].rstrip(b"\r")
-    if first_line.startswith(b"\xef\xbb\xbf"):
-        first_line = first_line[3:]
-    text = first_line.decode("utf-8")
-    return next(csv.reader(io.StringIO(text)), [])
+def _looks_utf16(head: bytes) -> bool:
+    """Mostly-ASCII text in UTF-16 has a zero byte in every other position, and only there."""
+    even, odd = head[0::2], head[1::2]
+    if len(odd) < 4:
+        return False
+    for zeros, text in ((even, odd), (odd, even)):
+        if zeros.count(0) >= 0.8 * len(zeros) and text.count(0) <= 0.1 * len(text):
+            return True
+    return False
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError) -> FileRejected:
+    byte = data[exc.start : exc.start + 1]
+    line = data[: exc.start].count(b"\n") + 1
+    char = byte.decode("cp1252", errors="ignore") or byte.decode("latin-1")
+    shown = f", which is '{char}' in Latin-1/Windows-1252" if char.isprintable() else ""
+    return FileRejected(
+        "encoding_not_utf8",
+        f"the file is not valid UTF-8: byte 0x{byte[0]:02X} on line {line}{shown}; "
+        "the file was probably saved as Latin-1/Windows-1252; re-export it as UTF-8",
+    )
+
+
+_DIGIT_RUN = re.compile(r"[0-9][0-9 \-]{4,}[0-9]")
+
+
+def _safe(text: str) -> str:
+    """Text from a file (header names, parser messages) with digit runs hidden: it may hold data."""
+    return _DIGIT_RUN.sub("<digits>", text)
+
+
+# One RFC 4180 field: quoted (quotes inside doubled) or unquoted (no quotes, commas or newlines).
+_QUOTED_FIELD = re.compile(r'"[^"]*(?:""[^"]*)*"')
+_UNQUOTED_FIELD = re.compile(r'[^,"\r\n]*')
+# A quote with an ordinary character on each side never occurs in RFC 4180 CSV: inside a quoted
+# field every quote is doubled, and an opening or closing quote touches a comma or line end.
+_STRAY_QUOTE = re.compile(r'[^,"\r\n]"[^,"\r\n]')
+
+
+def _scan_csv(text: str, pos: int, header_fields: int) -> FileRejected | None:
+    """Walk the records after the header (from `pos`) and return the first structural problem.
+
+    Pure Python, so only called when a file has already failed a cheaper check; it names the
+    data row and the line so that the sender can find the problem.
+    """
+    end, line, row = len(text), 2, 0
+    while pos < end:
+        if text[pos] in "\r\n":  # a blank line is skipped, as the reader does
+            line += text[pos] == "\n"
+            pos += 1
+            continue
+        row += 1
+        row_line, fields = line, 0
+        while True:
+            fields += 1
+            if pos < end and text[pos] == '"':
+                m = _QUOTED_FIELD.match(text, pos)
+                if m is None:
+                    return FileRejected(
+                        "unterminated_quote",
+                        f"data row {row} (line {line}): a quoted field opens but is never closed; "
+                        "a value in quotes must end with a closing '\"' (a quote inside a value "
+                        'is written twice: "")',
+                    )
+                line += m.group().count("\n")
+                pos = m.end()
+                if pos < end and text[pos] not in ",\r\n":
+                    return FileRejected(
+                        "not_csv",
+                        f"data row {row} (line {line}): characters follow the closing quote of a "
+                        "quoted field before the next comma; quote the whole value, with any quote "
+                        'inside it written twice ("")',
+                    )
+            else:
+                pos = _UNQUOTED_FIELD.match(text, pos).end()
+                if pos < end and text[pos] == '"':
+                    return FileRejected(
+                        "not_csv",
+                        f"data row {row} (line {line}): a double quote inside a value that is not "
+                        'quoted; RFC 4180 requires such a value in quotes, with the quote written twice ("")',
+                    )
+            if pos >= end:
+                break
+            if text[pos] == ",":
+                pos += 1
+                continue
+            pos += 2 if text.startswith("\r\n", pos) else 1
+            line += 1
+            break
+        if fields != header_fields:
+            return FileRejected(
+                "ragged_rows",
+                f"data row {row} (line {row_line}) has {fields} fields where the header has "
+                f"{header_fields}; every row must have as many fields as the header (a value "
+                "holding a comma must be in quotes)",
+            )
+    return None
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
@@ -165,19 +304,19 @@ def _read_csv(path: Path) -> pl.DataFrame:
     if problem:
         raise problem
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        raise _not_utf8(data, exc) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    first_line, newline, _ = text.partition("\n")
+    if not first_line.strip():
         raise FileRejected(
-            "encoding_not_utf8",
-            f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02X} on line {line}; "
-            "probably Latin-1/Windows-1252); re-export it as UTF-8",
-        ) from None
-    if data.count(b'"') % 2:
-        raise FileRejected(
-            "unterminated_quote", "a quoted field is never closed (an odd number of '\"')"
+            "required_column_missing",
+            "the first line of the file is empty; the first line must be the header row naming "
+            "the columns",
         )
-    header = _header(data)
+    header = next(csv.reader([first_line.rstrip("\r")]), [])
     names = [normalise_column_name(h) for h in header]
     if len(header) <= 1 and header:
         for delim, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
@@ -189,8 +328,15 @@ def _read_csv(path: Path) -> pl.DataFrame:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise FileRejected(
-            "duplicate_column", f"the header names column(s) {', '.join(duplicates)} more than once"
+            "duplicate_column",
+            f"the header names column(s) {_safe(', '.join(duplicates))} more than once "
+            "(column names are compared ignoring case and surrounding spaces)",
         )
+    body_start = len(first_line) + len(newline)
+    if text.count('"', body_start) % 2 or _STRAY_QUOTE.search(text, body_start):
+        problem = _scan_csv(text, body_start, len(header))
+        if problem:
+            raise problem
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
@@ -207,34 +353,65 @@ def _read_csv(path: Path) -> pl.DataFrame:
             ),
         )
     except pa.ArrowInvalid as exc:
-        message = str(exc)
-        m = re.search(r"Expected (\d+) columns, got (\d+)", message)
-        if m:
-            raise FileRejected(
-                "ragged_rows",
-                f"a row has {m[2]} fields where the header has {m[1]}; every row must have as many fields as the header",
-            ) from None
+        found = _scan_csv(text, body_start, len(header))
+        if found:
+            raise found from None
+        message = re.sub(r":\s.*", "", str(exc).splitlines()[0])  # the parser quotes row data
         raise FileRejected(
-            "not_csv", f"the file cannot be read as RFC 4180 CSV ({message.splitlines()[0][:120]})"
+            "not_csv", f"the file cannot be read as RFC 4180 CSV ({_safe(message)[:120]})"
         ) from None
     return pl.from_arrow(table)
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(4)
+        f.seek(max(size - 4, 0))
+        tail = f.read(4)
+    if head != b"PAR1":
+        if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+            what = "the file is an Excel workbook renamed .parquet; send Parquet, or CSV (UTF-8) named .csv"
+        else:
+            what = (
+                "the file is not Parquet: it does not start with the Parquet marker 'PAR1' "
+                "(if it is CSV, name it .csv)"
+            )
+        raise FileRejected("not_parquet", what)
+    if tail != b"PAR1" or size < 12:
+        raise FileRejected(
+            "not_parquet",
+            f"the Parquet file is truncated: it is {size} bytes and its footer (ending 'PAR1') "
+            "is missing; re-send the complete file",
+        )
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileRejected(
             "not_parquet",
-            f"the file cannot be read as Parquet ({str(exc).splitlines()[0][:120]}); is it truncated?",
+            f"the file cannot be read as Parquet ({_safe(str(exc).splitlines()[0])[:120]}); "
+            "re-export it",
         ) from None
     names = [normalise_column_name(n) for n in table.column_names]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise FileRejected(
-            "duplicate_column", f"the file names column(s) {', '.join(duplicates)} more than once"
+            "duplicate_column",
+            f"the file names column(s) {_safe(', '.join(duplicates))} more than once "
+            "(column names are compared ignoring case and surrounding spaces)",
         )
     return pl.from_arrow(table.rename_columns(names))
+
+
+def _missing_column_hint(missing: list[str], columns: list[str], contract: Contract) -> str:
+    """Point at header names that are near misses for the missing columns, or at a missing header."""
+    squashed = {re.sub(r"[\s\-]+", "_", c): c for c in columns}
+    near = [f"'{squashed[m]}' should be named {m}" for m in missing if m in squashed]
+    if near:
+        return "; " + "; ".join(near)
+    if columns and not set(columns) & set(contract.column_names):
+        return "; the first line names no column of the contract: is the header row missing?"
+    return ""
 
 
 def check_columns(df: pl.DataFrame, contract: Contract, fmt: str) -> list[str]:
@@ -243,22 +420,23 @@ def check_columns(df: pl.DataFrame, contract: Contract, fmt: str) -> list[str]:
     if missing:
         raise FileRejected(
             "required_column_missing",
-            f"required column(s) {', '.join(missing)} missing; the header has: {', '.join(df.columns)}",
+            f"required column(s) {', '.join(missing)} missing; the header has: "
+            f"{_safe(', '.join(df.columns))}{_missing_column_hint(missing, df.columns, contract)}",
         )
     if fmt == "parquet":
         for col in contract.columns:
             if col.name not in df.columns:
                 continue
             dtype = df.schema[col.name]
-            if dtype == pl.String:
+            if dtype in (pl.String, pl.Null):  # an all-empty column carries no type
                 continue
             arrow_type = df[col.name].to_arrow().type
             accepted = PARQUET_TYPES.get(col.type, ())
             if not any(test(arrow_type) for test in accepted):
                 raise FileRejected(
                     "column_type_invalid",
-                    f"Parquet column {col.name} has type {arrow_type}; the contract expects {col.type} "
-                    "(write it as a string column)",
+                    f"Parquet column {col.name} has type {arrow_type}; the contract expects "
+                    f"{PARQUET_TYPE_WORDS.get(col.type, 'a string')}; re-export it with that type",
                 )
     return [c for c in df.columns if c not in contract.column_names]
 

@@ -33,6 +33,7 @@ from diewell.delivery import (
     sha256_of,
 )
 from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
+from transforms import nhs_number
 from transforms.contracts import load_contract, validate_rows
 from transforms.pseudonymise import pseudonymise
 
@@ -132,41 +133,74 @@ def _is_current(con: duckdb.DuckDBPyConnection, d: Delivery, sha: str) -> bool:
     return row is not None and row[0] == sha
 
 
-def _previous_rows(con: duckdb.DuckDBPyConnection, d: Delivery) -> int | None:
-    row = fetch_one(
+def _previous_delivery(con: duckdb.DuckDBPyConnection, d: Delivery) -> tuple[str, int] | None:
+    """(file name, rows read) of the provider's previous delivery of the extract.
+
+    That is the delivery this one replaces when it re-delivers a period, else the latest
+    loaded delivery for an earlier period.
+    """
+    return fetch_one(
         con,
-        "SELECT rows_read FROM landing_files WHERE extract = ? AND provider = ? AND period_end < ? "
-        "AND status IN ('loaded', 'superseded') ORDER BY period_end DESC, file_id DESC LIMIT 1",
+        "SELECT file_name, rows_read FROM landing_files WHERE extract = ? AND provider = ? "
+        "AND period_end <= ? AND status IN ('loaded', 'superseded') "
+        "ORDER BY period_end DESC, file_id DESC LIMIT 1",
         [d.extract, d.provider, d.period_end],
     )
-    return None if row is None else row[0]
 
 
 def _duplicate_deaths(
     con: duckdb.DuckDBPyConnection, d: Delivery, rows: pl.DataFrame
 ) -> pl.DataFrame:
-    """Rows for people who already have a death in another current delivery."""
-    con.register("incoming_deaths", rows.select("row_number", "person_id"))
+    """Rows for people who already have a death in another current delivery.
+
+    `rows` carries the person's pseudonym and the masked NHS number that the finding shows.
+    """
+    con.register("incoming_deaths", rows.select("row_number", "person_id", "masked"))
     try:
         found = query_frame(
             con,
             """
-            SELECT i.row_number FROM incoming_deaths i
+            SELECT i.row_number, any_value(i.masked) AS value, min(f.file_name) AS earlier
+            FROM incoming_deaths i
             JOIN stg_deaths s ON s.person_id = i.person_id
+            JOIN landing_files f ON f.file_id = s.file_id
             WHERE NOT (s.provider = ? AND s.period_end = ?)
+            GROUP BY i.row_number ORDER BY i.row_number
             """,
             [d.provider, d.period_end],
         )
     finally:
         con.unregister("incoming_deaths")
-    return found.with_columns(
+    return found.select(
+        "row_number",
         pl.lit("duplicate_death").alias("rule"),
         pl.lit("nhs_number").alias("column"),
-        pl.lit(None, pl.String).alias("value"),
-        pl.lit(
-            "this person already has a death in an earlier delivery; a person dies once "
-            "(re-deliver that period to correct it)"
+        pl.col("value").cast(pl.String),
+        pl.format(
+            "this person already has a death in {}; a person dies once (if that death is "
+            "wrong, re-deliver its period without it)",
+            pl.col("earlier"),
         ).alias("message"),
+    )
+
+
+def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) -> FileRejected:
+    by_rule = (
+        findings.group_by("rule", "column")
+        .agg(pl.col("row_number").n_unique().alias("rows"), pl.col("row_number").min())
+        .sort(["rows", "rule", "column"], descending=[True, False, False])
+    )
+    shown = "; ".join(
+        f"{r['rule']} on {r['column']}: {r['rows']} row{'s' if r['rows'] != 1 else ''}, "
+        f"first row {r['row_number']}"
+        for r in by_rule.head(3).iter_rows(named=True)
+    )
+    more = f"; and {by_rule.height - 3} other rule(s)" if by_rule.height > 3 else ""
+    return FileRejected(
+        "too_many_rows_failing",
+        f"{quarantined} of {rows_read} rows break the contract ({shown}{more}); more than half "
+        "failing means the file looks mis-exported, so none of it was loaded; fix the export "
+        "and re-send the whole file",
     )
 
 
@@ -174,6 +208,9 @@ def _load(con, d: Delivery, sha, size, run_id, result, extra, key) -> FileOutcom
     contract = load_contract(d.extract)
     rows = result.rows
     nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
+    masked = None
+    if d.extract == "deaths" and rows.height:
+        masked = rows["nhs_number"].map_elements(nhs_number.mask, return_dtype=pl.String)
     for c in nhs_cols:
         rows = rows.with_columns(pseudonymise(rows[c], key).alias("person_id")).drop(c)
     findings = result.findings
@@ -181,24 +218,23 @@ def _load(con, d: Delivery, sha, size, run_id, result, extra, key) -> FileOutcom
     con.execute("BEGIN TRANSACTION")
     try:
         if d.extract == "deaths" and rows.height:
-            dups = _duplicate_deaths(con, d, rows)
+            dups = _duplicate_deaths(con, d, rows.with_columns(masked.alias("masked")))
             if dups.height:
-                findings = pl.concat([findings, dups.select(findings.columns)])
+                findings = pl.concat([findings, dups.select(findings.columns)]).sort(
+                    "row_number", "rule", "column"
+                )
                 rows = rows.filter(~pl.col("row_number").is_in(dups["row_number"].implode()))
         quarantined = findings["row_number"].n_unique() if findings.height else 0
         if result.rows_read and quarantined > MAX_QUARANTINED_SHARE * result.rows_read:
-            top = findings.group_by("rule").len().sort("len", descending=True).row(0)
-            raise FileRejected(
-                "too_many_rows_failing",
-                f"{quarantined} of {result.rows_read} rows break the contract (most often: {top[0]}); "
-                "the file looks mis-exported",
-            )
-        previous = _previous_rows(con, d)
-        if result.rows_read and previous and result.rows_read < MIN_VOLUME_SHARE * previous:
+            raise _too_many_failing(findings, quarantined, result.rows_read)
+        previous = _previous_delivery(con, d)
+        if result.rows_read and previous and result.rows_read < MIN_VOLUME_SHARE * previous[1]:
             raise FileRejected(
                 "volume_drop",
-                f"{result.rows_read} rows is under 20% of the previous delivery ({previous} rows); "
-                "the export looks truncated",
+                f"the file has {result.rows_read} data row{'s' if result.rows_read != 1 else ''}, "
+                f"under 20% of the {previous[1]} rows of the previous delivery {previous[0]}; the "
+                "export looks truncated; re-send the complete extract (a period with nothing to "
+                "report is sent as a header-only file)",
             )
         con.execute(
             "UPDATE landing_files SET status = 'superseded' WHERE extract = ? AND provider = ? "

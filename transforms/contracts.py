@@ -47,6 +47,7 @@ MAX_TEXT_LENGTH = 255
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 MAX_YEARS_BEFORE_PERIOD_END = 120
+MAX_SHOWN_VALUE = 80  # a quarantined value is reported at most this long (a field may be 1 MB)
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,13 @@ def all_contracts() -> list[Contract]:
 # --- row validation ---------------------------------------------------------------------
 
 
-def _finding(rule: str, column: str, failed: pl.Expr, value: pl.Expr, message: str) -> pl.Expr:
-    """A struct describing one failed rule, or null where the row passes."""
+def _finding(
+    rule: str, column: str, failed: pl.Expr, value: pl.Expr, message: str | pl.Expr
+) -> pl.Expr:
+    """A struct describing one failed rule, or null where the row passes.
+
+    `message` is a sentence, or an expression choosing the sentence that fits the value.
+    """
     return (
         pl.when(failed)
         .then(
@@ -138,10 +144,75 @@ def _finding(rule: str, column: str, failed: pl.Expr, value: pl.Expr, message: s
                 pl.lit(rule).alias("rule"),
                 pl.lit(column).alias("column"),
                 value.cast(pl.String).alias("value"),
-                pl.lit(message).alias("message"),
+                (pl.lit(message) if isinstance(message, str) else message).alias("message"),
             )
         )
         .otherwise(None)
+    )
+
+
+def _nhs_number_message(norm: pl.Expr) -> pl.Expr:
+    """Why a present NHS number is invalid, in words a data manager can act on."""
+    return (
+        pl.when(~norm.str.contains(r"^[0-9]+$"))
+        .then(pl.lit("NHS number holds characters other than digits, spaces and hyphens"))
+        .when(norm.str.len_chars() != 10)
+        .then(pl.format("NHS number has {} digits; it must have 10", norm.str.len_chars()))
+        .otherwise(
+            pl.lit(
+                "NHS number fails the modulus 11 check: its 10th (check) digit does not match "
+                "the first nine; check it for a typing error"
+            )
+        )
+    )
+
+
+def _date_message(raw: pl.Expr, col: Column, fmt: str) -> pl.Expr:
+    """Why a present date or datetime did not parse: US order, an impossible day, or the form."""
+    general = f"{col.name} is not a valid {col.type} in the form {fmt}"
+    if col.type == "datetime":
+        return (
+            pl.when(raw.str.contains(r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}"))
+            .then(
+                pl.lit(
+                    f"{col.name} must be an ISO 8601 datetime {fmt}; DD/MM/YYYY is accepted for "
+                    "dates only"
+                )
+            )
+            .otherwise(pl.lit(general))
+        )
+    us_order = r"^(0?[1-9]|1[0-2])/(1[3-9]|2[0-9]|3[01])/[0-9]{4}$"
+    date_shape = r"^([0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4})$"
+    return (
+        pl.when(raw.str.contains(us_order))
+        .then(
+            pl.lit(
+                f"{col.name} looks like MM/DD/YYYY (month first); write dates as YYYY-MM-DD "
+                "or DD/MM/YYYY"
+            )
+        )
+        .when(raw.str.contains(date_shape))
+        .then(pl.lit(f"{col.name} is not a real calendar date (check the day and the month)"))
+        .otherwise(pl.lit(general))
+    )
+
+
+def _code_message(raw: pl.Expr, col: Column) -> pl.Expr:
+    """Why a present code is not allowed; a code in the wrong case is named with its right case."""
+    general = f"{col.name} must be one of: {', '.join(col.allowed)} (codes are case-sensitive)"
+    by_lower = {a.lower(): a for a in col.allowed}
+    if len(by_lower) < len(col.allowed):  # codes differing only by case: no suggestion
+        return pl.lit(general)
+    suggestion = raw.str.to_lowercase().replace_strict(by_lower, default=None)
+    return (
+        pl.when(suggestion.is_not_null())
+        .then(
+            pl.format(
+                f"{col.name} must be written exactly as '{{}}' (codes are case-sensitive)",
+                suggestion,
+            )
+        )
+        .otherwise(pl.lit(general))
     )
 
 
@@ -177,7 +248,7 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
                 col.name,
                 bad,
                 shown,
-                "NHS number is not 10 digits passing the modulus 11 check",
+                _nhs_number_message(norm),
             )
         )
     elif col.type in ("date", "datetime"):
@@ -195,7 +266,7 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
                 col.name,
                 present & typed.is_null(),
                 raw,
-                f"{col.name} is not a valid {col.type} in the form {fmt}",
+                _date_message(raw, col, fmt),
             ),
             _finding(
                 "date_after_period_end",
@@ -221,7 +292,8 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
                 col.name,
                 present & ~is_int,
                 raw,
-                f"{col.name} must be a whole number written with digits only",
+                f"{col.name} must be a whole number written with digits only (no thousands "
+                "separators, decimal point or spaces)",
             )
         )
         out_of_range = pl.lit(False)
@@ -247,14 +319,13 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
             )
     elif col.type == "code":
         typed = raw.replace(col.canonical) if col.canonical else raw
-        allowed = ", ".join(col.allowed)
         checks.append(
             _finding(
                 "value_not_allowed",
                 col.name,
                 present & ~raw.is_in(list(col.allowed)),
                 raw,
-                f"{col.name} must be one of: {allowed} (codes are case-sensitive)",
+                _code_message(raw, col),
             )
         )
     elif col.type == "icd10_list":
@@ -385,6 +456,20 @@ def _collect_findings(
         frames.append(long)
     findings = pl.concat(frames) if frames else pl.DataFrame(schema=FINDINGS_SCHEMA)
     findings = findings.select(list(FINDINGS_SCHEMA)).cast(FINDINGS_SCHEMA)
+    # A value is shown as far as a reader needs to find it: a field may be megabytes long.
+    value = pl.col("value")
+    findings = findings.with_columns(
+        pl.when(value.str.len_chars() > MAX_SHOWN_VALUE)
+        .then(
+            pl.format(
+                "{}... ({} characters)",
+                value.str.slice(0, MAX_SHOWN_VALUE - 30),
+                value.str.len_chars(),
+            )
+        )
+        .otherwise(value)
+        .alias("value")
+    )
     # Offending NHS numbers are reported masked, never in full.
     nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
     if nhs_cols and findings.height:
