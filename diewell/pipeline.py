@@ -178,7 +178,7 @@ def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     for (sha,) in rows:
         digest.update(sha.encode())
     for path in sorted(warehouse.SQL_DIR.rglob("*")):
-        if path.suffix in (".sql", ".yaml") and path.is_file():
+        if path.suffix in (".sql", ".yaml", ".json") and path.is_file():
             digest.update(path.relative_to(warehouse.SQL_DIR).as_posix().encode())
             digest.update(path.read_bytes())
     digest.update(

@@ -1,21 +1,35 @@
 """Publication for the dashboard team: disclosure control, Parquet, catalogue and manifest.
 
-Layout under paths.outputs:
+Write -> audit -> publish. A release is written to a staging folder, read back and audited,
+and only then renamed into releases/ and pointed at by `current`; a failed audit deletes the
+staging folder, leaves the previous publication in place and fails the run (AuditFailed,
+with every reason found). Layout under paths.outputs:
+
     releases/<run_id>/indicators/period_type=<..>/period_end=<YYYY-MM-DD>/part-0.parquet
     releases/<run_id>/indicator_catalogue.parquet
+    releases/<run_id>/indicators.schema.json, indicator_catalogue.schema.json
     releases/<run_id>/manifest.json
-    current -> releases/<run_id>        (a symlink switched atomically after the audit)
+    current -> releases/<run_id>        (a symlink, switched atomically after the audit)
 
-A release is written to a staging folder, audited, and only then renamed into releases/ and
-pointed at by `current`; a failed audit leaves the previous publication in place.
+`run_id` is the identifier the pipeline publishes under (its release id, derived from the
+inputs); it names the folder, fills every row's `run_id` column and heads the manifest.
+
+The output schema is data: warehouse/publication/*.schema.json (Frictionless Table Schema),
+which also carries `schema_version`; docs/OUTPUTS.md explains it to the dashboard team and
+CHANGELOG.md lists every version. Disclosure control (transforms/disclosure.py) is applied
+here, to the published copy only; the warehouse keeps the exact figures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
 import os
+import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -24,124 +38,254 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from diewell import __version__
 from diewell.config import Config
-from diewell.indicators import OUTPUT_COLUMNS, SORT_KEYS, catalogue_frame
-from transforms.disclosure import apply_disclosure_control
-
-SCHEMA_VERSION = "1.0.0"
-PARQUET_COMPRESSION = "zstd"
-PARQUET_ROW_GROUP_SIZE = 100_000
-
-OUTPUT_SCHEMA = pa.schema(
-    [
-        ("indicator_id", pa.string()),
-        ("indicator_name", pa.string()),
-        ("period_type", pa.string()),
-        ("period_start", pa.date32()),
-        ("period_end", pa.date32()),
-        ("geography_level", pa.string()),
-        ("geography_code", pa.string()),
-        ("geography_name", pa.string()),
-        ("breakdown", pa.string()),
-        ("breakdown_value", pa.string()),
-        ("numerator", pa.int64()),
-        ("denominator", pa.int64()),
-        ("value", pa.float64()),
-        ("lower_95", pa.float64()),
-        ("upper_95", pa.float64()),
-        ("lower_99_8", pa.float64()),
-        ("upper_99_8", pa.float64()),
-        ("unit", pa.string()),
-        ("statistic", pa.string()),
-        ("polarity", pa.string()),
-        ("comparator_value", pa.float64()),
-        ("comparison", pa.string()),
-        ("suppressed", pa.bool_()),
-        ("data_complete", pa.bool_()),
-        ("run_id", pa.string()),
-        ("schema_version", pa.string()),
-    ]
+from diewell.indicators import SORT_KEYS, catalogue_frame
+from diewell.warehouse import SQL_DIR, fetch_one, query_frame
+from transforms.disclosure import (
+    COMPARATOR_COLUMN,
+    COMPARATOR_KEYS,
+    COMPARATOR_LEVEL,
+    COUNT_COLUMNS,
+    DERIVED_COLUMNS,
+    GROUP_COLUMNS,
+    NOT_COMPARED,
+    QUINTILE_BREAKDOWN,
+    QUINTILES,
+    SII_BREAKDOWN,
+    STATISTIC_COLUMNS,
+    apply_disclosure_control,
+    smallest_published_count,
 )
-assert OUTPUT_SCHEMA.names == OUTPUT_COLUMNS
+
+log = logging.getLogger("diewell.publish")
+
+SCHEMA_DIR = SQL_DIR / "publication"
+INDICATORS_SCHEMA_PATH = SCHEMA_DIR / "indicators.schema.json"
+CATALOGUE_SCHEMA_PATH = SCHEMA_DIR / "indicator_catalogue.schema.json"
+
+# Fixed Parquet settings (docs/OUTPUTS.md). Snappy is read by every Parquet reader the
+# dashboard team may use, Power BI's included; the files are small, so ratio hardly matters.
+PARQUET_COMPRESSION = "snappy"
+PARQUET_ROW_GROUP_SIZE = 100_000  # rows per row group at most
+PARQUET_FORMAT_VERSION = "2.6"
+PARQUET_DATA_PAGE_VERSION = "1.0"  # v1 data pages: the most widely readable
+
+STAGING = ".staging"
+RELEASES = "releases"
+CURRENT = "current"
+INDICATORS_DIR = "indicators"
+CATALOGUE_FILE = "indicator_catalogue.parquet"
+MANIFEST_FILE = "manifest.json"
+# Columns the warehouse may not carry yet: published as nulls until it does.
+OPTIONAL_INPUT_COLUMNS = ("trend",)
+SET_ON_PUBLISHING = ("run_id", "schema_version")
+
+# Table Schema field types and the Arrow (Parquet) types they are written as.
+ARROW_TYPES = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+}
+
+# Privacy: shapes that must never appear in anything published (audit and tests).
+NHS_NUMBER_SHAPE = re.compile(r"(?<![0-9a-fA-F])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9a-fA-F])")
+PSEUDONYM_SHAPE = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32}(?![0-9a-fA-F])")
+PERSON_LEVEL_COLUMN = re.compile(r"nhs|person|patient|pseudo|birth|dob|postcode", re.IGNORECASE)
+
+
+def load_table_schema(path: Path) -> dict:
+    """A committed Table Schema (JSON)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def arrow_schema(table_schema: dict) -> pa.Schema:
+    """The Arrow schema the Table Schema's fields are written with, in the same order.
+
+    Every column is written nullable (Parquet OPTIONAL): `required` is checked by the audit,
+    which can then say which column broke it rather than failing the write.
+    """
+    return pa.schema([(f["name"], ARROW_TYPES[f["type"]]) for f in table_schema["fields"]])
+
+
+INDICATORS_TABLE_SCHEMA = load_table_schema(INDICATORS_SCHEMA_PATH)
+CATALOGUE_TABLE_SCHEMA = load_table_schema(CATALOGUE_SCHEMA_PATH)
+SCHEMA_VERSION: str = INDICATORS_TABLE_SCHEMA["schema_version"]
+OUTPUT_SCHEMA = arrow_schema(INDICATORS_TABLE_SCHEMA)
+CATALOGUE_SCHEMA = arrow_schema(CATALOGUE_TABLE_SCHEMA)
+PRIMARY_KEY: list[str] = INDICATORS_TABLE_SCHEMA["primaryKey"]
+PARTITION_COLUMNS: list[str] = INDICATORS_TABLE_SCHEMA["partitioning"]["fields"]
+PARTITIONING = ds.partitioning(
+    pa.schema([OUTPUT_SCHEMA.field(c) for c in PARTITION_COLUMNS]), flavor="hive"
+)
+FILE_SCHEMA = pa.schema([f for f in OUTPUT_SCHEMA if f.name not in PARTITION_COLUMNS])
+if CATALOGUE_TABLE_SCHEMA["schema_version"] != SCHEMA_VERSION:
+    raise RuntimeError(f"{CATALOGUE_SCHEMA_PATH.name} and {INDICATORS_SCHEMA_PATH.name} differ")
 
 
 class AuditFailed(RuntimeError):
     """The staged publication broke a publication rule; the previous one stays in place."""
 
 
-def disclosure_controlled(values: pl.DataFrame, config: Config) -> pl.DataFrame:
+@dataclass(frozen=True)
+class AuditSummary:
+    rows: int
+    suppressed: int
+    files: int
+
+
+def schema_fingerprint() -> str:
+    """A short hash of everything a reader depends on: names, order, types, constraints.
+
+    Descriptions are left out, so rewording them is not a schema change. CHANGELOG.md records
+    the fingerprint of each schema_version; a test fails when they drift apart.
+    """
+
+    def structure(table_schema: dict) -> dict:
+        return {
+            "fields": [
+                {k: f.get(k) for k in ("name", "type", "format", "constraints")}
+                for f in table_schema["fields"]
+            ],
+            "primaryKey": table_schema.get("primaryKey"),
+            "partitioning": table_schema.get("partitioning"),
+        }
+
+    canonical = json.dumps(
+        {
+            "indicators": structure(INDICATORS_TABLE_SCHEMA),
+            "indicator_catalogue": structure(CATALOGUE_TABLE_SCHEMA),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# Disclosure control and writing
+
+
+def disclosure_controlled(values: pl.DataFrame, config: Config, run_id: str) -> pl.DataFrame:
+    """The rows to publish: the schema's columns, disclosure-controlled, in SORT_KEYS order.
+
+    `run_id` and `schema_version` are set here, so every row names the release it is in.
+    """
+    columns = OUTPUT_SCHEMA.names
+    unexpected = [c for c in values.columns if c not in columns]
+    if unexpected:
+        raise AuditFailed(
+            f"the indicator values carry column(s) {', '.join(unexpected)} that the published "
+            f"schema {SCHEMA_VERSION} lacks: add them to {INDICATORS_SCHEMA_PATH.name}, bump "
+            "schema_version and list the change in CHANGELOG.md"
+        )
+    values = values.with_columns(
+        pl.lit(None, dtype=pl.String).alias(c)
+        for c in OPTIONAL_INPUT_COLUMNS
+        if c not in values.columns
+    )
+    missing = [c for c in columns if c not in values.columns and c not in SET_ON_PUBLISHING]
+    if missing:
+        raise AuditFailed(f"the indicator values lack the published column(s) {', '.join(missing)}")
     published = apply_disclosure_control(
         values, threshold=config.suppress_up_to, multiple=config.round_to
-    ).with_columns(pl.lit(SCHEMA_VERSION).alias("schema_version"))
-    return published.select(OUTPUT_COLUMNS).sort(SORT_KEYS)
+    ).with_columns(pl.lit(run_id).alias("run_id"), pl.lit(SCHEMA_VERSION).alias("schema_version"))
+    return published.select(columns).sort(SORT_KEYS)
 
 
-def audit(published: pl.DataFrame, exact: pl.DataFrame, config: Config) -> None:
-    """Check the staged rows against the publication rules before they are promoted."""
-    if published.height != exact.height:
-        raise AuditFailed(f"{published.height} rows staged but the warehouse holds {exact.height}")
-    for col in ("numerator", "denominator"):
-        counts = published[col].drop_nulls()
-        small = counts.filter((counts >= 1) & (counts <= config.suppress_up_to))
-        if small.len():
-            raise AuditFailed(f"{small.len()} published {col}s lie in 1-{config.suppress_up_to}")
-        if (counts % config.round_to != 0).any():
-            raise AuditFailed(f"published {col}s are not all multiples of {config.round_to}")
-    leaked = published.filter(
-        pl.col("suppressed")
-        & pl.any_horizontal(pl.col(c).is_not_null() for c in ("value", "lower_95", "upper_95"))
-    )
-    if leaked.height:
-        raise AuditFailed(f"{leaked.height} suppressed rows still carry values")
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def publish(
-    con: duckdb.DuckDBPyConnection, values: pl.DataFrame, config: Config, run_id: str
-) -> Path:
-    """Write, audit and promote a release; return its folder."""
-    published = disclosure_controlled(values, config)
-    audit(published, values, config)
+def _write_options() -> dict:
+    return {
+        "compression": PARQUET_COMPRESSION,
+        "version": PARQUET_FORMAT_VERSION,
+        "data_page_version": PARQUET_DATA_PAGE_VERSION,
+    }
 
-    releases = config.outputs / "releases"
-    staging = config.outputs / ".staging" / run_id
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    table = pa.Table.from_pandas(published.to_pandas(), schema=OUTPUT_SCHEMA, preserve_index=False)
+
+def write_release(
+    folder: Path,
+    published: pl.DataFrame,
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    run_id: str,
+) -> None:
+    """Write the indicators, catalogue, schemas and manifest of one release into folder."""
+    folder.mkdir(parents=True)
+    table = published.to_arrow().cast(OUTPUT_SCHEMA)
     ds.write_dataset(
         table,
-        staging / "indicators",
+        folder / INDICATORS_DIR,
         format="parquet",
-        partitioning=ds.partitioning(
-            pa.schema([("period_type", pa.string()), ("period_end", pa.date32())]), flavor="hive"
-        ),
+        partitioning=PARTITIONING,
         basename_template="part-{i}.parquet",
-        file_options=ds.ParquetFileFormat().make_write_options(compression=PARQUET_COMPRESSION),
+        file_options=ds.ParquetFileFormat().make_write_options(**_write_options()),
         max_rows_per_group=PARQUET_ROW_GROUP_SIZE,
+        preserve_order=True,
         existing_data_behavior="error",
     )
+    catalogue = catalogue_frame().select(CATALOGUE_SCHEMA.names).sort("indicator_id")
     pq.write_table(
-        catalogue_frame().to_arrow(),
-        staging / "indicator_catalogue.parquet",
-        compression=PARQUET_COMPRESSION,
+        catalogue.to_arrow().cast(CATALOGUE_SCHEMA),
+        folder / CATALOGUE_FILE,
+        row_group_size=PARQUET_ROW_GROUP_SIZE,
+        **_write_options(),
     )
+    for schema_file in (INDICATORS_SCHEMA_PATH, CATALOGUE_SCHEMA_PATH):
+        shutil.copyfile(schema_file, folder / schema_file.name)
+
+    files = []
+    for path in sorted([*(folder / INDICATORS_DIR).rglob("*.parquet"), folder / CATALOGUE_FILE]):
+        files.append(
+            {
+                "path": path.relative_to(folder).as_posix(),
+                "rows": pq.ParquetFile(path).metadata.num_rows,
+                "sha256": _sha256(path),
+            }
+        )
     inputs = con.execute(
         "SELECT file_name, extract, provider, period_end, sha256, rows_loaded FROM landing_files "
-        "WHERE status = 'loaded' ORDER BY extract, provider, period_end"
+        "WHERE status = 'loaded' ORDER BY extract, provider, period_end, file_name"
     ).fetchall()
     manifest = {
         "schema_version": SCHEMA_VERSION,
+        "schema_fingerprint": schema_fingerprint(),
         "run_id": run_id,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "diewell_version": __version__,
         "ics": {"code": config.ics_code, "name": config.ics_name},
         "row_counts": {
             "indicators": published.height,
-            "indicator_catalogue": len(catalogue_frame()),
+            "indicators_suppressed": int(published["suppressed"].sum()),
+            "indicator_catalogue": catalogue.height,
         },
-        "disclosure": {"suppress_up_to": config.suppress_up_to, "round_to": config.round_to},
+        "disclosure": {
+            "suppress_up_to": config.suppress_up_to,
+            "round_to": config.round_to,
+            "smallest_published_count": smallest_published_count(
+                config.suppress_up_to, config.round_to
+            ),
+        },
         "parquet": {
             "compression": PARQUET_COMPRESSION,
-            "max_rows_per_group": PARQUET_ROW_GROUP_SIZE,
+            "row_group_size": PARQUET_ROW_GROUP_SIZE,
+            "format_version": PARQUET_FORMAT_VERSION,
+            "data_page_version": PARQUET_DATA_PAGE_VERSION,
+            "partitioning": {"style": "hive", "fields": PARTITION_COLUMNS},
         },
+        "schemas": {
+            "indicators": INDICATORS_SCHEMA_PATH.name,
+            "indicator_catalogue": CATALOGUE_SCHEMA_PATH.name,
+        },
+        "files": files,
         "inputs": [
             {
                 "file_name": f,
@@ -154,13 +298,356 @@ def publish(
             for f, e, p, d, s, n in inputs
         ],
     }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
+
+# --------------------------------------------------------------------------------------------
+# The audit: every check reads the staged files back, never the frame that was written
+
+
+def read_indicators(release: Path) -> pa.Table:
+    """A release's indicator rows, partition columns included, in the schema's column order."""
+    dataset = ds.dataset(release / INDICATORS_DIR, format="parquet", partitioning=PARTITIONING)
+    return dataset.to_table().select(OUTPUT_SCHEMA.names)
+
+
+def _file_problems(release: Path) -> list[str]:
+    problems = []
+    folder = release / INDICATORS_DIR
+    layout = re.compile(
+        r"^period_type=(?P<period_type>[a-z0-9_]+)/period_end=(?P<period_end>\d{4}-\d{2}-\d{2})"
+        r"/part-\d+\.parquet$"
+    )
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    if not files:
+        return [f"no indicator files under {INDICATORS_DIR}/"]
+    for path in files:
+        name = path.relative_to(folder).as_posix()
+        if not layout.match(name):
+            problems.append(f"{INDICATORS_DIR}/{name} is not a hive partition file")
+            continue
+        meta = pq.ParquetFile(path).metadata
+        if _columns(meta.schema.to_arrow_schema()) != _columns(FILE_SCHEMA):
+            problems.append(f"{INDICATORS_DIR}/{name} does not have the committed column schema")
+        codecs = {
+            meta.row_group(g).column(c).compression
+            for g in range(meta.num_row_groups)
+            for c in range(meta.num_columns)
+        }
+        if codecs - {PARQUET_COMPRESSION.upper()}:
+            problems.append(f"{INDICATORS_DIR}/{name} is compressed with {sorted(codecs)}")
+        if any(
+            meta.row_group(g).num_rows > PARQUET_ROW_GROUP_SIZE for g in range(meta.num_row_groups)
+        ):
+            problems.append(
+                f"{INDICATORS_DIR}/{name} has a row group over {PARQUET_ROW_GROUP_SIZE}"
+            )
+    return problems
+
+
+def _columns(schema: pa.Schema) -> list[tuple[str, str]]:
+    return [(f.name, str(f.type)) for f in schema]
+
+
+def table_schema_problems(table: pa.Table, table_schema: dict, what: str) -> list[str]:
+    """How a table read back breaks its Table Schema: names, order, types and constraints."""
+    got, want = _columns(table.schema), _columns(arrow_schema(table_schema))
+    if got != want:
+        return [f"{what}: columns {got} differ from the committed schema {want}"]
+    df = pl.from_arrow(table)
+    problems = []
+    for field in table_schema["fields"]:
+        name, rules = field["name"], field.get("constraints", {})
+        col = df[name]
+        if rules.get("required") and col.null_count():
+            problems.append(f"{what}.{name}: {col.null_count()} nulls in a required column")
+        present = col.drop_nulls()
+        if "enum" in rules and (bad := present.filter(~present.is_in(rules["enum"]))).len():
+            problems.append(f"{what}.{name}: {bad.n_unique()} value(s) outside {rules['enum']}")
+        if "pattern" in rules:
+            pattern = re.compile(rules["pattern"])
+            bad = [v for v in present.unique().to_list() if not pattern.fullmatch(v)]
+            if bad:
+                problems.append(f"{what}.{name}: {len(bad)} value(s) not matching the pattern")
+        if "minimum" in rules and (present < rules["minimum"]).any():
+            problems.append(f"{what}.{name}: values below {rules['minimum']}")
+        if rules.get("unique") and present.is_duplicated().any():
+            problems.append(f"{what}.{name}: duplicate values in a unique column")
+    key = table_schema.get("primaryKey")
+    if key and df.select(key).is_duplicated().any():
+        problems.append(f"{what}: rows repeat the primary key ({', '.join(key)})")
+    return problems
+
+
+def _exact_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    columns = ", ".join([*PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS])
+    return query_frame(con, f"SELECT {columns} FROM mart_indicator_values")
+
+
+def disclosure_problems(
+    published: pl.DataFrame, exact: pl.DataFrame, threshold: int, multiple: int
+) -> list[str]:
+    """How the published rows break the disclosure rules, judged against the exact rows."""
+    problems = []
+    compared = [*COUNT_COLUMNS, *STATISTIC_COLUMNS]
+    rows = published.join(
+        exact.rename({c: f"exact_{c}" for c in compared}).with_columns(pl.lit(True).alias("_in")),
+        on=PRIMARY_KEY,
+        how="left",
+        nulls_equal=True,
+    )
+    if (n := rows["_in"].null_count()) > 0:
+        problems.append(f"{n} published rows have no row in the warehouse")
+        rows = rows.filter(pl.col("_in").is_not_null())
+    shown = rows.filter(~pl.col("suppressed"))
+    hidden = rows.filter(pl.col("suppressed"))
+    smallest = smallest_published_count(threshold, multiple)
+
+    def count(frame: pl.DataFrame, condition: pl.Expr) -> int:
+        return frame.filter(condition.fill_null(False)).height
+
+    for c in COUNT_COLUMNS:
+        exact_c = pl.col(f"exact_{c}")
+        if n := count(shown, exact_c.is_between(1, threshold)):
+            problems.append(f"{n} published rows show a {c} whose true count is 1-{threshold}")
+        rounded = (exact_c + multiple // 2) // multiple * multiple
+        if n := count(shown, pl.col(c).ne_missing(rounded)):
+            problems.append(
+                f"{n} published {c}s are not the true count rounded to the nearest {multiple}"
+            )
+        if n := count(shown, pl.col(c) % multiple != 0):
+            problems.append(f"{n} published {c}s are not multiples of {multiple}")
+        if n := count(shown, pl.col(c).is_between(1, smallest - 1)):
+            problems.append(f"{n} published {c}s lie in 1-{smallest - 1}")
+    if n := count(
+        shown,
+        pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"exact_{c}")) for c in STATISTIC_COLUMNS),
+    ):
+        problems.append(f"{n} published values or intervals differ from the warehouse's")
+    withheld = [*compared, *(c for c in DERIVED_COLUMNS if c in rows.columns)]
+    if n := count(hidden, pl.any_horizontal(pl.col(c).is_not_null() for c in withheld)):
+        problems.append(f"{n} suppressed rows still carry counts, a value, an interval or a trend")
+    if n := count(hidden, pl.col("comparison") != NOT_COMPARED):
+        problems.append(f"{n} suppressed rows are still compared with the ICS")
+
+    # The ICS value quoted as comparator_value: never that of a suppressed ICS row.
+    ics = rows.filter(pl.col("geography_level") == COMPARATOR_LEVEL).select(
+        *COMPARATOR_KEYS, pl.col("suppressed").alias("_ics_hidden")
+    )
+    quoted = rows.filter(pl.col(COMPARATOR_COLUMN).is_not_null()).join(
+        ics, on=list(COMPARATOR_KEYS), how="inner", nulls_equal=True
+    )
+    if n := count(quoted, pl.col("_ics_hidden")):
+        problems.append(f"{n} rows quote the value of a suppressed ICS row as {COMPARATOR_COLUMN}")
+
+    # Rule 3: no breakdown group may hide a single category (or a single non-empty one while
+    # the `all` row of its indicator, period and geography is published).
+    area = [c for c in GROUP_COLUMNS if c != "breakdown"]
+    totals = rows.filter(pl.col("breakdown") == "all").select(
+        *area, pl.col("suppressed").alias("_total_hidden")
+    )
+    groups = (
+        rows.filter(~pl.col("breakdown").is_in(["all", SII_BREAKDOWN]))
+        .group_by(list(GROUP_COLUMNS))
+        .agg(
+            pl.len().alias("categories"),
+            pl.col("suppressed").sum().alias("hidden"),
+            (pl.col("suppressed") & (pl.col("exact_denominator").fill_null(0) > 0))
+            .sum()
+            .alias("hidden_non_empty"),
+        )
+        .join(totals, on=area, how="left", nulls_equal=True)
+        .filter(pl.col("categories") >= 2)
+    )
+    if n := count(groups, pl.col("hidden") == 1):
+        problems.append(f"{n} breakdown groups hide exactly one category")
+    if n := count(
+        groups,
+        (pl.col("hidden") > 1)
+        & (pl.col("hidden_non_empty") == 1)
+        & ~pl.col("_total_hidden").fill_null(True),
+    ):
+        problems.append(f"{n} breakdown groups hide one non-empty category beside empty ones")
+
+    # The SII rule: an SII row beside a quintile with a small true count is suppressed.
+    small = pl.any_horizontal(pl.col(f"exact_{c}").is_between(1, threshold) for c in COUNT_COLUMNS)
+    small_quintile = (
+        rows.filter(
+            (pl.col("breakdown") == QUINTILE_BREAKDOWN)
+            & pl.col("breakdown_value").is_in(QUINTILES)
+            & small.fill_null(False)
+        )
+        .select(area)
+        .unique()
+    )
+    sii = rows.filter(pl.col("breakdown") == SII_BREAKDOWN).join(
+        small_quintile, on=area, how="semi", nulls_equal=True
+    )
+    if n := count(sii, ~pl.col("suppressed")):
+        problems.append(f"{n} SII rows are published beside a suppressed IMD quintile")
+    return problems
+
+
+def _text_problems(text: str, where: str) -> list[str]:
+    problems = []
+    if n := len(NHS_NUMBER_SHAPE.findall(text)):
+        problems.append(f"{where}: {n} strings shaped like an NHS number")
+    if n := len(PSEUDONYM_SHAPE.findall(text)):
+        problems.append(f"{where}: {n} strings shaped like a pseudonym (32 hex characters)")
+    return problems
+
+
+def privacy_problems(release: Path, tables: dict[str, pl.DataFrame]) -> list[str]:
+    """Person-level columns, NHS-number or pseudonym-shaped strings anywhere in the release."""
+    problems = []
+    for what, df in tables.items():
+        if person := [c for c in df.columns if PERSON_LEVEL_COLUMN.search(c)]:
+            problems.append(f"{what}: person-level column(s) {', '.join(person)}")
+        for name, dtype in df.schema.items():
+            if dtype == pl.String:
+                text = "\n".join(df[name].drop_nulls().unique().to_list())
+                problems += _text_problems(text, f"{what}.{name}")
+    for path in sorted(release.rglob("*.json")):
+        problems += _text_problems(path.read_text(encoding="utf-8"), path.name)
+    return problems
+
+
+def _manifest_problems(
+    release: Path, run_id: str, indicators: pl.DataFrame, catalogue: pl.DataFrame
+) -> list[str]:
+    try:
+        manifest = json.loads((release / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        return [f"{MANIFEST_FILE} is missing or not JSON ({type(exc).__name__})"]
+    problems = []
+    expected = {"schema_version": SCHEMA_VERSION, "run_id": run_id}
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            problems.append(f"{MANIFEST_FILE}: {key} is not {value}")
+    counts = manifest.get("row_counts", {})
+    if counts.get("indicators") != indicators.height:
+        problems.append(f"{MANIFEST_FILE}: row_counts.indicators is not {indicators.height}")
+    if counts.get("indicator_catalogue") != catalogue.height:
+        problems.append(f"{MANIFEST_FILE}: row_counts.indicator_catalogue is wrong")
+    for entry in manifest.get("files", []):
+        path = release / entry["path"]
+        if not path.is_file() or _sha256(path) != entry["sha256"]:
+            problems.append(f"{MANIFEST_FILE}: {entry['path']} is missing or its checksum differs")
+    listed = {e["path"] for e in manifest.get("files", [])}
+    written = {p.relative_to(release).as_posix() for p in release.rglob("*.parquet")}
+    if listed != written:
+        problems.append(f"{MANIFEST_FILE}: files does not list exactly the Parquet files written")
+    return problems
+
+
+def audit(
+    release: Path, con: duckdb.DuckDBPyConnection, config: Config, run_id: str
+) -> AuditSummary:
+    """Read a staged release back and check every publication rule; raise AuditFailed if any fails."""
+    problems = _file_problems(release)
+    if problems:
+        raise AuditFailed("; ".join(problems))
+    try:
+        indicators_table = read_indicators(release)
+        catalogue_table = pq.read_table(release / CATALOGUE_FILE)
+    except Exception as exc:  # any unreadable file fails the audit
+        raise AuditFailed(f"the staged files cannot be read back: {exc}") from exc
+
+    problems += table_schema_problems(indicators_table, INDICATORS_TABLE_SCHEMA, "indicators")
+    problems += table_schema_problems(
+        catalogue_table, CATALOGUE_TABLE_SCHEMA, "indicator_catalogue"
+    )
+    if problems:  # the checks below rely on the schema
+        raise AuditFailed("; ".join(problems))
+    indicators = pl.from_arrow(indicators_table)
+    catalogue = pl.from_arrow(catalogue_table)
+    if (indicators["schema_version"] != SCHEMA_VERSION).any():
+        problems.append(f"indicators: schema_version is not {SCHEMA_VERSION} throughout")
+    if (indicators["run_id"] != run_id).any():
+        problems.append(f"indicators: run_id is not {run_id} throughout")
+    warehouse_rows = fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0]
+    if indicators.height != warehouse_rows:
+        problems.append(
+            f"{indicators.height} rows staged but mart_indicator_values holds {warehouse_rows}"
+        )
+    uncatalogued = set(indicators["indicator_id"]) - set(catalogue["indicator_id"])
+    if uncatalogued:
+        problems.append(f"indicator(s) {', '.join(sorted(uncatalogued))} are not in the catalogue")
+    problems += disclosure_problems(
+        indicators, _exact_values(con), config.suppress_up_to, config.round_to
+    )
+    problems += privacy_problems(
+        release, {"indicators": indicators, "indicator_catalogue": catalogue}
+    )
+    problems += _manifest_problems(release, run_id, indicators, catalogue)
+    if problems:
+        raise AuditFailed("; ".join(problems))
+    return AuditSummary(
+        rows=indicators.height,
+        suppressed=int(indicators["suppressed"].sum()),
+        files=len(list((release / INDICATORS_DIR).rglob("*.parquet"))),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Write -> audit -> publish
+
+
+def promote(staging: Path, outputs: Path, run_id: str) -> Path:
+    """Move an audited staging folder into releases/ and switch `current` to it atomically."""
+    releases = outputs / RELEASES
     releases.mkdir(parents=True, exist_ok=True)
     release = releases / run_id
-    os.replace(staging, release)
-    link_tmp = config.outputs / f".current-{run_id}"
+    os.replace(staging, release)  # a rename within outputs/: atomic
+    link_tmp = outputs / f".{CURRENT}-{run_id}"
     link_tmp.unlink(missing_ok=True)
-    link_tmp.symlink_to(Path("releases") / run_id)
-    os.replace(link_tmp, config.outputs / "current")
+    link_tmp.symlink_to(Path(RELEASES) / run_id)
+    os.replace(link_tmp, outputs / CURRENT)  # replaces the old symlink in one step
+    return release
+
+
+def _warn_about_weak_settings(config: Config) -> None:
+    threshold, multiple = config.suppress_up_to, config.round_to
+    if threshold == 0:
+        log.warning("disclosure.suppress_up_to is 0: no small count will be suppressed")
+    elif (smallest := smallest_published_count(threshold, multiple)) <= threshold:
+        log.warning(
+            "with disclosure.suppress_up_to %d and round_to %d a count of %d is published as "
+            "%d: published counts of 1-%d appear although no true count of 1-%d is published",
+            threshold,
+            multiple,
+            threshold + 1,
+            smallest,
+            threshold,
+            threshold,
+        )
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection, values: pl.DataFrame, config: Config, run_id: str
+) -> Path:
+    """Disclosure-control, write to staging, audit, and only then promote; return the release."""
+    if (config.outputs / RELEASES / run_id).exists():
+        raise AuditFailed(f"a release {run_id} already exists; a run publishes once")
+    _warn_about_weak_settings(config)
+    staging = config.outputs / STAGING / run_id
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        published = disclosure_controlled(values, config, run_id)
+        write_release(staging, published, con, config, run_id)
+        summary = audit(staging, con, config, run_id)
+    except AuditFailed as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        log.error("publication audit failed; the previous release stays current: %s", exc)
+        raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    release = promote(staging, config.outputs, run_id)
+    log.info(
+        "publication audit passed: %d rows in %d files, %d suppressed",
+        summary.rows,
+        summary.files,
+        summary.suppressed,
+    )
     return release

@@ -1,0 +1,350 @@
+"""The publication audit's rules on hand-worked tiny tables (no pipeline run).
+
+Each published table is written out by hand as disclosure control should (or should not)
+have left it, and set against the exact warehouse rows it came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from diewell import publish
+
+PERIOD_END = dt.date(2024, 3, 31)
+EXACT_SCHEMA = {
+    "indicator_id": pl.String,
+    "period_type": pl.String,
+    "period_end": pl.Date,
+    "geography_level": pl.String,
+    "geography_code": pl.String,
+    "breakdown": pl.String,
+    "breakdown_value": pl.String,
+    "numerator": pl.Int64,
+    "denominator": pl.Int64,
+    "value": pl.Float64,
+    "lower_95": pl.Float64,
+    "upper_95": pl.Float64,
+    "lower_99_8": pl.Float64,
+    "upper_99_8": pl.Float64,
+}
+PUBLISHED_SCHEMA = {
+    **EXACT_SCHEMA,
+    "comparator_value": pl.Float64,
+    "comparison": pl.String,
+    "trend": pl.String,
+    "suppressed": pl.Boolean,
+}
+
+
+def exact(breakdown, category, x, n, level="place", code="P1", indicator="PD01"):
+    """One exact warehouse row; the value is x/n as a percentage, limits value -/+ 1 and 2."""
+    value = None if x is None or not n else 100 * x / n
+    limits = [None] * 4 if value is None else [value - 1, value + 1, value - 2, value + 2]
+    return dict(
+        zip(
+            EXACT_SCHEMA,
+            [indicator, "rolling_12m", PERIOD_END, level, code, breakdown, category, x, n, value]
+            + limits,
+            strict=True,
+        )
+    )
+
+
+def shown(row, x, n, comparator=30.0, comparison="similar", trend=None, **changes):
+    """The exact row published with counts x and n (written out by hand, already rounded)."""
+    return {
+        **row,
+        "numerator": x,
+        "denominator": n,
+        "comparator_value": comparator,
+        "comparison": comparison,
+        "trend": trend,
+        "suppressed": False,
+        **changes,
+    }
+
+
+def hidden(row, comparator=30.0, **changes):
+    """The exact row published as suppressed: no counts, value, limits or trend."""
+    out = {**row, "comparator_value": comparator, "comparison": "not_compared", "trend": None}
+    out.update({c: None for c in ("numerator", "denominator", *publish.STATISTIC_COLUMNS)})
+    out.update(suppressed=True, **changes)
+    return out
+
+
+def problems(published_rows, exact_rows, threshold=7, multiple=5):
+    published = pl.DataFrame(published_rows, schema=PUBLISHED_SCHEMA)
+    warehouse = pl.DataFrame(exact_rows, schema=EXACT_SCHEMA)
+    return publish.disclosure_problems(published, warehouse, threshold, multiple)
+
+
+def sex_table(male=(50, 100), female=(40, 120)):
+    rows = [exact("sex", "male", *male), exact("sex", "female", *female)]
+    total = (male[0] + female[0], male[1] + female[1])
+    return rows, exact("all", "all", *total)
+
+
+# --------------------------------------------------------------------------------------------
+# Disclosure rules
+
+
+def test_a_correct_publication_has_no_problems():
+    (male, female), total = sex_table(male=(52, 101), female=(40, 118))
+    published = [shown(male, 50, 100), shown(female, 40, 120), shown(total, 90, 220)]
+    assert problems(published, [male, female, total]) == []
+
+
+def test_unrounded_counts_are_found():
+    (male, female), total = sex_table(male=(52, 100))
+    published = [shown(male, 52, 100), shown(female, 40, 120), shown(total, 90, 220)]
+    found = problems(published, [male, female, total])
+    assert "1 published numerators are not the true count rounded to the nearest 5" in found
+    assert "1 published numerators are not multiples of 5" in found
+
+
+def test_a_small_count_published_is_found():
+    (male, female), total = sex_table(male=(5, 100))
+    published = [shown(male, 5, 100), shown(female, 40, 120), shown(total, 45, 220)]
+    found = problems(published, [male, female, total])
+    assert "1 published rows show a numerator whose true count is 1-7" in found
+    assert "1 published numerators lie in 1-9" in found
+
+
+def test_a_small_count_rounded_to_a_multiple_is_still_found():
+    # 6 rounds to 5: a multiple of 5, but the true count is small.
+    (male, female), total = sex_table(male=(6, 100))
+    published = [shown(male, 5, 100), shown(female, 40, 120), shown(total, 45, 220)]
+    found = problems(published, [male, female, total])
+    assert "1 published rows show a numerator whose true count is 1-7" in found
+
+
+def test_suppressed_rows_carrying_figures_are_found():
+    (male, female), total = sex_table(male=(5, 100))
+    published = [
+        hidden(male, value=5.0),
+        hidden(female, trend="increasing"),
+        shown(total, 45, 220),
+    ]
+    found = problems(published, [male, female, total])
+    assert "2 suppressed rows still carry counts, a value, an interval or a trend" in found
+
+
+def test_a_suppressed_row_still_compared_is_found():
+    (male, female), total = sex_table(male=(5, 100))
+    published = [hidden(male, comparison="lower"), hidden(female), shown(total, 45, 220)]
+    assert "1 suppressed rows are still compared with the ICS" in problems(
+        published, [male, female, total]
+    )
+
+
+def test_values_recomputed_from_rounded_counts_are_found():
+    (male, female), total = sex_table(male=(52, 101))
+    published = [
+        shown(male, 50, 100, value=50.0),  # 50/100 instead of 52/101
+        shown(female, 40, 120),
+        shown(total, 90, 220),
+    ]
+    assert "1 published values or intervals differ from the warehouse's" in problems(
+        published, [male, female, total]
+    )
+
+
+def test_a_single_hidden_category_is_found():
+    (male, female), total = sex_table(male=(5, 100))
+    published = [hidden(male), shown(female, 40, 120), shown(total, 45, 220)]
+    assert "1 breakdown groups hide exactly one category" in problems(
+        published, [male, female, total]
+    )
+
+
+def test_an_empty_complement_beside_a_published_total_is_found():
+    # male 5/100 hidden with an empty `not_known` (0/0): anyone would read not_known as 0 and
+    # recover male = all - female.
+    male, female = exact("sex", "male", 5, 100), exact("sex", "female", 40, 120)
+    not_known = exact("sex", "not_known", 0, 0)
+    total = exact("all", "all", 45, 220)
+    published = [hidden(male), hidden(not_known), shown(female, 40, 120), shown(total, 45, 220)]
+    found = problems(published, [male, female, not_known, total])
+    assert "1 breakdown groups hide one non-empty category beside empty ones" in found
+    # With the total itself suppressed there is nothing to subtract from.
+    published[-1] = hidden(total)
+    found = problems(published, [male, female, not_known, total])
+    assert not [p for p in found if "breakdown groups" in p]
+
+
+def test_two_small_cells_hiding_each_other_are_fine():
+    male, female = exact("sex", "male", 5, 100), exact("sex", "female", 3, 120)
+    unknown = exact("sex", "not_known", 40, 60)
+    total = exact("all", "all", 48, 280)
+    published = [hidden(male), hidden(female), shown(unknown, 40, 60), shown(total, 50, 280)]
+    assert problems(published, [male, female, unknown, total]) == []
+
+
+def quintiles(small: str | None):
+    rows = [exact("imd_quintile", q, 3 if q == small else 30, 100) for q in "12345"]
+    rows.append(exact("imd_sii", "sii", None, None))
+    rows[-1].update(value=-4.2, lower_95=-8.0, upper_95=-0.4, lower_99_8=-10.0, upper_99_8=1.6)
+    return rows
+
+
+def test_an_sii_row_published_beside_a_small_quintile_is_found():
+    rows = quintiles(small="2")
+    # quintile 2 (3/100) hidden by rule 1, quintile 1 as its complement; SII published.
+    published = [hidden(rows[0]), hidden(rows[1])]
+    published += [shown(r, 30, 100) for r in rows[2:5]]
+    published.append(shown(rows[5], None, None, comparator=None, comparison="not_compared"))
+    assert "1 SII rows are published beside a suppressed IMD quintile" in problems(published, rows)
+    published[5] = hidden(rows[5], comparator=None)
+    assert problems(published, rows) == []
+
+
+def test_an_sii_row_beside_a_complement_only_is_published():
+    rows = quintiles(small=None)
+    rows.append(exact("imd_quintile", "unknown", 4, 10))
+    # `unknown` (4/10) is small, quintile 1 its complement: no quintile is small itself.
+    published = [hidden(rows[0])] + [shown(r, 30, 100) for r in rows[1:5]]
+    published.append(shown(rows[5], None, None, comparator=None, comparison="not_compared"))
+    published.append(hidden(rows[6]))
+    assert problems(published, rows) == []
+
+
+def test_a_comparator_quoting_a_suppressed_ics_row_is_found():
+    ics_male = exact("sex", "male", 5, 40, level="ics", code="Q1")
+    ics_female = exact("sex", "female", 30, 60, level="ics", code="Q1")
+    place_male = exact("sex", "male", 20, 40)
+    place_female = exact("sex", "female", 20, 50)
+    published = [
+        hidden(ics_male, comparator=None),
+        hidden(ics_female, comparator=None),
+        shown(place_male, 20, 40, comparator=ics_male["value"]),  # leaks 5/40
+        shown(place_female, 20, 50, comparator=None, comparison="not_compared"),
+    ]
+    found = problems(published, [ics_male, ics_female, place_male, place_female])
+    assert found == ["1 rows quote the value of a suppressed ICS row as comparator_value"]
+
+
+@pytest.mark.parametrize(
+    "threshold, multiple, found",
+    [
+        (10, 10, []),  # 13 is publishable under 10/10 and rounds to 10
+        (7, 5, ["1 published numerators are not the true count rounded to the nearest 5"]),
+    ],
+)
+def test_the_rules_follow_the_configured_threshold_and_multiple(threshold, multiple, found):
+    row = exact("all", "all", 13, 300)
+    assert problems([shown(row, 10, 300)], [row], threshold, multiple) == found
+
+
+def test_a_published_row_missing_from_the_warehouse_is_found():
+    row = exact("all", "all", 40, 100)
+    other = exact("all", "all", 40, 100, code="P9")
+    assert "1 published rows have no row in the warehouse" in problems(
+        [shown(other, 40, 100)], [row]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Table Schema conformance
+
+TINY_SCHEMA = {
+    "fields": [
+        {
+            "name": "id",
+            "type": "string",
+            "constraints": {"required": True, "pattern": "^[A-Z]\\d$"},
+        },
+        {"name": "kind", "type": "string", "constraints": {"required": True, "enum": ["a", "b"]}},
+        {"name": "n", "type": "integer", "constraints": {"minimum": 0}},
+        {"name": "on", "type": "date"},
+    ],
+    "primaryKey": ["id"],
+}
+
+
+def tiny(ids=("A1", "B2"), kinds=("a", "b"), ns=(0, 5), n_type=None) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "kind": pa.array(kinds, pa.string()),
+            "n": pa.array(ns, n_type or pa.int64()),
+            "on": pa.array([PERIOD_END] * len(ids), pa.date32()),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        (tiny(), None),
+        (tiny(n_type=pa.float64()), "differ from the committed schema"),
+        (tiny().select(["kind", "id", "n", "on"]), "differ from the committed schema"),
+        (tiny(ids=("A1", None)), "t.id: 1 nulls in a required column"),
+        (tiny(ids=("A1", "b2")), "t.id: 1 value(s) not matching the pattern"),
+        (tiny(kinds=("a", "c")), "t.kind: 1 value(s) outside ['a', 'b']"),
+        (tiny(ns=(0, -1)), "t.n: values below 0"),
+        (tiny(ids=("A1", "A1")), "t: rows repeat the primary key (id)"),
+    ],
+)
+def test_table_schema_problems(table, message):
+    found = publish.table_schema_problems(table, TINY_SCHEMA, "t")
+    if message is None:
+        assert found == []
+    else:
+        assert any(message in p for p in found), found
+
+
+# --------------------------------------------------------------------------------------------
+# Privacy shapes
+
+
+@pytest.mark.parametrize(
+    "text, nhs_like",
+    [
+        ("9434765919", True),
+        ("943 476 5919", True),
+        ("943-476-5919", True),
+        ("person 9434765919 died", True),
+        ("2024-03-31", False),
+        ("20240331", False),
+        ("E01012345", False),  # an LSOA code
+        ("deaths_QOX_20240331.csv", False),
+        ("94347659191", False),  # 11 digits
+        ("a3f9434765919b", False),  # inside a hex string
+    ],
+)
+def test_nhs_number_shape(text, nhs_like):
+    assert bool(publish.NHS_NUMBER_SHAPE.search(text)) is nhs_like
+
+
+@pytest.mark.parametrize(
+    "text, pseudonym_like",
+    [
+        ("0123456789abcdef0123456789abcdef", True),
+        ("id=0123456789ABCDEF0123456789ABCDEF.", True),
+        ("0123456789abcdef" * 4, False),  # a SHA-256 checksum (64 hex) is not a pseudonym
+        ("r0123456789abcdef", False),  # a release id
+    ],
+)
+def test_pseudonym_shape(text, pseudonym_like):
+    assert bool(publish.PSEUDONYM_SHAPE.search(text)) is pseudonym_like
+
+
+def test_person_level_columns_and_shaped_values_are_found(tmp_path):
+    df = pl.DataFrame(
+        {
+            "geography_name": ["Surgery 943 476 5919", "Fine Surgery"],
+            "person_id": ["0123456789abcdef0123456789abcdef", None],
+        }
+    )
+    (tmp_path / "manifest.json").write_text('{"note": "9434765919"}', encoding="utf-8")
+    found = publish.privacy_problems(tmp_path, {"indicators": df})
+    assert found == [
+        "indicators: person-level column(s) person_id",
+        "indicators.geography_name: 1 strings shaped like an NHS number",
+        "indicators.person_id: 1 strings shaped like a pseudonym (32 hex characters)",
+        "manifest.json: 1 strings shaped like an NHS number",
+    ]
