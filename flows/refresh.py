@@ -1,77 +1,70 @@
-"""The refresh flow: pull -> ingest (validate + load) -> build -> compute -> publish.
+"""The refresh flow: pull -> validate and load -> build -> compute -> publish -> swap in -> report.
 
-It reads like a table of contents; every step is a plain function in diewell.pipeline.
+It reads like a table of contents: each step is a task in flows/tasks.py calling one function
+of diewell.pipeline; flows/support.py holds the machinery (configuration and secrets, one
+writer per warehouse, caching). prefect.yaml deploys it twice: nightly without publication,
+monthly with it.
 """
 
 from __future__ import annotations
 
-from prefect import flow, task
-from prefect.cache_policies import NONE
+from prefect import flow
 
 from diewell import pipeline
-from diewell.config import load_config
-
-# One verb per task. Only I/O retries (the landing folder may be on a network share).
-# The warehouse connection is passed between tasks, so nothing is cached by inputs.
-
-
-@task(retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
-def pull(config):
-    """Count what is waiting in the landing folder."""
-    return pipeline.pull_from_landing(config)
-
-
-@task(cache_policy=NONE)
-def ingest(con, config, run_id):
-    """Validate every delivered file and load it, one transaction per file."""
-    return pipeline.ingest(con, config, run_id)
-
-
-@task(cache_policy=NONE)
-def build(con):
-    """Build the core tables, reporting periods and the decedent cohort."""
-    return pipeline.build(con)
-
-
-@task(cache_policy=NONE)
-def compute(con, config, release_id):
-    """Compute every indicator exactly, into the warehouse."""
-    return pipeline.compute(con, config, release_id)
-
-
-@task(cache_policy=NONE)
-def publish(con, values, config, release_id):
-    """Disclosure-control, audit and publish the Parquet release."""
-    return pipeline.publish_release(con, values, config, release_id)
-
-
-@task(retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
-def swap_in_warehouse(config):
-    """Replace the analysts' warehouse file with the finished working copy, atomically."""
-    return pipeline.publish_warehouse(config)
+from flows import support
+from flows.tasks import (
+    build,
+    compute,
+    count_quarantined,
+    failure_reported,
+    publish_release,
+    pull_from_mesh,
+    report_refresh,
+    swap_in_warehouse,
+    validate_and_load,
+)
 
 
 @flow(name="diewell-refresh", log_prints=True)
-def refresh(config_path: str) -> pipeline.RunSummary:
-    """Refresh the warehouse and publish indicators for the ICS configured at config_path."""
-    config = load_config(config_path)
-    run_id = pipeline.new_run_id()
-    con = pipeline.open_warehouse(config)
-    summary = pipeline.RunSummary(run_id)
-    pipeline.start_run(con, config, run_id)
-    try:
-        pull(config)
-        summary.files = ingest(con, config, run_id)
-        summary.periods, summary.cohort_rows = build(con)
-        summary.release_id = pipeline.release_id(con, config)
-        values = compute(con, config, summary.release_id)
-        summary.indicator_rows = values.height
-        summary.release = publish(con, values, config, summary.release_id)
-    except BaseException as exc:
-        pipeline.finish_run(con, summary, "failed", f"{type(exc).__name__}: {exc}")
-        pipeline.close_warehouse(con)
-        raise
-    pipeline.finish_run(con, summary, "completed")
-    pipeline.close_warehouse(con)
-    swap_in_warehouse(config)
+def refresh(
+    config_path: str | None = None, publish: bool = True, rebuild: bool = False
+) -> pipeline.RunSummary:
+    """Refresh the warehouse, and publish the indicators, for the ICS configured at config_path.
+
+    Args:
+        config_path: the ICS configuration file (config.md); default $DIEWELL_CONFIG.
+        publish: publish a disclosure-controlled release; False refreshes the warehouse only.
+        rebuild: build and compute even when nothing they read has changed.
+    """
+    config = support.checked_config(config_path)  # a bad config or a missing key stops here
+    summary = pipeline.RunSummary(pipeline.new_run_id())
+    run_id = summary.run_id
+    cached = support.cache_options(config, rebuild)
+    with failure_reported(config, run_id), support.one_writer(config):
+        pulled = pull_from_mesh(config, run_id, return_state=True) if config.mesh else None
+        with support.recorded_run(config, summary) as con:
+            summary.files = validate_and_load(con, config, run_id)
+            built = build.with_options(**cached)(con, config, return_state=True)
+            summary.periods, summary.cohort_rows = built.result()
+            summary.release_id = pipeline.release_id(con, config)
+            computed = compute.with_options(**cached)(
+                con, config, summary.release_id, return_state=True
+            )
+            values = computed.result()
+            summary.indicator_rows = values.height
+            if publish:
+                summary.release = publish_release(con, values, config, summary.release_id)
+            quarantine = count_quarantined(con, run_id)
+            support.prune_cache(con, config, summary.release_id)
+        swap_in_warehouse(config)
+        mesh_summary, mesh_problem = support.outcome(pulled) if pulled else (None, None)
+        report_refresh(
+            config,
+            summary,
+            quarantine,
+            values,
+            reused=built.name == "Cached" and computed.name == "Cached",
+            mesh_summary=mesh_summary,
+            mesh_problem=mesh_problem,
+        )
     return summary
