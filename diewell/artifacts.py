@@ -19,18 +19,8 @@ from diewell import publish
 from diewell.config import Config, ConfigError
 from diewell.delivery import FILE_NAME, FileRejected, discover, parse_file_name
 from diewell.mesh import MeshPullSummary
-from diewell.pipeline import RunSummary
+from diewell.pipeline import HEADLINE_COLUMNS, RunSummary, headline_rows
 
-HEADLINE_COLUMNS = (
-    "indicator_id",
-    "indicator_name",
-    "numerator",
-    "denominator",
-    "value",
-    "lower_95",
-    "upper_95",
-    "period_end",
-)
 LISTED_FILES = 10  # rejected files named per rule; the rest are counted
 
 
@@ -98,15 +88,9 @@ def headline_preview(values: pl.DataFrame, config: Config, release_id: str) -> p
     For runs that compute but do not publish: the same rows `pipeline.headline` reads back
     from a release, with the same disclosure control applied.
     """
-    rolling = values.filter(pl.col("period_type") == "rolling_12m")
-    if rolling.is_empty():
+    rows = headline_rows(values)
+    if rows.is_empty():
         return pl.DataFrame(schema={c: values.schema.get(c, pl.String) for c in HEADLINE_COLUMNS})
-    latest = rolling["period_end"].max()
-    rows = rolling.filter(
-        (pl.col("period_end") == latest)
-        & (pl.col("geography_level") == "ics")
-        & (pl.col("breakdown") == "all")
-    )
     return (
         publish.disclosure_controlled(rows, config, release_id)
         .select(HEADLINE_COLUMNS)

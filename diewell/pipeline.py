@@ -208,26 +208,30 @@ def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) 
     return release
 
 
-def headline(release: Path) -> pl.DataFrame:
-    """The published ICS-level values for the latest rolling 12 months (disclosure-controlled)."""
-    df = pl.read_parquet(release / "indicators", hive_partitioning=True)
-    latest = df.filter(pl.col("period_type") == "rolling_12m")["period_end"].max()
-    return (
-        df.filter(
-            (pl.col("period_type") == "rolling_12m")
-            & (pl.col("period_end") == latest)
-            & (pl.col("geography_level") == "ics")
-            & (pl.col("breakdown") == "all")
-        )
-        .select(
-            "indicator_id",
-            "indicator_name",
-            "numerator",
-            "denominator",
-            "value",
-            "lower_95",
-            "upper_95",
-            "period_end",
-        )
-        .sort("indicator_id")
+HEADLINE_COLUMNS = (
+    "indicator_id",
+    "indicator_name",
+    "numerator",
+    "denominator",
+    "value",
+    "lower_95",
+    "upper_95",
+    "period_end",
+)
+
+
+def headline_rows(values: pl.DataFrame) -> pl.DataFrame:
+    """The headline rows of a set of indicator values: ICS, breakdown all, latest rolling 12 months."""
+    rolling = values.filter(pl.col("period_type") == "rolling_12m")
+    latest = rolling["period_end"].max()
+    return rolling.filter(
+        (pl.col("period_end") == latest)
+        & (pl.col("geography_level") == "ics")
+        & (pl.col("breakdown") == "all")
     )
+
+
+def headline(release: Path) -> pl.DataFrame:
+    """The published headline rows of a release (disclosure-controlled)."""
+    df = pl.read_parquet(release / "indicators", hive_partitioning=True)
+    return headline_rows(df).select(HEADLINE_COLUMNS).sort("indicator_id")
