@@ -1,4 +1,5 @@
-"""diewell's command line: `diewell demo`, `diewell run --config PATH`, `diewell synth --out DIR`."""
+"""diewell's command line: `diewell demo`, `diewell run --config PATH`, `diewell synth --out DIR`,
+`diewell reprocess --config PATH (--rejected | --quarantined) [--file NAME ...]`."""
 
 from __future__ import annotations
 
@@ -119,6 +120,22 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from diewell.reprocess import queue_quarantined, queue_rejected
+
+    config = load_config(args.config)
+    queue = queue_rejected if args.rejected else queue_quarantined
+    done = queue(config, args.file or None)
+    for q in done:
+        print(f"  {q.action:<8} {q.file_name}: {q.detail}")
+    queued = sum(q.action == "queued" for q in done)
+    print(
+        f"{queued} file(s) queued in {config.landing}; the next run (diewell run --config "
+        f"{args.config}) validates and loads them, replacing any earlier load of the same period"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="diewell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +157,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--population", type=int, default=1_000_000)
     p.add_argument("--years", type=int, default=3)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "reprocess",
+        help="queue rejected files, or files with quarantined rows, for the next run",
+    )
+    p.add_argument("--config", required=True, help="path of the ICS configuration file")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--rejected", action="store_true", help="move rejected files back into the landing folder"
+    )
+    which.add_argument(
+        "--quarantined",
+        action="store_true",
+        help="re-validate archived files that had quarantined rows (replaces their earlier load)",
+    )
+    p.add_argument("--file", action="append", help="only this file name (repeatable)")
+    p.set_defaults(func=cmd_reprocess)
 
     p = sub.add_parser("docs", help="regenerate the generated documentation pages in docs/")
     p.set_defaults(func=cmd_docs)

@@ -15,7 +15,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -28,19 +28,26 @@ from diewell.delivery import (
     as_strings,
     check_columns,
     discover,
+    normalise_column_name,
     parse_file_name,
     read_delivery,
     sha256_of,
 )
+from diewell.reprocess import clear_mark, marked_for_reprocess
+from diewell.validation_report import quarantine_by_rule, record_run
 from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
 from transforms import nhs_number
-from transforms.contracts import load_contract, validate_rows
+from transforms.contracts import (
+    MAX_QUARANTINED_SHARE,  # noqa: F401  (each suite states its own; these are the defaults)
+    MIN_VOLUME_SHARE,  # noqa: F401
+    load_contract,
+    validate_rows,
+)
 from transforms.pseudonymise import pseudonymise
 
 log = logging.getLogger("diewell.ingest")
 
-MAX_QUARANTINED_SHARE = 0.5  # more than half the rows failing means a mis-exported file
-MIN_VOLUME_SHARE = 0.2  # under 20% of the previous delivery means a truncated export
+SHOWN_PER_RULE = 20  # offending (masked) values per rule kept for the GX report
 
 
 @dataclass
@@ -54,6 +61,10 @@ class FileOutcome:
     rows_quarantined: int = 0
     rule: str | None = None
     reason: str | None = None
+    # rows quarantined per rule (a row breaking two rules counts under each)
+    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
+    # what the GX report of a validated file needs (None when the file was not validated)
+    validation: dict | None = None
 
 
 def _now() -> dt.datetime:
@@ -65,8 +76,13 @@ def ingest_landing(
     config: Config,
     run_id: str,
     progress: Callable[[int, int, FileOutcome], None] | None = None,
+    report: bool = True,
 ) -> list[FileOutcome]:
-    """Validate and load every file in the landing folder, reference data first, then in period order."""
+    """Validate and load every file in the landing folder, reference data first, then in period order.
+
+    At the end the run's validation summary is written and its GX Data Docs built
+    (`diewell.validation_report.record_run`), unless `report` is False.
+    """
     key = config.pseudonymisation_key()
     paths = discover(config.landing)
     named: list[tuple[tuple, Path]] = []
@@ -75,32 +91,47 @@ def ingest_landing(
             named.append((parse_file_name(path, config).sort_key, path))
         except FileRejected:
             named.append(((-1, dt.date.min, "", "", path.name), path))
+    forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
     outcomes = []
     for i, (_, path) in enumerate(sorted(named, key=lambda t: t[0])):
-        outcome = ingest_file(con, config, path, run_id, key)
+        outcome = ingest_file(con, config, path, run_id, key, force=path.name in forced)
+        if path.name in forced:
+            clear_mark(config, path.name)
         outcomes.append(outcome)
         if progress:
             progress(i + 1, len(named), outcome)
+    if report:
+        record_run(con, config, run_id, outcomes)
     return outcomes
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, config: Config, path: Path, run_id: str, key: bytes
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    path: Path,
+    run_id: str,
+    key: bytes,
+    force: bool = False,
 ) -> FileOutcome:
+    """Validate and load one file. `force` re-validates a file byte-identical to its current
+    load (a reprocess after a contract change) instead of recording it as unchanged."""
     sha = sha256_of(path)
     size = path.stat().st_size
     delivery: Delivery | None = None
+    report: dict = {}
     try:
         delivery = parse_file_name(path, config)
-        if _is_current(con, delivery, sha):
+        if not force and _is_current(con, delivery, sha):
             _archive(config, delivery, path, sha)
             log.info("%s: byte-identical to the loaded delivery; nothing changes", path.name)
             return FileOutcome(path.name, "unchanged", delivery.extract, delivery.provider)
         contract = load_contract(delivery.extract)
         raw = read_delivery(delivery)
         extra = check_columns(raw, contract, delivery.format)
+        report["columns_present"] = [normalise_column_name(c) for c in raw.columns]
+        report["period_end"] = delivery.period_end
         result = validate_rows(as_strings(raw), contract, delivery.period_end)
-        outcome = _load(con, delivery, sha, size, run_id, result, extra, key)
+        outcome = _load(con, delivery, sha, size, run_id, result, extra, key, report)
     except FileRejected as rejection:
         _record_rejection(con, config, path, delivery, sha, size, run_id, rejection)
         log.warning("%s rejected: %s", path.name, rejection.reason)
@@ -111,6 +142,7 @@ def ingest_file(
             delivery.provider if delivery else None,
             rule=rejection.rule,
             reason=rejection.reason,
+            validation=report if "by_rule" in report else None,
         )
     _archive(config, delivery, path, sha)
     log.info(
@@ -204,7 +236,8 @@ def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) 
     )
 
 
-def _load(con, d: Delivery, sha, size, run_id, result, extra, key) -> FileOutcome:
+def _load(con, d: Delivery, sha, size, run_id, result, extra, key, report: dict) -> FileOutcome:
+    """Load a validated file in one transaction; `report` receives what the GX report needs."""
     contract = load_contract(d.extract)
     rows = result.rows
     nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
@@ -225,10 +258,20 @@ def _load(con, d: Delivery, sha, size, run_id, result, extra, key) -> FileOutcom
                 )
                 rows = rows.filter(~pl.col("row_number").is_in(dups["row_number"].implode()))
         quarantined = findings["row_number"].n_unique() if findings.height else 0
-        if result.rows_read and quarantined > MAX_QUARANTINED_SHARE * result.rows_read:
-            raise _too_many_failing(findings, quarantined, result.rows_read)
         previous = _previous_delivery(con, d)
-        if result.rows_read and previous and result.rows_read < MIN_VOLUME_SHARE * previous[1]:
+        report.update(
+            rows_read=result.rows_read,
+            rows_quarantined=quarantined,
+            by_rule=quarantine_by_rule(findings, SHOWN_PER_RULE),
+            previous_rows=previous[1] if previous else None,
+        )
+        if result.rows_read and quarantined > contract.max_quarantined_share * result.rows_read:
+            raise _too_many_failing(findings, quarantined, result.rows_read)
+        if (
+            result.rows_read
+            and previous
+            and result.rows_read < contract.min_volume_share * previous[1]
+        ):
             raise FileRejected(
                 "volume_drop",
                 f"the file has {result.rows_read} data row{'s' if result.rows_read != 1 else ''}, "
@@ -285,8 +328,20 @@ def _load(con, d: Delivery, sha, size, run_id, result, extra, key) -> FileOutcom
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    by_rule: dict[str, int] = {}
+    if findings.height:
+        counts = findings.group_by("rule").agg(pl.col("row_number").n_unique())
+        by_rule = dict(counts.sort("rule").iter_rows())
     return FileOutcome(
-        d.name, "loaded", d.extract, d.provider, result.rows_read, loaded, quarantined
+        d.name,
+        "loaded",
+        d.extract,
+        d.provider,
+        result.rows_read,
+        loaded,
+        quarantined,
+        quarantined_by_rule=by_rule,
+        validation=report,
     )
 
 

@@ -1,4 +1,9 @@
-"""Extract contracts as data (expectations/contracts/*.yaml) and the row rules they imply.
+"""Extract contracts, read from the Great Expectations suites, and the row rules they imply.
+
+The suites (`expectations/suites/<extract>.json`, one GX ExpectationSuite per extract) are the
+single source of the rules: `load_contract` reads one into a `Contract` (as plain JSON, so
+this fast path does not import GX) and `validate_rows` evaluates it with Polars expressions.
+`diewell.suites` builds the same suites with the GX API and turns findings into GX results.
 
 `validate_rows` is pure: a table of raw strings in, a typed table of conforming rows and a
 table of quarantine findings out. Every finding names the rule, the column, the offending
@@ -8,16 +13,16 @@ value (NHS numbers masked) and a message a provider's data manager can act on.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from transforms import nhs_number
 
-CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "expectations" / "contracts"
+SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations" / "suites"
 
 # How a contract type is stored once typed.
 POLARS_TYPES = {
@@ -48,6 +53,16 @@ DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 MAX_YEARS_BEFORE_PERIOD_END = 120
 MAX_SHOWN_VALUE = 80  # a quarantined value is reported at most this long (a field may be 1 MB)
+# An NHS number's shape as delivered: 10 digits, spaces or hyphens between them.
+NHS_NUMBER_SHAPE = r"^([0-9][ -]*){9}[0-9]$"
+# File rules' defaults (each suite states its own: see Contract).
+MAX_QUARANTINED_SHARE = 0.5  # more than half the rows failing means a mis-exported file
+MIN_VOLUME_SHARE = 0.2  # under 20% of the previous delivery means a truncated export
+
+
+def earliest_plausible_date(period_end: dt.date) -> dt.date:
+    """Dates before this, over 120 years before the period end, are typing errors or placeholders."""
+    return dt.date(period_end.year - MAX_YEARS_BEFORE_PERIOD_END, period_end.month, 1)
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,8 @@ class Contract:
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     order_rules: tuple[OrderRule, ...]
+    max_quarantined_share: float = MAX_QUARANTINED_SHARE
+    min_volume_share: float = MIN_VOLUME_SHARE
 
     @property
     def required_columns(self) -> list[str]:
@@ -94,37 +111,81 @@ class Contract:
 
 @cache
 def load_contract(extract: str) -> Contract:
-    path = CONTRACTS_DIR / f"{extract}.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    columns = tuple(
-        Column(
-            name=name,
-            type=spec["type"],
-            required=bool(spec["required"]),
-            allowed=tuple(str(a) for a in spec.get("allowed", ())),
-            canonical={str(k): str(v) for k, v in (spec.get("canonical") or {}).items()},
-            min=spec.get("min"),
-            max=spec.get("max"),
-            multiple_of=spec.get("multiple_of"),
-        )
-        for name, spec in raw["columns"].items()
-    )
-    for c in columns:
-        if c.type not in POLARS_TYPES:
-            raise ValueError(f"contract {extract}: column {c.name} has unknown type {c.type}")
+    """The contract an extract's GX suite states (expectations/suites/<extract>.json)."""
+    path = SUITES_DIR / f"{extract}.json"
+    if not path.is_file():
+        raise ValueError(f"no expectation suite for extract {extract!r} ({path})")
+    return contract_from_suite(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _whole(value: float | int | None) -> int | None:
+    if value is None:
+        return None
+    if value != int(value):
+        raise ValueError(f"an integer column's bound must be a whole number, not {value}")
+    return int(value)
+
+
+def contract_from_suite(suite: dict) -> Contract:
+    """Read a GX ExpectationSuite (its JSON form) into a Contract.
+
+    Each column has one expectation whose `meta.column_type` names its diewell type; it is
+    required when an `expect_column_values_to_not_be_null` names it; code sets, ranges, the
+    date-order rules and the key are the arguments of their expectations.
+    """
+    info = suite["meta"]["diewell"]
+    specs: dict[str, dict] = {}
+    required: set[str] = set()
+    order_rules: list[OrderRule] = []
+    key: tuple[str, ...] = ()
+    min_volume_share = MIN_VOLUME_SHARE
+    for e in suite["expectations"]:
+        kind, kw, meta = e["type"], e["kwargs"], e.get("meta") or {}
+        rule = meta.get("rule")
+        if "column_type" in meta:
+            spec = specs.setdefault(kw["column"], {})
+            spec["type"] = meta["column_type"]
+            if kind == "expect_column_values_to_be_in_set":
+                spec["allowed"] = tuple(str(v) for v in kw["value_set"])
+                spec["canonical"] = {str(k): str(v) for k, v in meta.get("canonical", {}).items()}
+        elif rule == "missing_required_value":
+            required.add(kw["column"])
+        elif rule == "value_out_of_range":
+            spec = specs.setdefault(kw["column"], {})
+            # GX stores the bounds as floats (0.0): the contract's are whole numbers.
+            spec["min"], spec["max"] = _whole(kw.get("min_value")), _whole(kw.get("max_value"))
+            spec["multiple_of"] = meta.get("multiple_of")
+        elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
+            order_rules.append(OrderRule(rule, kw["column_B"], kw["column_A"], meta["message"]))
+        elif rule == "duplicate_key":
+            key = tuple(kw["column_list"]) if "column_list" in kw else (kw["column"],)
+        elif rule == "volume_drop":
+            min_volume_share = meta["min_share_of_previous_delivery"]
+    columns = []
+    for name, spec in specs.items():
+        if spec.get("type") not in POLARS_TYPES:
+            raise ValueError(
+                f"suite {suite['name']}: column {name} has no known type ({spec.get('type')})"
+            )
+        columns.append(Column(name=name, required=name in required, **spec))
+    if info.get("key") and tuple(info["key"]) != key:
+        raise ValueError(f"suite {suite['name']}: meta key {info['key']} differs from {key}")
+    share = info.get("file_rules", {}).get("too_many_rows_failing", {})
     return Contract(
-        extract=raw["extract"],
-        description=raw["description"],
-        grain=raw["grain"],
-        load=raw["load"],
-        key=tuple(raw["key"]),
-        columns=columns,
-        order_rules=tuple(OrderRule(**r) for r in raw.get("order_rules") or ()),
+        extract=info["extract"],
+        description=info["description"],
+        grain=info["grain"],
+        load=info["load"],
+        key=key,
+        columns=tuple(columns),
+        order_rules=tuple(order_rules),
+        max_quarantined_share=share.get("max_quarantined_share", MAX_QUARANTINED_SHARE),
+        min_volume_share=min_volume_share,
     )
 
 
 def all_contracts() -> list[Contract]:
-    return [load_contract(p.stem) for p in sorted(CONTRACTS_DIR.glob("*.yaml"))]
+    return [load_contract(p.stem) for p in sorted(SUITES_DIR.glob("*.json"))]
 
 
 # --- row validation ---------------------------------------------------------------------
@@ -259,7 +320,7 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
             typed = _parse_dates(raw, DATETIME_FORMATS, pl.Datetime("us"))
             fmt = "YYYY-MM-DDTHH:MM[:SS] (ISO 8601)"
         as_date = typed.cast(pl.Date)
-        earliest = dt.date(period_end.year - MAX_YEARS_BEFORE_PERIOD_END, period_end.month, 1)
+        earliest = earliest_plausible_date(period_end)
         checks += [
             _finding(
                 "unparseable_date",

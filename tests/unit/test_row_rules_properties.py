@@ -270,7 +270,9 @@ def bad_value(rule: str, col: Column, data) -> object:
         return dt.datetime.combine(day, dt.time(9)) if col.type == "datetime" else day
     if rule == "value_not_allowed":
         wrong_case = [v.swapcase() for v in col.allowed if v.swapcase() not in col.allowed]
-        return draw(st.sampled_from([*wrong_case, "zz", "unknown", "99x"]))
+        # "unknown" is itself allowed in some sets (identification_tool): never offer it there.
+        others = [v for v in ("zz", "unknown", "99x") if v not in col.allowed]
+        return draw(st.sampled_from([*wrong_case, *others]))
     if rule == "not_an_integer":
         return draw(st.sampled_from(["1,234", "12.5", "ten", "1 000"]))
     if rule == "value_out_of_range":

@@ -1,0 +1,422 @@
+"""Great Expectations suites: the extract contracts as GX objects, and GX results from findings.
+
+The suites in `expectations/suites/<extract>.json` are the single source of every rule: GX
+expectation types and arguments, diewell's rule id (`meta.rule`), the diewell column type
+where GX's type cannot say it (`meta.column_type`), and a note in a provider's words of what a
+failure means (`notes`). `transforms.contracts.load_contract` reads them (plain JSON, so the
+fast path does not import GX); the Polars engine evaluates them; this module turns its
+findings back into a GX `ExpectationSuiteValidationResult`, which GX renders as Data Docs.
+
+`suite_from_contract` is the inverse of `load_contract`: a test checks that each suite file is
+exactly what it builds, so a hand edit that GX or diewell would read differently fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from transforms.contracts import (
+    DATE_FORMATS,
+    DATETIME_FORMATS,
+    ICD10_LIST_ITEM,
+    MAX_TEXT_LENGTH,
+    MAX_YEARS_BEFORE_PERIOD_END,
+    MIN_VOLUME_SHARE,
+    NHS_NUMBER_SHAPE,
+    PATTERNS,
+    SUITES_DIR,
+    Column,
+    Contract,
+    earliest_plausible_date,
+)
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx  # noqa: E402  (after switching GX analytics off)
+from great_expectations.core.expectation_validation_result import (  # noqa: E402
+    ExpectationSuiteValidationResult,
+    ExpectationValidationResult,
+)
+
+E = gx.expectations
+PARTIAL_UNEXPECTED = 20  # offending values shown per expectation (already masked and cut)
+
+_TYPE_WORDS = {
+    "icd10": "an ICD-10 code such as C34.9, C349 or C34",
+    "icd10_list": "ICD-10 codes separated by ';' (for example C34.9;J44)",
+    "lsoa": "an LSOA 2021 code: E01 or W01 followed by 6 digits",
+    "ods_practice": "an ODS GP practice code: one letter and 5 digits (for example A81001)",
+    "ods_code": "an ODS organisation code: 3 to 9 upper-case letters or digits",
+    "code_text": "an NHS Data Dictionary code of 1 to 3 upper-case letters or digits",
+}
+HELD_BACK = "the row is held back (quarantined) and the rest of the file loads"
+
+
+def _required(col: Column) -> list:
+    c = col.name
+    return [
+        E.ExpectColumnToExist(
+            column=c,
+            meta={"rule": "required_column_missing"},
+            notes=f"The file has no {c} column. The whole file is rejected and nothing of it "
+            "loads: add the column (names are matched ignoring case and surrounding spaces) "
+            "and re-send the file.",
+        ),
+        E.ExpectColumnValuesToNotBeNull(
+            column=c,
+            meta={"rule": "missing_required_value"},
+            notes=f"{c} must be filled in on every row; a row with it empty: {HELD_BACK}. "
+            "Complete it at source and re-send the file.",
+        ),
+    ]
+
+
+def _type_expectations(col: Column) -> list:
+    """The expectation that carries the column's type, and any range or set rules."""
+    c, t = col.name, col.type
+    meta = {"column_type": t}
+    if t == "nhs_number":
+        return [
+            E.ExpectColumnValuesToMatchRegex(
+                column=c,
+                regex=NHS_NUMBER_SHAPE,
+                meta={
+                    "rule": "invalid_nhs_number",
+                    **meta,
+                    "normalise": "spaces and hyphens removed before the check",
+                    "check": "modulus 11",
+                },
+                notes=f"{c} must be a 10-digit NHS number passing the modulus 11 check (spaces "
+                f"or hyphens between the digit groups are fine). A mistyped, incomplete or "
+                f"made-up number: {HELD_BACK}. Reports show only its last two digits.",
+            )
+        ]
+    if t in ("date", "datetime"):
+        formats = DATE_FORMATS if t == "date" else DATETIME_FORMATS
+        shown = "YYYY-MM-DD or DD/MM/YYYY" if t == "date" else "YYYY-MM-DDTHH:MM[:SS] (ISO 8601)"
+        return [
+            E.ExpectColumnValuesToMatchStrftimeFormat(
+                column=c,
+                strftime_format=formats[0],
+                meta={"rule": "unparseable_date", **meta, "formats": list(formats)},
+                notes=f"{c} must be a real {t} written {shown}. Anything else (MM/DD/YYYY, "
+                f"31 February, text): {HELD_BACK}.",
+            ),
+            E.ExpectColumnValuesToBeBetween(
+                column=c,
+                max_value={"$PARAMETER": "period_end"},
+                meta={"rule": "date_after_period_end"},
+                notes=f"{c} is after the reporting period end named in the file name: "
+                f"{HELD_BACK}. Check the date, or the period in the file name.",
+            ),
+            E.ExpectColumnValuesToBeBetween(
+                column=c,
+                min_value={"$PARAMETER": "earliest_plausible_date"},
+                meta={
+                    "rule": "date_implausibly_early",
+                    "years_before_period_end": MAX_YEARS_BEFORE_PERIOD_END,
+                },
+                notes=f"{c} more than {MAX_YEARS_BEFORE_PERIOD_END} years before the period "
+                f"end is a typing error or a placeholder such as 1900-01-01: {HELD_BACK}.",
+            ),
+        ]
+    if t == "integer":
+        out = [
+            E.ExpectColumnValuesToMatchRegex(
+                column=c,
+                regex=r"^-?[0-9]{1,18}$",
+                meta={"rule": "not_an_integer", **meta},
+                notes=f"{c} must be a whole number written with digits only (not 1,234, 12.0 "
+                f"or 12 patients): {HELD_BACK}.",
+            )
+        ]
+        if col.min is not None or col.max is not None or col.multiple_of is not None:
+            bounds = {"min_value": col.min, "max_value": col.max}
+            extra = {"multiple_of": col.multiple_of} if col.multiple_of is not None else {}
+            words = " and ".join(
+                w
+                for w in (
+                    f"at least {col.min}" if col.min is not None else "",
+                    f"at most {col.max}" if col.max is not None else "",
+                    f"a multiple of {col.multiple_of}" if col.multiple_of is not None else "",
+                )
+                if w
+            )
+            out.append(
+                E.ExpectColumnValuesToBeBetween(
+                    column=c,
+                    **{k: v for k, v in bounds.items() if v is not None},
+                    meta={"rule": "value_out_of_range", **extra},
+                    notes=f"{c} must be {words}; a value outside that: {HELD_BACK}.",
+                )
+            )
+        return out
+    if t == "code":
+        m = {"rule": "value_not_allowed", **meta}
+        if col.canonical:
+            m["canonical"] = dict(col.canonical)
+        return [
+            E.ExpectColumnValuesToBeInSet(
+                column=c,
+                value_set=list(col.allowed),
+                meta=m,
+                notes=f"{c} must be one of the listed codes, written exactly so (codes are "
+                f"case-sensitive: 'y' is not 'Y'). Any other value: {HELD_BACK}.",
+            )
+        ]
+    if t == "icd10_list":
+        return [
+            E.ExpectColumnValuesToMatchRegex(
+                column=c,
+                regex=rf"^{ICD10_LIST_ITEM}(;{ICD10_LIST_ITEM})*$",
+                meta={"rule": "invalid_code", **meta},
+                notes=f"{c} must be {_TYPE_WORDS[t]}: {HELD_BACK}.",
+            )
+        ]
+    if t in PATTERNS:
+        return [
+            E.ExpectColumnValuesToMatchRegex(
+                column=c,
+                regex=PATTERNS[t][0],
+                meta={"rule": "invalid_code", **meta},
+                notes=f"{c} must be {_TYPE_WORDS[t]}: {HELD_BACK}.",
+            )
+        ]
+    if t == "text":
+        return [
+            E.ExpectColumnValueLengthsToBeBetween(
+                column=c,
+                max_value=MAX_TEXT_LENGTH,
+                meta={"rule": "value_too_long", **meta},
+                notes=f"{c} is free text of at most {MAX_TEXT_LENGTH} characters; a longer value "
+                f"usually means columns have run together: {HELD_BACK}.",
+            )
+        ]
+    raise ValueError(f"column {c}: unknown type {t}")
+
+
+def suite_from_contract(contract: Contract) -> gx.ExpectationSuite:
+    """The GX suite that states a contract (the inverse of transforms.contracts.load_contract)."""
+    expectations = []
+    for col in contract.columns:
+        if col.required:
+            expectations += _required(col)
+        expectations += _type_expectations(col)
+    for r in contract.order_rules:
+        expectations.append(
+            E.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=r.later,
+                column_B=r.earlier,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                meta={"rule": r.rule, "message": r.message},
+                notes=f"{r.later} must not be before {r.earlier}: one of the two dates is wrong. "
+                f"{HELD_BACK[0].upper()}{HELD_BACK[1:]}.",
+            )
+        )
+    key = list(contract.key)
+    key_note = (
+        f"{', '.join(key)} must identify one row of the file. Every copy of a repeated "
+        f"{'key' if len(key) > 1 else key[0]} is held back, because diewell cannot tell which "
+        "copy is right; remove the duplicates and re-send the file."
+    )
+    if len(key) == 1:
+        expectations.append(
+            E.ExpectColumnValuesToBeUnique(
+                column=key[0], meta={"rule": "duplicate_key"}, notes=key_note
+            )
+        )
+    else:
+        expectations.append(
+            E.ExpectCompoundColumnsToBeUnique(
+                column_list=key, meta={"rule": "duplicate_key"}, notes=key_note
+            )
+        )
+    if contract.load == "one_per_person":
+        expectations.append(
+            E.ExpectColumnValuesToNotBeInSet(
+                column="nhs_number",
+                value_set={"$PARAMETER": "people_with_a_death_in_another_delivery"},
+                meta={"rule": "duplicate_death"},
+                notes="A person dies once: a death for someone who already has a death in "
+                "another current delivery is held back. If that earlier death is wrong, "
+                "re-deliver its period without it; this row then loads on re-processing.",
+            )
+        )
+    expectations.append(
+        E.ExpectTableRowCountToBeBetween(
+            min_value={"$PARAMETER": "min_rows_from_previous_delivery"},
+            meta={
+                "rule": "volume_drop",
+                "min_share_of_previous_delivery": contract.min_volume_share,
+            },
+            notes=f"A file with under {contract.min_volume_share:.0%} of the rows of your previous "
+            "delivery of this extract looks like a truncated export: the whole file is rejected "
+            "and nothing of it loads. Re-send the complete extract; a period with nothing to "
+            "report is sent as a header-only file (which is always accepted).",
+        )
+    )
+    for e in expectations:
+        # GX renders `description` in place of its own wording on every Data Docs page (the
+        # `notes` only on the suite's page): the rule id and the provider note, so a provider
+        # reading a validation page sees what failed and what to do.
+        e.description = f"[{e.meta['rule']}] {e.notes}"
+    return gx.ExpectationSuite(
+        name=contract.extract,
+        expectations=expectations,
+        meta={
+            "diewell": {
+                "extract": contract.extract,
+                "description": contract.description,
+                "grain": contract.grain,
+                "load": contract.load,
+                "key": key,
+                "file_rules": {
+                    "too_many_rows_failing": {
+                        "max_quarantined_share": contract.max_quarantined_share,
+                        "notes": "When more than half of a file's rows would be held back, the "
+                        "file is almost certainly mis-exported: the whole file is rejected and "
+                        "nothing of it loads. Fix the export and re-send the whole file.",
+                    }
+                },
+            }
+        },
+    )
+
+
+def suite_json(contract: Contract) -> str:
+    """The suite file's text: GX's own JSON form, indented for review."""
+    data = suite_from_contract(contract).to_json_dict()
+    data["meta"].pop("great_expectations_version", None)  # the file does not churn on upgrades
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_suite(extract: str, folder: Path = SUITES_DIR) -> gx.ExpectationSuite:
+    """A suite file read back into a GX ExpectationSuite."""
+    return gx.ExpectationSuite(**json.loads((folder / f"{extract}.json").read_text("utf-8")))
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+def _column_of(kwargs: dict) -> str:
+    if "column" in kwargs:
+        return kwargs["column"]
+    if "column_A" in kwargs:
+        return kwargs["column_A"]
+    if "column_list" in kwargs:
+        return ",".join(kwargs["column_list"])
+    return ""
+
+
+def validation_result(
+    suite: gx.ExpectationSuite,
+    *,
+    file_name: str,
+    run_id: str,
+    run_time: dt.datetime,
+    period_end: dt.date,
+    rows_read: int,
+    rows_quarantined: int,
+    by_rule: dict,
+    columns_present: list[str],
+    file_rule: tuple[str, str] | None = None,
+    previous_rows: int | None = None,
+) -> ExpectationSuiteValidationResult:
+    """A GX result for one file, built from the Polars findings (values already masked).
+
+    `by_rule` maps (rule, column) to {"n": rows failing, "values": the first offending values,
+    "rows": their row numbers} (`validation_report.quarantine_by_rule`). `file_rule` is
+    (rule, reason) when a file rule rejected the file after it was read.
+    """
+    results = []
+    for expectation in suite.expectations:
+        rule = (expectation.meta or {}).get("rule")
+        config = expectation.configuration
+        kwargs = config.kwargs
+        column = _column_of(kwargs)
+        if rule == "required_column_missing":
+            ok = column in columns_present
+            results.append(
+                ExpectationValidationResult(
+                    success=ok, expectation_config=config, result={"observed_value": ok}
+                )
+            )
+            continue
+        if rule == "volume_drop":
+            floor = int(previous_rows * MIN_VOLUME_SHARE) if previous_rows else 0
+            ok = not (file_rule and file_rule[0] == "volume_drop")
+            results.append(
+                ExpectationValidationResult(
+                    success=ok,
+                    expectation_config=config,
+                    result={"observed_value": rows_read},
+                    meta={"previous_delivery_rows": previous_rows, "min_rows": floor},
+                )
+            )
+            continue
+        hit = by_rule.get((rule, column))
+        n = hit["n"] if hit else 0
+        percent = 100.0 * n / rows_read if rows_read else 0.0
+        results.append(
+            ExpectationValidationResult(
+                success=n == 0,
+                expectation_config=config,
+                result={
+                    "element_count": rows_read,
+                    "unexpected_count": n,
+                    "unexpected_percent": percent,
+                    "unexpected_percent_nonmissing": percent,
+                    "missing_count": 0,
+                    "missing_percent": 0.0,
+                    "partial_unexpected_list": [
+                        v if v is not None else "(empty)" for v in (hit["values"] if hit else [])
+                    ],
+                    "partial_unexpected_index_list": hit["rows"] if hit else [],
+                },
+            )
+        )
+    successful = sum(r.success for r in results)
+    rejected = file_rule is not None
+    return ExpectationSuiteValidationResult(
+        success=successful == len(results) and not rejected,
+        results=results,
+        suite_name=suite.name,
+        suite_parameters={
+            "period_end": period_end.isoformat(),
+            "earliest_plausible_date": earliest_plausible_date(period_end).isoformat(),
+            "min_rows_from_previous_delivery": (
+                int(previous_rows * MIN_VOLUME_SHARE) if previous_rows else 0
+            ),
+        },
+        statistics={
+            "evaluated_expectations": len(results),
+            "successful_expectations": successful,
+            "unsuccessful_expectations": len(results) - successful,
+            "success_percent": 100.0 * successful / len(results) if results else 100.0,
+        },
+        meta={
+            "great_expectations_version": gx.__version__,
+            "expectation_suite_name": suite.name,
+            "run_id": {"run_name": run_id, "run_time": run_time.isoformat()},
+            "validation_time": run_time.strftime("%Y%m%dT%H%M%S.%fZ"),
+            "active_batch_definition": {
+                "datasource_name": "landing",
+                "data_connector_name": "diewell",
+                "data_asset_name": file_name,
+                "batch_identifiers": {"file": file_name},
+            },
+            "batch_spec": {"file_name": file_name},
+            "diewell": {
+                "file_name": file_name,
+                "rows_read": rows_read,
+                "rows_quarantined": rows_quarantined,
+                "outcome": "rejected" if rejected else "loaded",
+                "file_rule": file_rule[0] if file_rule else None,
+                "reason": file_rule[1] if file_rule else None,
+            },
+        },
+    )

@@ -1,0 +1,253 @@
+"""What validation tells people: GX Data Docs for every run, and a summary per provider.
+
+At the end of each ingest run `record_run`:
+1. writes `meta_validation_summary`: per (run, provider, extract) the files seen, loaded,
+   rejected and unchanged, rows read, loaded and quarantined, and rows quarantined by rule
+   (rows read = rows loaded + rows quarantined is a CHECK);
+2. stores one Great Expectations validation result per validated file (GX JSON, in
+   `validation_results_dir`) and builds the GX Data Docs site (`data_docs_dir`): an index of
+   every stored result and a page per file listing each expectation of its suite, its
+   provider note, and the rows that failed it (offending values masked and cut).
+
+A Data Docs failure fails the run after everything is committed: the warehouse holds the
+loaded rows, the quarantine and the summary, the results are stored, and the next run
+rebuilds the site from the stored results. Nothing is lost, and a missing report is loud.
+
+Counts, rules and masked values only: never an NHS number or a whole row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from diewell.config import Config
+from diewell.warehouse import query_frame
+
+log = logging.getLogger("diewell.validation")
+
+SITE_NAME = "diewell"
+
+
+def data_docs_dir(config: Config) -> Path:
+    """The Data Docs folder: `data_docs/` beside the outputs folder (the config's folder by default)."""
+    return config.outputs.parent / "data_docs"
+
+
+def data_docs_index(config: Config) -> Path:
+    """The Data Docs index page (what the run's Prefect artifact links to)."""
+    return data_docs_dir(config) / "index.html"
+
+
+def validation_results_dir(config: Config) -> Path:
+    """Where the GX validation results (JSON) are kept, so each run's site lists every run."""
+    return config.outputs.parent / "validation_results"
+
+
+def record_run(con: duckdb.DuckDBPyConnection, config: Config, run_id: str, outcomes) -> None:
+    """Write the run's validation summary, then store its GX results and build the Data Docs."""
+    write_summary(con, run_id, outcomes)
+    validated = [o for o in outcomes if o.validation is not None]
+    if validated:
+        build_data_docs(config, run_id, validated)
+
+
+def summary_rows(run_id: str, outcomes) -> list[dict]:
+    groups: dict[tuple, dict] = {}
+    for o in outcomes:
+        g = groups.setdefault(
+            (o.provider, o.extract),
+            {
+                "run_id": run_id,
+                "provider": o.provider,
+                "extract": o.extract,
+                "files": 0,
+                "files_loaded": 0,
+                "files_unchanged": 0,
+                "files_rejected": 0,
+                "rows_read": 0,
+                "rows_loaded": 0,
+                "rows_quarantined": 0,
+                "quarantined_by_rule": Counter(),
+                "rejected_by_rule": Counter(),
+            },
+        )
+        g["files"] += 1
+        g[f"files_{o.status}"] += 1
+        if o.status == "loaded":
+            g["rows_read"] += o.rows_read
+            g["rows_loaded"] += o.rows_loaded
+            g["rows_quarantined"] += o.rows_quarantined
+            g["quarantined_by_rule"].update(o.quarantined_by_rule)
+        elif o.status == "rejected":
+            g["rejected_by_rule"][o.rule] += 1
+    rows = []
+    for g in groups.values():
+        g["quarantined_by_rule"] = dict(sorted(g["quarantined_by_rule"].items()))
+        g["rejected_by_rule"] = dict(sorted(g["rejected_by_rule"].items()))
+        rows.append(g)
+    return sorted(rows, key=lambda r: (r["provider"] or "", r["extract"] or ""))
+
+
+def write_summary(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None:
+    """Replace the run's rows of meta_validation_summary (a re-run of ingest rewrites them)."""
+    rows = summary_rows(run_id, outcomes)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM meta_validation_summary WHERE run_id = ?", [run_id])
+        for r in rows:
+            con.execute(
+                "INSERT INTO meta_validation_summary VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "MAP(?::VARCHAR[], ?::BIGINT[]), MAP(?::VARCHAR[], ?::BIGINT[]))",
+                [
+                    r["run_id"],
+                    r["provider"],
+                    r["extract"],
+                    r["files"],
+                    r["files_loaded"],
+                    r["files_unchanged"],
+                    r["files_rejected"],
+                    r["rows_read"],
+                    r["rows_loaded"],
+                    r["rows_quarantined"],
+                    list(r["quarantined_by_rule"]),
+                    list(r["quarantined_by_rule"].values()),
+                    list(r["rejected_by_rule"]),
+                    list(r["rejected_by_rule"].values()),
+                ],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def validation_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
+    """The run's summary per provider and extract, for the Prefect artifact.
+
+    Columns: provider, extract, files, files_loaded, files_unchanged, files_rejected,
+    rows_read, rows_loaded, rows_quarantined, quarantined_by_rule and rejected_by_rule (each
+    "rule: n; rule: n", most frequent first). Providers or extracts of files whose names did
+    not parse are shown as "(unknown)".
+    """
+    frame = query_frame(
+        con,
+        """
+        SELECT coalesce(provider, '(unknown)') AS provider,
+               coalesce(extract, '(unknown)') AS extract,
+               files, files_loaded, files_unchanged, files_rejected,
+               rows_read, rows_loaded, rows_quarantined,
+               map_entries(quarantined_by_rule) AS q, map_entries(rejected_by_rule) AS r
+        FROM meta_validation_summary WHERE run_id = ?
+        ORDER BY provider, extract
+        """,
+        [run_id],
+    )
+
+    def words(entries) -> str:
+        pairs = sorted(((e["key"], e["value"]) for e in entries or []), key=lambda p: -p[1])
+        return "; ".join(f"{k}: {v}" for k, v in pairs)
+
+    return frame.with_columns(
+        pl.Series("quarantined_by_rule", [words(e) for e in frame["q"].to_list()], pl.String),
+        pl.Series("rejected_by_rule", [words(e) for e in frame["r"].to_list()], pl.String),
+    ).drop("q", "r")
+
+
+def _context(config: Config):
+    """An ephemeral GX context whose results store and Data Docs site are diewell's folders."""
+    from diewell import suites  # imports GX (a few seconds): only when a report is built
+
+    gx = suites.gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+    )
+
+    project = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        analytics_enabled=False,
+        data_docs_sites={
+            SITE_NAME: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(data_docs_dir(config)),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+    )
+    project.stores["validation_results_store"] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(validation_results_dir(config)),
+        },
+    }
+    return gx.get_context(project_config=project, mode="ephemeral")
+
+
+def build_data_docs(config: Config, run_id: str, validated) -> Path:
+    """Store each validated file's GX result and rebuild the Data Docs index; return the index."""
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    from diewell import suites
+
+    context = _context(config)
+    run_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    keys = []
+    loaded_suites = {}
+    for o in validated:
+        suite = loaded_suites.get(o.extract) or suites.load_suite(o.extract)
+        loaded_suites[o.extract] = suite
+        v = o.validation
+        result = suites.validation_result(
+            suite,
+            file_name=o.file_name,
+            run_id=run_id,
+            run_time=run_time,
+            period_end=v["period_end"],
+            rows_read=v["rows_read"],
+            rows_quarantined=v["rows_quarantined"],
+            by_rule=v["by_rule"],
+            columns_present=v["columns_present"],
+            file_rule=(o.rule, o.reason) if o.status == "rejected" else None,
+            previous_rows=v["previous_rows"],
+        )
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(o.extract),
+            run_id=RunIdentifier(run_name=run_id, run_time=run_time),
+            batch_identifier=o.file_name,
+        )
+        context.validation_results_store.set(key, result)
+        keys.append(key)
+    context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=keys)
+    index = data_docs_index(config)
+    log.info("validation reports (GX Data Docs) for %d files: %s", len(keys), index)
+    return index
+
+
+def quarantine_by_rule(findings: pl.DataFrame, shown: int) -> dict:
+    """Per (rule, column): rows failing, and the first `shown` (masked) values and row numbers."""
+    if not findings.height:
+        return {}
+    grouped = findings.group_by("rule", "column", maintain_order=True).agg(
+        pl.col("row_number").n_unique().alias("n"),
+        pl.col("value").head(shown).alias("values"),
+        pl.col("row_number").head(shown).alias("rows"),
+    )
+    out: dict = defaultdict(dict)
+    for r in grouped.iter_rows(named=True):
+        out[(r["rule"], r["column"])] = {"n": r["n"], "values": r["values"], "rows": r["rows"]}
+    return dict(out)

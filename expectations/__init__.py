@@ -1,0 +1,1 @@
+"""The Great Expectations suites, one per extract (suites/<extract>.json): the extract contracts."""

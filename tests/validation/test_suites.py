@@ -1,0 +1,77 @@
+"""The GX suites are the extract contracts: valid GX objects, complete, and read back exactly."""
+
+from __future__ import annotations
+
+import json
+
+import great_expectations as gx
+import pytest
+
+from diewell.config import EXTRACTS
+from diewell.suites import load_suite, suite_json
+from transforms.contracts import SUITES_DIR, all_contracts, load_contract
+
+SUITES = sorted(p.stem for p in SUITES_DIR.glob("*.json"))
+ROW_RULES = {
+    "missing_required_value",
+    "invalid_nhs_number",
+    "unparseable_date",
+    "date_after_period_end",
+    "date_implausibly_early",
+    "not_an_integer",
+    "value_out_of_range",
+    "value_not_allowed",
+    "invalid_code",
+    "value_too_long",
+    "duplicate_key",
+    "duplicate_death",
+}
+
+
+def test_one_suite_per_extract_of_the_contract():
+    assert SUITES == sorted(EXTRACTS)
+    assert len(all_contracts()) == 12
+
+
+@pytest.mark.parametrize("extract", SUITES)
+def test_each_suite_file_is_a_gx_suite_and_exactly_what_its_contract_builds(extract):
+    suite = load_suite(extract)
+    assert isinstance(suite, gx.ExpectationSuite) and suite.name == extract
+    # JSON -> Contract -> GX suite -> JSON gives the file back: nothing GX or diewell would
+    # read differently can hide in a hand edit.
+    assert suite_json(load_contract(extract)) == (SUITES_DIR / f"{extract}.json").read_text(
+        encoding="utf-8"
+    )
+
+
+@pytest.mark.parametrize("extract", SUITES)
+def test_every_expectation_names_its_rule_and_says_what_a_failure_means(extract):
+    raw = json.loads((SUITES_DIR / f"{extract}.json").read_text(encoding="utf-8"))
+    for e in raw["expectations"]:
+        assert e["meta"]["rule"], e
+        assert len(e["notes"]) > 40 and e["description"].startswith(f"[{e['meta']['rule']}]")
+    contract = load_contract(extract)
+    rules = {e["meta"]["rule"] for e in raw["expectations"]}
+    assert {"required_column_missing", "duplicate_key", "volume_drop"} <= rules
+    assert {r.rule for r in contract.order_rules} <= rules
+    assert raw["meta"]["diewell"]["file_rules"]["too_many_rows_failing"]["max_quarantined_share"]
+
+
+def test_the_suites_together_cover_every_row_rule_of_the_contract():
+    rules = set()
+    for extract in SUITES:
+        raw = json.loads((SUITES_DIR / f"{extract}.json").read_text(encoding="utf-8"))
+        rules |= {e["meta"]["rule"] for e in raw["expectations"]}
+    assert ROW_RULES <= rules
+    assert {"death_before_birth", "discharge_before_admission"} <= rules
+
+
+def test_a_suite_with_an_unknown_column_type_is_refused(tmp_path):
+    from transforms.contracts import contract_from_suite
+
+    raw = json.loads((SUITES_DIR / "ref_lsoa.json").read_text(encoding="utf-8"))
+    for e in raw["expectations"]:
+        if e["meta"].get("column_type") == "lsoa":
+            e["meta"]["column_type"] = "postcode"
+    with pytest.raises(ValueError, match="no known type"):
+        contract_from_suite(raw)
