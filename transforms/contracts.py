@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from transforms import nhs_number
@@ -189,27 +190,50 @@ def all_contracts() -> list[Contract]:
 
 
 # --- row validation ---------------------------------------------------------------------
+#
+# Rows are checked in two passes, so that the cost over every row stays small: first each
+# check is a plain boolean over all rows (vectorised comparisons, one parse per column); then
+# only the rows that fail get findings, with the value to show and a message saying why (the
+# messages use regular expressions to tell US-order dates from impossible ones and so on, which
+# is too dear to run on every row). `validate_batch` checks many files of one extract in one
+# query: the period end is a column and keys are unique within each file.
+
+FILE = "_file"  # which table of a batch a row came from
+PERIOD_END = "_period_end"  # that table's period end (from its file name)
+_TYPED = "_typed_"  # prefix of a column's typed values while checking
 
 
-def _finding(
-    rule: str, column: str, failed: pl.Expr, value: pl.Expr, message: str | pl.Expr
-) -> pl.Expr:
-    """A struct describing one failed rule, or null where the row passes.
+_NUMBER = "_number_"  # prefix of an NHS number column's integer form while checking
 
-    `message` is a sentence, or an expression choosing the sentence that fits the value.
-    """
-    return (
-        pl.when(failed)
-        .then(
-            pl.struct(
-                pl.lit(rule).alias("rule"),
-                pl.lit(column).alias("column"),
-                value.cast(pl.String).alias("value"),
-                (pl.lit(message) if isinstance(message, str) else message).alias("message"),
-            )
-        )
-        .otherwise(None)
+
+def _typed(column: str) -> pl.Expr:
+    return pl.col(f"{_TYPED}{column}")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule on one column: where it fails (over every row), and what a finding shows."""
+
+    rule: str
+    column: str
+    failed: pl.Expr  # boolean; null means the row passes
+    value: pl.Expr  # evaluated on failing rows only
+    message: pl.Expr  # evaluated on failing rows only
+
+
+def _check(rule: str, column: str, failed: pl.Expr, value: pl.Expr, message) -> Check:
+    """A Check; `message` is a sentence, or an expression choosing the sentence that fits."""
+    return Check(
+        rule, column, failed, value, pl.lit(message) if isinstance(message, str) else message
     )
+
+
+EARLIEST = "_earliest_plausible_date"  # per row, from its file's period end
+
+
+def _earliest_plausible(period_end: pl.Expr) -> pl.Expr:
+    """`earliest_plausible_date` as an expression over a column of period ends."""
+    return pl.date(period_end.dt.year() - MAX_YEARS_BEFORE_PERIOD_END, period_end.dt.month(), 1)
 
 
 def _nhs_number_message(norm: pl.Expr) -> pl.Expr:
@@ -277,19 +301,53 @@ def _code_message(raw: pl.Expr, col: Column) -> pl.Expr:
     )
 
 
+def _date_formats(col: Column) -> tuple[tuple[str, ...], pl.DataType]:
+    if col.type == "date":
+        return DATE_FORMATS, pl.Date
+    return DATETIME_FORMATS, pl.Datetime("us")
+
+
 def _parse_dates(raw: pl.Expr, formats: tuple[str, ...], dtype) -> pl.Expr:
     parsed = [raw.str.strptime(dtype, f, strict=False, exact=True) for f in formats]
     return pl.coalesce(parsed)
 
 
-def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[pl.Expr]]:
-    """The typed expression for a column and the findings its values can raise."""
-    raw = pl.col(col.name)
+def _parse_other_formats(frame: pl.DataFrame, col: Column) -> pl.DataFrame:
+    """Parse a date column's values that its first format did not, with the other formats.
+
+    The first format parses nearly every value, so the others run only on the values left
+    (over every row, a failing format costs more than the one that matches).
+    """
+    formats, dtype = _date_formats(col)
+    typed = frame[f"{_TYPED}{col.name}"]
+    left = (typed.is_null() & frame[col.name].is_not_null()).arg_true()
+    if not left.len():
+        return frame
+    retried = (
+        frame[col.name]
+        .gather(left)
+        .to_frame()
+        .select(_parse_dates(pl.col(col.name), formats[1:], dtype))
+        .to_series()
+    )
+    return frame.with_columns(typed.clone().scatter(left, retried))
+
+
+def _typed_and_checks(col: Column) -> tuple[pl.Expr, list[pl.Expr], list[Check]]:
+    """The typed expression for a column (from its raw strings), helper columns computed from
+    the typed one, and the checks on it.
+
+    A date column is typed with its first format here (`_parse_other_formats` does the rest).
+    The checks read the raw column, the typed one (`_typed(name)`), the helpers, and the
+    period end of each row's file (`PERIOD_END`).
+    """
+    raw, typed_col = pl.col(col.name), _typed(col.name)
     present = raw.is_not_null()
-    checks: list[pl.Expr] = []
+    helpers: list[pl.Expr] = []
+    checks: list[Check] = []
     if col.required:
         checks.append(
-            _finding(
+            _check(
                 "missing_required_value",
                 col.name,
                 ~present,
@@ -297,83 +355,82 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
                 f"{col.name} is required but empty",
             )
         )
-    shown = raw
     if col.type == "nhs_number":
-        norm = nhs_number.normalise_expr(col.name)
-        typed = norm
-        bad = present & ~nhs_number.valid_expr(norm)
-        shown = pl.lit(None, pl.String)  # replaced by a masked value in validate_rows
+        typed = nhs_number.normalise_expr(col.name)
+        number = f"{_NUMBER}{col.name}"
+        helpers.append(nhs_number.number_expr(typed_col).alias(number))
         checks.append(
-            _finding(
+            _check(
                 "invalid_nhs_number",
                 col.name,
-                bad,
-                shown,
-                _nhs_number_message(norm),
+                present & ~nhs_number.modulus11_expr(pl.col(number)),
+                pl.lit(None, pl.String),  # shown masked (see _findings)
+                _nhs_number_message(typed_col),
             )
         )
     elif col.type in ("date", "datetime"):
-        if col.type == "date":
-            typed = _parse_dates(raw, DATE_FORMATS, pl.Date)
-            fmt = "YYYY-MM-DD or DD/MM/YYYY"
-        else:
-            typed = _parse_dates(raw, DATETIME_FORMATS, pl.Datetime("us"))
-            fmt = "YYYY-MM-DDTHH:MM[:SS] (ISO 8601)"
-        as_date = typed.cast(pl.Date)
-        earliest = earliest_plausible_date(period_end)
+        formats, dtype = _date_formats(col)
+        typed = raw.str.strptime(dtype, formats[0], strict=False, exact=True)
+        fmt = (
+            "YYYY-MM-DD or DD/MM/YYYY" if col.type == "date" else "YYYY-MM-DDTHH:MM[:SS] (ISO 8601)"
+        )
+        as_date = typed_col.cast(pl.Date)
+        period_end = pl.col(PERIOD_END)
         checks += [
-            _finding(
+            _check(
                 "unparseable_date",
                 col.name,
-                present & typed.is_null(),
+                present & typed_col.is_null(),
                 raw,
                 _date_message(raw, col, fmt),
             ),
-            _finding(
+            _check(
                 "date_after_period_end",
                 col.name,
-                as_date > pl.lit(period_end),
+                as_date > period_end,
                 raw,
-                f"{col.name} is after the file's period end {period_end.isoformat()}",
+                pl.format(
+                    f"{col.name} is after the file's period end {{}}",
+                    period_end.dt.strftime("%Y-%m-%d"),
+                ),
             ),
-            _finding(
+            _check(
                 "date_implausibly_early",
                 col.name,
-                as_date < pl.lit(earliest),
+                as_date < pl.col(EARLIEST),
                 raw,
                 f"{col.name} is more than {MAX_YEARS_BEFORE_PERIOD_END} years before the period end",
             ),
         ]
     elif col.type == "integer":
-        is_int = raw.str.contains(r"^-?[0-9]{1,18}$").fill_null(False)
+        is_int = raw.str.contains(r"^-?[0-9]{1,18}$")
         typed = pl.when(is_int).then(raw).otherwise(None).cast(pl.Int64)
         checks.append(
-            _finding(
+            _check(
                 "not_an_integer",
                 col.name,
-                present & ~is_int,
+                present & typed_col.is_null(),
                 raw,
                 f"{col.name} must be a whole number written with digits only (no thousands "
                 "separators, decimal point or spaces)",
             )
         )
-        out_of_range = pl.lit(False)
-        bounds = []
+        out_of_range, bounds = pl.lit(False), []
         if col.min is not None:
-            out_of_range = out_of_range | (typed < col.min)
+            out_of_range = out_of_range | (typed_col < col.min)
             bounds.append(f">= {col.min}")
         if col.max is not None:
-            out_of_range = out_of_range | (typed > col.max)
+            out_of_range = out_of_range | (typed_col > col.max)
             bounds.append(f"<= {col.max}")
         if col.multiple_of is not None:
-            out_of_range = out_of_range | (typed % col.multiple_of != 0)
+            out_of_range = out_of_range | (typed_col % col.multiple_of != 0)
             bounds.append(f"a multiple of {col.multiple_of}")
         if bounds:
             checks.append(
-                _finding(
+                _check(
                     "value_out_of_range",
                     col.name,
-                    out_of_range.fill_null(False),
+                    out_of_range,
                     raw,
                     f"{col.name} must be {' and '.join(bounds)}",
                 )
@@ -381,7 +438,7 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
     elif col.type == "code":
         typed = raw.replace(col.canonical) if col.canonical else raw
         checks.append(
-            _finding(
+            _check(
                 "value_not_allowed",
                 col.name,
                 present & ~raw.is_in(list(col.allowed)),
@@ -391,12 +448,11 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
         )
     elif col.type == "icd10_list":
         typed = raw.str.replace_all(r"\.", "")
-        ok = raw.str.contains(rf"^{ICD10_LIST_ITEM}(;{ICD10_LIST_ITEM})*$")
         checks.append(
-            _finding(
+            _check(
                 "invalid_code",
                 col.name,
-                present & ~ok.fill_null(False),
+                present & ~raw.str.contains(rf"^{ICD10_LIST_ITEM}(;{ICD10_LIST_ITEM})*$"),
                 raw,
                 f"{col.name} must be ICD-10 codes separated by ';'",
             )
@@ -405,10 +461,10 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
         pattern, what = PATTERNS[col.type]
         typed = raw.str.replace_all(r"\.", "") if col.type == "icd10" else raw
         checks.append(
-            _finding(
+            _check(
                 "invalid_code",
                 col.name,
-                present & ~raw.str.contains(pattern).fill_null(False),
+                present & ~raw.str.contains(pattern),
                 raw,
                 f"{col.name} must be {what}",
             )
@@ -416,7 +472,7 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
     else:  # text
         typed = raw
         checks.append(
-            _finding(
+            _check(
                 "value_too_long",
                 col.name,
                 raw.str.len_chars() > MAX_TEXT_LENGTH,
@@ -424,7 +480,36 @@ def _typed_and_checks(col: Column, period_end: dt.date) -> tuple[pl.Expr, list[p
                 f"{col.name} is longer than {MAX_TEXT_LENGTH} characters",
             )
         )
-    return typed.alias(col.name), checks
+    return typed.alias(f"{_TYPED}{col.name}"), helpers, checks
+
+
+def _row_checks(contract: Contract, batched: bool) -> list[Check]:
+    """Checks across columns, on typed values: the date orders and the key."""
+    checks = []
+    for r in contract.order_rules:
+        later, earlier = _typed(r.later), _typed(r.earlier)
+        checks.append(
+            _check(
+                r.rule,
+                r.later,
+                later.cast(pl.Date) < earlier.cast(pl.Date),
+                later.cast(pl.String),
+                r.message,
+            )
+        )
+    repeated = pl.struct([_typed(k) for k in contract.key]).is_duplicated()
+    if batched:
+        repeated = repeated.over(FILE)
+    checks.append(
+        _check(
+            "duplicate_key",
+            ",".join(contract.key),
+            repeated & pl.all_horizontal(_typed(k).is_not_null() for k in contract.key),
+            pl.concat_str([_typed(k).cast(pl.String) for k in contract.key], separator="|"),
+            f"{', '.join(contract.key)} appears more than once in this file (every copy is held back)",
+        )
+    )
+    return checks
 
 
 @dataclass
@@ -453,73 +538,142 @@ def validate_rows(raw: pl.DataFrame, contract: Contract, period_end: dt.date) ->
     Columns the contract marks optional may be absent from the file; they are added as nulls.
     Extra columns are dropped here (the caller reports them).
     """
-    df = raw.with_columns(
-        pl.col(c).str.strip_chars().replace("", None)
-        for c in raw.columns
-        if c in contract.column_names
-    )
-    for c in contract.column_names:
-        if c not in df.columns:
-            df = df.with_columns(pl.lit(None, pl.String).alias(c))
-    df = df.select(contract.column_names).with_row_index("row_number", offset=1)
-    df = df.with_columns(pl.col("row_number").cast(pl.Int64))
+    return validate_batch([(raw, period_end)], contract)[0]
 
-    typed_exprs, checks = [], []
+
+def validate_batch(
+    tables: list[tuple[pl.DataFrame, dt.date]], contract: Contract
+) -> list[ValidationResult]:
+    """`validate_rows` for several delivered tables of one extract at once, in one query.
+
+    Each table is (its rows as strings with normalised names, its file's period end); the
+    results come back in the same order, exactly as `validate_rows` gives them one by one.
+    """
+    if not tables:
+        return []
+    data = _stack(tables, contract.column_names)
+    names = contract.column_names
+    typed_exprs, helpers, checks = [], [], []
     for col in contract.columns:
-        typed, col_checks = _typed_and_checks(col, period_end)
+        typed, col_helpers, col_checks = _typed_and_checks(col)
         typed_exprs.append(typed)
+        helpers += col_helpers
         checks += col_checks
-    typed_df = df.select(pl.col("row_number"), *typed_exprs)
-
-    # Rules across columns, on typed values.
-    raw_checks = df.select(pl.col("row_number"), *[c.alias(f"_f{i}") for i, c in enumerate(checks)])
-    order_checks = []
-    for r in contract.order_rules:
-        later, earlier = pl.col(r.later), pl.col(r.earlier)
-        failed = (later.cast(pl.Date) < earlier.cast(pl.Date)).fill_null(False)
-        order_checks.append(_finding(r.rule, r.later, failed, later.cast(pl.String), r.message))
-    key_dup = pl.struct(list(contract.key)).is_duplicated() & pl.all_horizontal(
-        pl.col(k).is_not_null() for k in contract.key
+    checks += _row_checks(contract, batched=len(tables) > 1)
+    flags = [f"_f{i}" for i in range(len(checks))]
+    # Each stage is materialised: the checks refer to typed values many times over.
+    typed_frame = (
+        data.lazy()
+        .with_columns(pl.col(c).str.strip_chars() for c in names)
+        .with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in names)
+        .with_columns(typed_exprs)
+        .collect()
     )
-    order_checks.append(
-        _finding(
-            "duplicate_key",
-            ",".join(contract.key),
-            key_dup,
-            pl.concat_str([pl.col(k).cast(pl.String) for k in contract.key], separator="|"),
-            f"{', '.join(contract.key)} appears more than once in this file (every copy is held back)",
+    for col in contract.columns:
+        if col.type in ("date", "datetime"):
+            typed_frame = _parse_other_formats(typed_frame, col)
+    checked = (
+        typed_frame.lazy()
+        .with_columns(*helpers, _earliest_plausible(pl.col(PERIOD_END)).alias(EARLIEST))
+        .with_columns(
+            c.failed.fill_null(False).alias(f) for c, f in zip(checks, flags, strict=True)
         )
+        .with_columns(pl.any_horizontal(flags).alias("_bad"))
+        .collect()
     )
-    typed_checks = typed_df.select(
-        pl.col("row_number"), *[c.alias(f"_g{i}") for i, c in enumerate(order_checks)]
+    good = (
+        checked.lazy()
+        .filter(~pl.col("_bad"))
+        .select(FILE, "row_number", *[_typed(c).alias(c) for c in names])
+        .collect()
+    )
+    findings = _findings(checked.lazy().filter(pl.col("_bad")).collect(), checks, flags, contract)
+
+    # Rows stay in table order throughout, so each table's results are slices (no copies).
+    rows_by_file = _slices(good, len(tables))
+    findings_by_file = _slices(findings, len(tables))
+    return [
+        ValidationResult(rows=rows, findings=found, rows_read=t.height)
+        for (t, _), rows, found in zip(tables, rows_by_file, findings_by_file, strict=True)
+    ]
+
+
+def _slices(frame: pl.DataFrame, tables: int) -> list[pl.DataFrame]:
+    """A frame ordered by `FILE` cut into one frame per table (without `FILE`)."""
+    counts = np.bincount(frame[FILE].to_numpy(), minlength=tables) if frame.height else [0] * tables
+    frame = frame.drop(FILE)
+    out, start = [], 0
+    for n in counts:
+        out.append(frame.slice(start, int(n)))
+        start += int(n)
+    return out
+
+
+def _stack(tables: list[tuple[pl.DataFrame, dt.date]], names: list[str]) -> pl.DataFrame:
+    """The tables' contract columns (absent ones as nulls) one under another, each row with
+    its `row_number` in its table, its table's index (`FILE`) and period end (`PERIOD_END`)."""
+    parts = []
+    for raw, _ in tables:
+        present = [c for c in names if c in raw.columns]
+        if not present:  # keep the row count: a frame without columns has no rows to stack
+            present, raw = (
+                names[:1],
+                pl.DataFrame({names[0]: pl.repeat(None, raw.height, dtype=pl.String, eager=True)}),
+            )
+        parts.append(raw[present])
+    data = pl.concat(parts, how="diagonal_relaxed", rechunk=False) if len(parts) > 1 else parts[0]
+    heights = np.array([t.height for t, _ in tables], dtype=np.int64)
+    starts = np.repeat(np.cumsum(heights) - heights, heights)
+    return data.select(
+        pl.Series("row_number", np.arange(1, heights.sum() + 1, dtype=np.int64) - starts),
+        *[
+            pl.col(c).cast(pl.String) if c in data.columns else pl.lit(None, pl.String).alias(c)
+            for c in names
+        ],
+        pl.Series(FILE, np.repeat(np.arange(len(tables), dtype=np.uint32), heights)),
+        pl.Series(
+            PERIOD_END,
+            np.repeat(np.array([pe for _, pe in tables], dtype="datetime64[D]"), heights),
+        ).cast(pl.Date),
     )
 
-    findings = _collect_findings(raw_checks, typed_checks, df, contract)
-    bad_rows = findings["row_number"].unique()
-    good = typed_df.filter(~pl.col("row_number").is_in(bad_rows.implode()))
-    return ValidationResult(rows=good, findings=findings, rows_read=df.height)
 
-
-def _collect_findings(
-    raw_checks: pl.DataFrame, typed_checks: pl.DataFrame, df: pl.DataFrame, contract: Contract
+def _findings(
+    failing: pl.DataFrame, checks: list[Check], flags: list[str], contract: Contract
 ) -> pl.DataFrame:
-    frames = []
-    for checks in (raw_checks, typed_checks):
-        cols = [c for c in checks.columns if c != "row_number"]
-        if not cols:
-            continue
-        long = (
-            checks.unpivot(index="row_number", on=cols, value_name="f")
-            .drop_nulls("f")
-            .unnest("f")
-            .drop("variable")
+    """One finding per failed check per row, for the rows that failed any (the second pass)."""
+    schema = {FILE: pl.UInt32, **FINDINGS_SCHEMA}
+    if not failing.height:
+        return pl.DataFrame(schema=schema)
+    nhs_cols = {c.name for c in contract.columns if c.type == "nhs_number"}
+    # Offending NHS numbers are reported masked, never in full (the raw value, as delivered).
+    masked = {c: pl.col(c).map_elements(nhs_number.mask, return_dtype=pl.String) for c in nhs_cols}
+    structs = [
+        pl.when(pl.col(flag))
+        .then(
+            pl.struct(
+                pl.lit(check.rule).alias("rule"),
+                pl.lit(check.column).alias("column"),
+                masked.get(check.column, check.value).cast(pl.String).alias("value"),
+                check.message.alias("message"),
+            )
         )
-        frames.append(long)
-    findings = pl.concat(frames) if frames else pl.DataFrame(schema=FINDINGS_SCHEMA)
-    findings = findings.select(list(FINDINGS_SCHEMA)).cast(FINDINGS_SCHEMA)
+        .otherwise(None)
+        .alias(flag)
+        for check, flag in zip(checks, flags, strict=True)
+    ]
+    found = (
+        failing.select(FILE, "row_number", *structs)
+        .unpivot(index=[FILE, "row_number"], on=flags, value_name="f")
+        .drop_nulls("f")
+        .unnest("f")
+        .drop("variable")
+        .select(list(schema))
+        .cast(schema)
+    )
     # A value is shown as far as a reader needs to find it: a field may be megabytes long.
     value = pl.col("value")
-    findings = findings.with_columns(
+    return found.with_columns(
         pl.when(value.str.len_chars() > MAX_SHOWN_VALUE)
         .then(
             pl.format(
@@ -530,27 +684,4 @@ def _collect_findings(
         )
         .otherwise(value)
         .alias("value")
-    )
-    # Offending NHS numbers are reported masked, never in full.
-    nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
-    if nhs_cols and findings.height:
-        flagged = df.filter(pl.col("row_number").is_in(findings["row_number"].implode()))
-        masked = flagged.select(
-            "row_number",
-            *[
-                pl.col(c)
-                .map_elements(nhs_number.mask, return_dtype=pl.String)
-                .alias(f"_masked_{c}")
-                for c in nhs_cols
-            ],
-        )
-        findings = findings.join(masked, on="row_number", how="left")
-        for c in nhs_cols:
-            findings = findings.with_columns(
-                pl.when(pl.col("column") == c)
-                .then(pl.col(f"_masked_{c}"))
-                .otherwise(pl.col("value"))
-                .alias("value")
-            )
-        findings = findings.drop([f"_masked_{c}" for c in nhs_cols])
-    return findings.sort("row_number", "rule", "column")
+    ).sort(FILE, "row_number", "rule", "column")

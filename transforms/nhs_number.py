@@ -39,15 +39,45 @@ def normalise_expr(column: str) -> pl.Expr:
     return pl.col(column).str.replace_all(r"[ \-]", "")
 
 
-def valid_expr(normalised: pl.Expr) -> pl.Expr:
-    """Vectorised modulus 11 check over a normalised string column (null -> false)."""
+def number_expr(normalised: pl.Expr) -> pl.Expr:
+    """A normalised NHS number as an integer, or null where it is not 10 digits."""
     shape_ok = normalised.str.contains(r"^[0-9]{10}$").fill_null(False)
-    safe = pl.when(shape_ok).then(normalised).otherwise(pl.lit("0000000000"))
-    digits = [safe.str.slice(i, 1).cast(pl.Int64) for i in range(10)]
-    total = sum(d * (10 - i) for i, d in enumerate(digits[:9]))
+    return pl.when(shape_ok).then(normalised).otherwise(None).cast(pl.Int64)
+
+
+def _weighted_digit_sums(weights: tuple[int, int, int]) -> pl.Series:
+    """For every 3-digit group 000-999, the sum of its digits times these weights."""
+    return pl.Series(
+        [sum(int(d) * w for d, w in zip(f"{g:03d}", weights, strict=True)) for g in range(1000)],
+        dtype=pl.Int64,
+    )
+
+
+# The nine digits before the check digit, in three groups, with weights 10 down to 2.
+_GROUP_SUMS = [_weighted_digit_sums(w) for w in ((10, 9, 8), (7, 6, 5), (4, 3, 2))]
+
+
+def modulus11_expr(number: pl.Expr) -> pl.Expr:
+    """The modulus 11 check over 10-digit NHS numbers held as integers (null -> false).
+
+    The nine digits before the check digit (number // 10) are taken in three groups of three
+    (a few divisions, not nine); each group's weighted digit sum comes from a table. `number`
+    is referred to several times: pass a column, not a computation.
+    """
+    stem = number // 10
+    groups = (stem // 1_000_000, stem // 1_000 % 1_000, stem % 1_000)
+    total = sum(
+        pl.lit(sums).gather(group.fill_null(0))
+        for sums, group in zip(_GROUP_SUMS, groups, strict=True)
+    )
     check = 11 - total % 11
     check = pl.when(check == 11).then(0).otherwise(check)
-    return shape_ok & (check != 10) & (check == digits[9])
+    return ((check != 10) & (check == number % 10) & number.is_not_null()).fill_null(False)
+
+
+def valid_expr(normalised: pl.Expr) -> pl.Expr:
+    """Vectorised modulus 11 check over a normalised string column (null -> false)."""
+    return modulus11_expr(number_expr(normalised))
 
 
 def mask(value: str | None) -> str | None:

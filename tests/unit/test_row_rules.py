@@ -145,3 +145,71 @@ def test_quarantined_nhs_numbers_are_masked_in_findings():
     raw = pl.DataFrame([spell(nhs_number="9434765918")])
     result = validate_rows(raw, load_contract("apc_spells"), PERIOD_END)
     assert result.findings["value"].to_list() == ["********18"]
+
+
+def test_vectorised_modulus_11_matches_the_rule_digit_by_digit():
+    """Every check digit for a spread of 9-digit stems: the expression against the rule itself
+    (weights 10 down to 2, check = 11 - sum mod 11, 11 -> 0, 10 -> no valid number)."""
+    from transforms.nhs_number import normalise_expr, valid_expr
+
+    def by_hand(number: str) -> bool:
+        total = sum(int(d) * w for d, w in zip(number[:9], range(10, 1, -1), strict=True))
+        check = 11 - total % 11
+        return check != 10 and (0 if check == 11 else check) == int(number[9])
+
+    stems = [f"{(i * 7_919_993) % 1_000_000_000:09d}" for i in range(1_500)] + ["000000000"]
+    numbers = [stem + str(d) for stem in stems for d in range(10)]
+    values = [*numbers, "943 476 5919", "943-476-5919", "943476591", "94347659AB", "", None]
+    got = pl.DataFrame({"n": values}, schema={"n": pl.String}).select(
+        valid_expr(normalise_expr("n"))
+    )
+    got = got.to_series()
+    expected = [by_hand(n) for n in numbers] + [True, True, False, False, False, False]
+    assert got.to_list() == expected
+    assert 1_000 < sum(expected) < 1_501  # about one check digit per stem (none for 1 in 11)
+
+
+def test_a_batch_checks_each_file_against_its_own_period_and_keys():
+    """validate_batch: period ends and duplicate keys are per file; results as file by file."""
+    from transforms.contracts import validate_batch
+
+    contract = load_contract("apc_spells")
+    january = pl.DataFrame(
+        [spell(), spell(spell_id="S2", admission_date="2025-02-15", discharge_date="")]
+    )
+    february = pl.DataFrame(
+        [
+            spell(),  # S1 again: another file, so not a duplicate
+            spell(spell_id="S2", admission_date="2025-02-15", discharge_date=""),  # in period
+            spell(spell_id="S3"),
+            spell(spell_id="S3"),  # S3 twice in this file: both copies held back
+        ]
+    )
+    header_only = pl.DataFrame(schema={c: pl.String for c in contract.required_columns})
+    tables = [
+        (january, dt.date(2025, 1, 31)),
+        (february, dt.date(2025, 2, 28)),
+        (header_only, dt.date(2025, 2, 28)),
+    ]
+    results = validate_batch(tables, contract)
+
+    def found(r):
+        return [(f["row_number"], f["rule"], f["column"]) for f in r.findings.iter_rows(named=True)]
+
+    assert found(results[0]) == [(2, "date_after_period_end", "admission_date")]
+    assert results[0].findings["message"][0] == (
+        "admission_date is after the file's period end 2025-01-31"
+    )
+    assert results[0].rows["spell_id"].to_list() == ["S1"]
+    assert found(results[1]) == [(3, "duplicate_key", "spell_id"), (4, "duplicate_key", "spell_id")]
+    assert results[1].rows["spell_id"].to_list() == ["S1", "S2"]
+    assert results[1].rows["admission_date"].to_list() == [
+        dt.date(2025, 1, 10),
+        dt.date(2025, 2, 15),
+    ]
+    assert (results[2].rows_read, results[2].rows.height, results[2].findings.height) == (0, 0, 0)
+    for (raw, period_end), batched in zip(tables, results, strict=True):
+        alone = validate_rows(raw, contract, period_end)
+        assert batched.rows.equals(alone.rows)
+        assert batched.findings.equals(alone.findings)
+        assert batched.rows_read == alone.rows_read
