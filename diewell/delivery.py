@@ -235,7 +235,14 @@ _QUOTED_FIELD = re.compile(r'"[^"]*(?:""[^"]*)*"')
 _UNQUOTED_FIELD = re.compile(r'[^,"\r\n]*')
 # A quote with an ordinary character on each side never occurs in RFC 4180 CSV: inside a quoted
 # field every quote is doubled, and an opening or closing quote touches a comma or line end.
-_STRAY_QUOTE = re.compile(r'[^,"\r\n]"[^,"\r\n]')
+# Found with bytes.translate and bytes.find (C speed; a regular expression over a whole file
+# costs more than reading it): commas and line ends become ',', quotes stay, the rest 'a'.
+_QUOTE_CONTEXT = bytes(b if b in b',"' else (b"," if b in b"\r\n" else b"a")[0] for b in range(256))
+
+
+def _has_stray_quote(data: bytes, start: int) -> bool:
+    """True when a quote in data[start:] has an ordinary character on each side."""
+    return data.find(b'"', start) != -1 and data.translate(_QUOTE_CONTEXT).find(b'a"a', start) != -1
 
 
 def _scan_csv(text: str, pos: int, header_fields: int) -> FileRejected | None:
@@ -333,7 +340,8 @@ def _read_csv(path: Path) -> pl.DataFrame:
             "(column names are compared ignoring case and surrounding spaces)",
         )
     body_start = len(first_line) + len(newline)
-    if text.count('"', body_start) % 2 or _STRAY_QUOTE.search(text, body_start):
+    body_start_byte = data.find(b"\n") + 1 if newline else len(data)  # "\n" is one byte in UTF-8
+    if data.count(b'"', body_start_byte) % 2 or _has_stray_quote(data, body_start_byte):
         problem = _scan_csv(text, body_start, len(header))
         if problem:
             raise problem
@@ -443,6 +451,8 @@ def check_columns(df: pl.DataFrame, contract: Contract, fmt: str) -> list[str]:
 
 def as_strings(df: pl.DataFrame) -> pl.DataFrame:
     """Typed Parquet columns as contract-formatted strings (dates YYYY-MM-DD, datetimes ISO)."""
+    if all(dtype == pl.String for dtype in df.schema.values()):
+        return df  # CSV, and Parquet of strings
     exprs = []
     for name, dtype in df.schema.items():
         if dtype == pl.String:

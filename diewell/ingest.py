@@ -40,7 +40,9 @@ from transforms import nhs_number
 from transforms.contracts import (
     MAX_QUARANTINED_SHARE,  # noqa: F401  (each suite states its own; these are the defaults)
     MIN_VOLUME_SHARE,  # noqa: F401
+    ValidationResult,
     load_contract,
+    validate_batch,
     validate_rows,
 )
 from transforms.pseudonymise import pseudonymise
@@ -48,6 +50,11 @@ from transforms.pseudonymise import pseudonymise
 log = logging.getLogger("diewell.ingest")
 
 SHOWN_PER_RULE = 20  # offending (masked) values per rule kept for the GX report
+# Files are read and validated a window at a time (one query per extract in the window), then
+# loaded one by one: many small files cost little more than one large one, and memory stays
+# bounded by the window.
+WINDOW_FILES = 256
+WINDOW_BYTES = 256 << 20
 
 
 @dataclass
@@ -92,17 +99,110 @@ def ingest_landing(
         except FileRejected:
             named.append(((-1, dt.date.min, "", "", path.name), path))
     forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
+    ordered = [path for _, path in sorted(named, key=lambda t: t[0])]
     outcomes = []
-    for i, (_, path) in enumerate(sorted(named, key=lambda t: t[0])):
-        outcome = ingest_file(con, config, path, run_id, key, force=path.name in forced)
-        if path.name in forced:
-            clear_mark(config, path.name)
-        outcomes.append(outcome)
-        if progress:
-            progress(i + 1, len(named), outcome)
+    for window in _windows(ordered):
+        validated = validate_files(con, config, window, forced)
+        for path in window:
+            outcome = ingest_file(
+                con,
+                config,
+                path,
+                run_id,
+                key,
+                force=path.name in forced,
+                validated=validated.get(path),
+            )
+            if path.name in forced:
+                clear_mark(config, path.name)
+            outcomes.append(outcome)
+            if progress:
+                progress(len(outcomes), len(ordered), outcome)
     if report:
         record_run(con, config, run_id, outcomes)
     return outcomes
+
+
+@dataclass
+class Validated:
+    """A file read and validated ahead of its load (`validate_files`), or why it was rejected."""
+
+    sha: str
+    columns_present: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    result: ValidationResult | None = None
+    rejection: FileRejected | None = None
+
+
+def _windows(paths: list[Path]) -> list[list[Path]]:
+    """Consecutive runs of files, each at most WINDOW_FILES files and (but for a single larger
+    file) WINDOW_BYTES bytes."""
+    windows: list[list[Path]] = []
+    current: list[Path] = []
+    size = 0
+    for path in paths:
+        n = path.stat().st_size
+        if current and (len(current) >= WINDOW_FILES or size + n > WINDOW_BYTES):
+            windows.append(current)
+            current, size = [], 0
+        current.append(path)
+        size += n
+    if current:
+        windows.append(current)
+    return windows
+
+
+def _read(delivery: Delivery) -> tuple[pl.DataFrame, list[str], list[str]]:
+    """A delivery's rows as strings, its (normalised) column names, and its extra columns."""
+    raw = read_delivery(delivery)
+    extra = check_columns(raw, load_contract(delivery.extract), delivery.format)
+    return as_strings(raw), [normalise_column_name(c) for c in raw.columns], extra
+
+
+def validate_files(
+    con: duckdb.DuckDBPyConnection, config: Config, paths: list[Path], forced: set[str]
+) -> dict[Path, Validated]:
+    """Read and validate files ahead of loading them, one query per extract (pure: the
+    warehouse is only read, to skip files byte-identical to their loaded delivery).
+
+    Files whose names do not parse are left out: `ingest_file` rejects them.
+    """
+    current = set(
+        con.execute(
+            "SELECT extract, provider, period_end, sha256 FROM landing_files WHERE status = 'loaded'"
+        ).fetchall()
+    )
+
+    def read(path: Path) -> tuple[Delivery, Validated, pl.DataFrame | None] | None:
+        try:
+            delivery = parse_file_name(path, config)
+        except FileRejected:
+            return None
+        v = Validated(sha256_of(path))
+        loaded = (delivery.extract, delivery.provider, delivery.period_end, v.sha)
+        if path.name not in forced and loaded in current:  # as `_is_current`, for the window
+            return delivery, v, None
+        try:
+            rows, v.columns_present, v.extra = _read(delivery)
+        except FileRejected as rejection:
+            v.rejection = rejection
+            return delivery, v, None
+        return delivery, v, rows
+
+    validated: dict[Path, Validated] = {}
+    tables: dict[str, list[tuple[Path, pl.DataFrame, dt.date]]] = {}
+    for path in paths:
+        found = read(path)
+        if found is None:
+            continue
+        delivery, validated[path], rows = found
+        if rows is not None:
+            tables.setdefault(delivery.extract, []).append((path, rows, delivery.period_end))
+    for extract, files in tables.items():
+        results = validate_batch([(rows, end) for _, rows, end in files], load_contract(extract))
+        for (path, _, _), result in zip(files, results, strict=True):
+            validated[path].result = result
+    return validated
 
 
 def ingest_file(
@@ -112,10 +212,12 @@ def ingest_file(
     run_id: str,
     key: bytes,
     force: bool = False,
+    validated: Validated | None = None,
 ) -> FileOutcome:
     """Validate and load one file. `force` re-validates a file byte-identical to its current
-    load (a reprocess after a contract change) instead of recording it as unchanged."""
-    sha = sha256_of(path)
+    load (a reprocess after a contract change) instead of recording it as unchanged.
+    `validated` is the file read and validated ahead (`validate_files`), if it was."""
+    sha = validated.sha if validated else sha256_of(path)
     size = path.stat().st_size
     delivery: Delivery | None = None
     report: dict = {}
@@ -125,12 +227,15 @@ def ingest_file(
             _archive(config, delivery, path, sha)
             log.info("%s: byte-identical to the loaded delivery; nothing changes", path.name)
             return FileOutcome(path.name, "unchanged", delivery.extract, delivery.provider)
-        contract = load_contract(delivery.extract)
-        raw = read_delivery(delivery)
-        extra = check_columns(raw, contract, delivery.format)
-        report["columns_present"] = [normalise_column_name(c) for c in raw.columns]
+        if validated and validated.rejection:
+            raise validated.rejection
+        if validated and validated.result:
+            result, columns, extra = validated.result, validated.columns_present, validated.extra
+        else:
+            rows, columns, extra = _read(delivery)
+            result = validate_rows(rows, load_contract(delivery.extract), delivery.period_end)
+        report["columns_present"] = columns
         report["period_end"] = delivery.period_end
-        result = validate_rows(as_strings(raw), contract, delivery.period_end)
         outcome = _load(con, delivery, sha, size, run_id, result, extra, key, report)
     except FileRejected as rejection:
         _record_rejection(con, config, path, delivery, sha, size, run_id, rejection)

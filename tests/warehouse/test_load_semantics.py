@@ -163,14 +163,18 @@ def core_content(w: Warehouse) -> dict[str, list]:
     return {t: w.rows(f"SELECT * EXCLUDE (file_id) FROM {t} ORDER BY ALL") for t in CORE_TABLES}
 
 
-@pytest.mark.parametrize("arrival", ["in_order", "reversed", "all_at_once"])
-def test_any_order_of_arrival_gives_the_same_warehouse(tmp_path, pseudo_key, arrival):
+@pytest.mark.parametrize(
+    "arrival", ["in_order", "reversed", "all_at_once", "all_at_once_in_windows_of_two"]
+)
+def test_any_order_of_arrival_gives_the_same_warehouse(tmp_path, pseudo_key, arrival, monkeypatch):
     reference = Warehouse(tmp_path / "reference")
     for name, rows in DELIVERIES:
         reference.deliver(name, rows)
         reference.load()
     other = Warehouse(tmp_path / arrival)
-    if arrival == "all_at_once":
+    if arrival.startswith("all_at_once"):
+        if arrival.endswith("windows_of_two"):  # files validated two at a time, then loaded
+            monkeypatch.setattr("diewell.ingest.WINDOW_FILES", 2)
         for name, rows in DELIVERIES:
             other.deliver(name, rows)
         other.load()
