@@ -28,7 +28,12 @@ def chromium() -> str:
     if not os.path.exists(CHROMIUM):
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
-        subprocess.run(["apt-get", "install", "-y", "chromium"], check=True, capture_output=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            # a fresh machine may have no package lists yet
+            subprocess.run(["apt-get", "update"], env=env, check=True, capture_output=True)
+            subprocess.run(install, env=env, check=True, capture_output=True)
     return CHROMIUM
 
 
