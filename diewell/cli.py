@@ -22,6 +22,10 @@ def _setup_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Libraries' own chatter (each HTTP request to the Prefect API, GX's start-up notes) would
+    # drown diewell's progress lines: only their warnings and errors are shown.
+    for name in ("httpx", "httpcore", "great_expectations"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # Prefect shows the diewell loggers in its run logs too.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "diewell")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
