@@ -220,7 +220,11 @@ def warehouse_inputs(con: duckdb.DuckDBPyConnection, config: Config) -> str:
         "WHERE status IN ('loaded', 'superseded') ORDER BY file_id"
     ).fetchall():
         digest.update(repr(row).encode())
-    digest.update(repr(con.execute("SELECT min(run_id) FROM meta_runs").fetchall()).encode())
+    # The run that first wrote this warehouse: by when it started writing, not by its id (an
+    # id is made when a flow starts, before it queues for the warehouse, so a run that queued
+    # may have the smaller id).
+    first_run = "SELECT run_id FROM meta_runs ORDER BY started_at, run_id LIMIT 1"
+    digest.update(repr(con.execute(first_run).fetchall()).encode())
     digest.update(_source_digest().encode())
     digest.update(f"{duckdb.__version__}|{pl.__version__}".encode())
     return digest.hexdigest()[:32]
