@@ -23,15 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_dir() -> Path:
-    """The contract folder `shared/` beside the repository (as in CI: <repo>/../shared)."""
-    for parent in [REPO, *REPO.parents]:
-        candidate = parent / "shared"
-        if (candidate / "spec").is_dir():
+    """The contract folder `shared/` (spec and reference): beside the repository as in CI
+    (<repo>/../shared), else where $DIEWELL_SHARED says, else the workplace's /work/shared."""
+    candidates = [p / "shared" for p in REPO.parents]
+    if os.environ.get("DIEWELL_SHARED"):
+        candidates.append(Path(os.environ["DIEWELL_SHARED"]))
+    candidates.append(Path("/work/shared"))
+    for candidate in candidates:
+        if (candidate / "spec").is_dir() and (candidate / "reference").is_dir():
             return candidate
-        candidate = parent.parent / "shared"
-        if (candidate / "spec").is_dir():
-            return candidate
-    raise FileNotFoundError("shared/ (spec and reference) not found beside the repository")
+    raise FileNotFoundError(
+        "shared/ (spec and reference) not found beside the repository; set DIEWELL_SHARED"
+    )
 
 
 def nhs(i: int) -> str:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import shared_dir
 from transforms.statistics import (
     ESP2013,
     ESP2013_BANDS,
@@ -34,12 +35,7 @@ REL = 1e-9
 
 
 def reference_dir() -> Path:
-    """shared/reference, found by walking up to the folder holding both the repo and shared/."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "reference"
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("shared/reference not found beside the repository")
+    return shared_dir() / "reference"
 
 
 def read_reference(name: str) -> list[dict[str, str]]:
