@@ -227,9 +227,9 @@ def ingest_file(
             _archive(config, delivery, path, sha)
             log.info("%s: byte-identical to the loaded delivery; nothing changes", path.name)
             return FileOutcome(path.name, "unchanged", delivery.extract, delivery.provider)
-        if validated and validated.rejection:
+        if validated is not None and validated.rejection is not None:
             raise validated.rejection
-        if validated and validated.result:
+        if validated is not None and validated.result is not None:
             result, columns, extra = validated.result, validated.columns_present, validated.extra
         else:
             rows, columns, extra = _read(delivery)
