@@ -111,6 +111,7 @@ def headline_table(headline: pl.DataFrame) -> list[dict]:
             "numerator": r["numerator"],
             "denominator": r["denominator"],
             "value": one_decimal(r["value"]),
+            "unit": r["unit"],
             "lower 95%": one_decimal(r["lower_95"]),
             "upper 95%": one_decimal(r["upper_95"]),
             "12 months to": None if r["period_end"] is None else str(r["period_end"]),

@@ -10,8 +10,12 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from diewell.config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger("diewell")
 
@@ -82,16 +86,46 @@ def run_pipeline(config_path: Path) -> int:
         print(
             f"\nHeadline indicators, {config.ics_name}, 12 months to {period} (published figures):"
         )
-        print(f"  {'id':<5} {'indicator':<42} {'num':>7} {'den':>7} {'value':>7}  95% CI")
-        for r in table.iter_rows(named=True):
-            value = "supp." if r["value"] is None else f"{r['value']:.1f}"
-            ci = "" if r["lower_95"] is None else f"{r['lower_95']:.1f}-{r['upper_95']:.1f}"
-            num = "" if r["numerator"] is None else f"{r['numerator']:,}"
-            den = "" if r["denominator"] is None else f"{r['denominator']:,}"
-            print(
-                f"  {r['indicator_id']:<5} {r['indicator_name'][:42]:<42} {num:>7} {den:>7} {value:>7}  {ci}"
-            )
+        print("\n".join(headline_lines(table)))
     return 0
+
+
+def headline_lines(table: pl.DataFrame) -> list[str]:
+    """The headline table as aligned text: full names, published counts, value, unit, 95% CI.
+
+    Suppressed values print as `suppressed`; counts and limits that are not published are blank.
+    """
+
+    def count(x: int | None) -> str:
+        return "" if x is None else f"{x:,}"
+
+    def number(x: float | None) -> str:
+        return "" if x is None else f"{x:.1f}"
+
+    rows = [
+        (
+            r["indicator_id"],
+            r["indicator_name"],
+            count(r["numerator"]),
+            count(r["denominator"]),
+            "suppressed" if r["value"] is None else number(r["value"]),
+            r["unit"] or "",
+            "" if r["lower_95"] is None else f"{number(r['lower_95'])} to {number(r['upper_95'])}",
+        )
+        for r in table.iter_rows(named=True)
+    ]
+    header = ("id", "indicator", "numerator", "denominator", "value", "unit", "95% CI")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    right = {2, 3, 4}  # numbers align right
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return ("  " + "  ".join(cells)).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
 
 
 def cmd_run(args: argparse.Namespace) -> int:

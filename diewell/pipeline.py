@@ -216,6 +216,7 @@ HEADLINE_COLUMNS = (
     "value",
     "lower_95",
     "upper_95",
+    "unit",
     "period_end",
 )
 
