@@ -61,3 +61,28 @@ def test_a_run_records_its_summary_and_builds_data_docs_without_nhs_numbers(ics)
         p.read_text(errors="ignore") for p in ics.root.rglob("*") if p.suffix in (".json", ".html")
     )
     assert not re.search(r"(?<![0-9])9{3}[0-9]{7}(?![0-9])", every)
+
+
+def test_every_file_of_every_run_has_a_page_and_a_line_in_the_index(ics):
+    """Pages are rendered a slice at a time: none may be lost, and the index keeps every run."""
+    import calendar
+
+    month_ends = [
+        f"{year}{month:02d}{calendar.monthrange(year, month)[1]:02d}"
+        for year in (2024, 2025)
+        for month in range(1, 13)
+    ]
+    first, second = month_ends[:13], month_ends[13:16]
+    for end in first:
+        ics.deliver(f"apc_spells_RX1_{end}.csv", spells(6), COLUMNS)
+    ics.run("run-1")
+    for end in second:
+        ics.deliver(f"apc_spells_RX1_{end}.csv", spells(6), COLUMNS)
+    ics.run("run-2")
+
+    site = data_docs_index(ics.config).parent
+    pages = sorted(p.name for p in (site / "validations").rglob("*.html"))
+    expected = sorted(f"apc_spells_RX1_{end}.csv.html" for end in first + second)
+    assert pages == expected
+    index = data_docs_index(ics.config).read_text()
+    assert all(f"apc_spells_RX1_{end}.csv" in index for end in first + second)
