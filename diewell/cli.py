@@ -1,5 +1,6 @@
 """diewell's command line: `diewell demo`, `diewell run --config PATH`, `diewell synth --out DIR`,
-`diewell reprocess --config PATH (--rejected | --quarantined) [--file NAME ...]`."""
+`diewell reprocess --config PATH (--rejected | --quarantined) [--file NAME ...]
+[--accept-low-volume]`."""
 
 from __future__ import annotations
 
@@ -162,8 +163,17 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     from diewell.reprocess import queue_quarantined, queue_rejected
 
     config = load_config(args.config)
-    queue = queue_rejected if args.rejected else queue_quarantined
-    done = queue(config, args.file or None)
+    if args.accept_low_volume and not (args.rejected and args.file):
+        print(
+            "diewell: --accept-low-volume needs --rejected and each file named with --file "
+            "(only deliveries the provider has confirmed complete)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.rejected:
+        done = queue_rejected(config, args.file or None, accept_low_volume=args.accept_low_volume)
+    else:
+        done = queue_quarantined(config, args.file or None)
     for q in done:
         print(f"  {q.action:<8} {q.file_name}: {q.detail}")
     queued = sum(q.action == "queued" for q in done)
@@ -211,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         help="re-validate archived files that had quarantined rows (replaces their earlier load)",
     )
     p.add_argument("--file", action="append", help="only this file name (repeatable)")
+    p.add_argument(
+        "--accept-low-volume",
+        action="store_true",
+        help="with --rejected --file NAME: load a file rejected as volume_drop without that rule, "
+        "once the provider has confirmed it is complete",
+    )
     p.set_defaults(func=cmd_reprocess)
 
     p = sub.add_parser("docs", help="regenerate the generated documentation pages in docs/")

@@ -33,7 +33,7 @@ from diewell.delivery import (
     read_delivery,
     sha256_of,
 )
-from diewell.reprocess import clear_mark, marked_for_reprocess
+from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
 from diewell.validation_report import quarantine_by_rule, record_run
 from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
 from transforms import nhs_number
@@ -99,6 +99,7 @@ def ingest_landing(
         except FileRejected:
             named.append(((-1, dt.date.min, "", "", path.name), path))
     forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
+    low_volume_ok = accepted_low_volume(config)  # `diewell reprocess --accept-low-volume`
     ordered = [path for _, path in sorted(named, key=lambda t: t[0])]
     outcomes = []
     for window in _windows(ordered):
@@ -112,8 +113,9 @@ def ingest_landing(
                 key,
                 force=path.name in forced,
                 validated=validated.get(path),
+                accept_low_volume=path.name in low_volume_ok,
             )
-            if path.name in forced:
+            if path.name in forced or path.name in low_volume_ok:
                 clear_mark(config, path.name)
             outcomes.append(outcome)
             if progress:
@@ -213,10 +215,12 @@ def ingest_file(
     key: bytes,
     force: bool = False,
     validated: Validated | None = None,
+    accept_low_volume: bool = False,
 ) -> FileOutcome:
     """Validate and load one file. `force` re-validates a file byte-identical to its current
     load (a reprocess after a contract change) instead of recording it as unchanged.
-    `validated` is the file read and validated ahead (`validate_files`), if it was."""
+    `validated` is the file read and validated ahead (`validate_files`), if it was.
+    `accept_low_volume` loads it without the volume rule (an operator confirmed it)."""
     sha = validated.sha if validated else sha256_of(path)
     size = path.stat().st_size
     delivery: Delivery | None = None
@@ -236,7 +240,9 @@ def ingest_file(
             result = validate_rows(rows, load_contract(delivery.extract), delivery.period_end)
         report["columns_present"] = columns
         report["period_end"] = delivery.period_end
-        outcome = _load(con, delivery, sha, size, run_id, result, extra, key, report)
+        outcome = _load(
+            con, delivery, sha, size, run_id, result, extra, key, report, accept_low_volume
+        )
     except FileRejected as rejection:
         _record_rejection(con, config, path, delivery, sha, size, run_id, rejection)
         log.warning("%s rejected: %s", path.name, rejection.reason)
@@ -341,7 +347,9 @@ def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) 
     )
 
 
-def _load(con, d: Delivery, sha, size, run_id, result, extra, key, report: dict) -> FileOutcome:
+def _load(
+    con, d: Delivery, sha, size, run_id, result, extra, key, report: dict, low_volume_ok=False
+) -> FileOutcome:
     """Load a validated file in one transaction; `report` receives what the GX report needs."""
     contract = load_contract(d.extract)
     rows = result.rows
@@ -372,11 +380,20 @@ def _load(con, d: Delivery, sha, size, run_id, result, extra, key, report: dict)
         )
         if result.rows_read and quarantined > contract.max_quarantined_share * result.rows_read:
             raise _too_many_failing(findings, quarantined, result.rows_read)
-        if (
+        low_volume = bool(
             result.rows_read
             and previous
             and result.rows_read < contract.min_volume_share * previous[1]
-        ):
+        )
+        if low_volume and low_volume_ok:
+            log.warning(
+                "%s: %d rows, under 20%% of the previous delivery's %d; loaded because its "
+                "volume was accepted as complete (diewell reprocess --accept-low-volume)",
+                d.name,
+                result.rows_read,
+                previous[1],
+            )
+        elif low_volume:
             raise FileRejected(
                 "volume_drop",
                 f"the file has {result.rows_read} data row{'s' if result.rows_read != 1 else ''}, "

@@ -13,6 +13,13 @@ them, reports them in the Data Docs and the validation summary, like any deliver
   marked in `landing/.reprocess/`. The next run re-validates it even though its checksum is
   already loaded, and the load replaces the earlier load of the same (extract, provider,
   period end) as any re-delivery does: its rows are loaded once.
+- `--rejected --accept-low-volume --file NAME`: for a file rejected as `volume_drop` (under
+  20% of the provider's previous delivery) that the provider has confirmed is complete - a
+  genuinely quiet month at a small service - the file goes back to the landing folder marked
+  in `landing/.accept-low-volume/`, and the next run loads it without the volume rule (every
+  other rule still applies) and logs that it did. Each file must be named: there is no
+  blanket acceptance. The contract's rule has no minimum volume, so a hospice sending 1
+  referral after 9 would otherwise be rejected however often it re-sent the truth.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import duckdb
 from diewell.config import Config
 
 REPROCESS_DIR = ".reprocess"  # under the landing folder; hidden, so never taken as a delivery
+ACCEPT_LOW_VOLUME_DIR = ".accept-low-volume"  # likewise: files loaded without the volume rule
+VOLUME_RULE = "volume_drop"
 
 
 @dataclass
@@ -42,16 +51,31 @@ def marked_for_reprocess(config: Config) -> set[str]:
     return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
 
 
+def accepted_low_volume(config: Config) -> set[str]:
+    """File names whose low volume an operator confirmed (`reprocess --accept-low-volume`)."""
+    folder = config.landing / ACCEPT_LOW_VOLUME_DIR
+    return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+
+
 def clear_mark(config: Config, file_name: str) -> None:
+    """Forget every reprocess mark of a file once a run has taken it."""
     (config.landing / REPROCESS_DIR / file_name).unlink(missing_ok=True)
+    (config.landing / ACCEPT_LOW_VOLUME_DIR / file_name).unlink(missing_ok=True)
 
 
 def _wanted(name: str, names: list[str] | None) -> bool:
     return not names or name in names
 
 
-def queue_rejected(config: Config, names: list[str] | None = None) -> list[Queued]:
-    """Move rejected files (all, or those named) back into the landing folder."""
+def queue_rejected(
+    config: Config, names: list[str] | None = None, accept_low_volume: bool = False
+) -> list[Queued]:
+    """Move rejected files (all, or those named) back into the landing folder.
+
+    With `accept_low_volume`, only the named files rejected as `volume_drop` move, each marked
+    to load without the volume rule."""
+    if accept_low_volume and not names:
+        raise ValueError("name each file whose low volume the provider has confirmed (--file NAME)")
     out = []
     if not config.rejected.is_dir():
         return out
@@ -63,15 +87,28 @@ def queue_rejected(config: Config, names: list[str] | None = None) -> list[Queue
             continue
         if not stored.is_file():
             continue
+        if accept_low_volume and detail["rule"] != VOLUME_RULE:
+            out.append(
+                Queued(original, "skipped", f"was rejected ({detail['rule']}), not for its volume")
+            )
+            continue
         target = config.landing / original
         if target.exists():
             out.append(Queued(original, "skipped", "a file of that name is already waiting"))
             continue
         config.landing.mkdir(parents=True, exist_ok=True)
+        if accept_low_volume:
+            marks = config.landing / ACCEPT_LOW_VOLUME_DIR
+            marks.mkdir(parents=True, exist_ok=True)
+            (marks / original).write_text(
+                "load without the volume rule: the provider confirmed the delivery is complete\n",
+                encoding="utf-8",
+            )
         shutil.move(str(stored), target)
         reason.unlink()
         Path(f"{stored}.reason.txt").unlink(missing_ok=True)
-        out.append(Queued(original, "queued", f"was rejected ({detail['rule']})"))
+        what = ", accepted as complete" if accept_low_volume else ""
+        out.append(Queued(original, "queued", f"was rejected ({detail['rule']}){what}"))
     return out
 
 

@@ -77,3 +77,58 @@ def test_a_quarantined_file_reprocessed_after_a_contract_change_loads_its_rows_o
     # The mark is gone: the next run leaves the file alone.
     assert ics.run("run-4") == []
     assert ics.query("SELECT count(*) FROM stg_apc_spells") == [(5,)]
+
+
+def test_a_small_delivery_confirmed_complete_loads_once_and_only_when_named(ics, capsys):
+    config = str(ics.config_path)
+    ics.deliver(NAME, spells(10), COLUMNS)
+    feb = "apc_spells_RX1_20250228.csv"
+    quiet = [dict(r, spell_id=f"F{i}") for i, r in enumerate(spells(1))]  # 1 row after 10
+    ics.deliver(feb, quiet, COLUMNS)
+    assert [(o.status, o.rule) for o in ics.run("run-1")] == [
+        ("loaded", None),
+        ("rejected", "volume_drop"),
+    ]
+
+    # Re-queued without the acceptance, the true 1-row month is rejected again.
+    assert main(["reprocess", "--config", config, "--rejected"]) == 0
+    assert [(o.status, o.rule) for o in ics.run("run-2")] == [("rejected", "volume_drop")]
+
+    # Acceptance needs each file named.
+    assert main(["reprocess", "--config", config, "--rejected", "--accept-low-volume"]) == 2
+    assert "--file" in capsys.readouterr().err
+    assert (ics.config.rejected / feb).is_file()
+
+    assert (
+        main(["reprocess", "--config", config, "--rejected", "--accept-low-volume", "--file", feb])
+        == 0
+    )
+    assert "accepted as complete" in capsys.readouterr().out
+    outcomes = ics.run("run-3")
+    assert [(o.status, o.rows_read, o.rows_loaded, o.rows_quarantined) for o in outcomes] == [
+        ("loaded", 1, 1, 0)
+    ]
+    assert ics.query("SELECT count(*) FROM stg_apc_spells WHERE period_end = '2025-02-28'") == [
+        (1,)
+    ]
+    assert not (ics.config.landing / ".accept-low-volume" / feb).exists()
+    # The acceptance was for that delivery only: a later truncated re-delivery of the same
+    # period (0 of 1 rows is header-only, so use a new month after a full one) is rejected.
+    ics.deliver("apc_spells_RX1_20250331.csv", spells(10), COLUMNS)
+    ics.deliver("apc_spells_RX1_20250430.csv", spells(1), COLUMNS)
+    assert [(o.status, o.rule) for o in ics.run("run-4")] == [
+        ("loaded", None),
+        ("rejected", "volume_drop"),
+    ]
+
+
+def test_acceptance_of_low_volume_never_moves_a_file_rejected_for_another_rule(ics, capsys):
+    short = [{k: v for k, v in r.items() if k != "admission_method"} for r in spells(4)]
+    ics.deliver(NAME, short, COLUMNS[:-1])  # required column missing
+    assert [o.rule for o in ics.run("run-1")] == ["required_column_missing"]
+    args = ["reprocess", "--config", str(ics.config_path), "--rejected", "--accept-low-volume"]
+    assert main([*args, "--file", NAME]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" in out and "not for its volume" in out
+    assert (ics.config.rejected / NAME).is_file()
+    assert not (ics.config.landing / NAME).exists()
