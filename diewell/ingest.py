@@ -387,10 +387,11 @@ def _load(
         )
         if low_volume and low_volume_ok:
             log.warning(
-                "%s: %d rows, under 20%% of the previous delivery's %d; loaded because its "
+                "%s: %d rows, under %d%% of the previous delivery's %d; loaded because its "
                 "volume was accepted as complete (diewell reprocess --accept-low-volume)",
                 d.name,
                 result.rows_read,
+                round(100 * contract.min_volume_share),
                 previous[1],
             )
         elif low_volume:

@@ -45,22 +45,25 @@ class Queued:
     detail: str
 
 
+def _marked(config: Config, marks: str) -> set[str]:
+    folder = config.landing / marks
+    return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+
+
 def marked_for_reprocess(config: Config) -> set[str]:
     """File names a reprocess asked the next run to re-validate even if already loaded."""
-    folder = config.landing / REPROCESS_DIR
-    return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    return _marked(config, REPROCESS_DIR)
 
 
 def accepted_low_volume(config: Config) -> set[str]:
     """File names whose low volume an operator confirmed (`reprocess --accept-low-volume`)."""
-    folder = config.landing / ACCEPT_LOW_VOLUME_DIR
-    return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    return _marked(config, ACCEPT_LOW_VOLUME_DIR)
 
 
 def clear_mark(config: Config, file_name: str) -> None:
     """Forget every reprocess mark of a file once a run has taken it."""
-    (config.landing / REPROCESS_DIR / file_name).unlink(missing_ok=True)
-    (config.landing / ACCEPT_LOW_VOLUME_DIR / file_name).unlink(missing_ok=True)
+    for marks in (REPROCESS_DIR, ACCEPT_LOW_VOLUME_DIR):
+        (config.landing / marks / file_name).unlink(missing_ok=True)
 
 
 def _wanted(name: str, names: list[str] | None) -> bool:

@@ -36,10 +36,7 @@ PROGRESS_STEPS = 10  # progress lines per stage of a Data Docs build
 
 
 def _progress(stage: str, done: int, total: int) -> None:
-    if done == total or done % max(1, total // PROGRESS_STEPS) == 0:
-        log.info(
-            "validation reports: %s %d/%d files (%d%%)", stage, done, total, 100 * done // total
-        )
+    log.info("validation reports: %s %d/%d files (%d%%)", stage, done, total, 100 * done // total)
 
 
 def data_docs_dir(config: Config) -> Path:
@@ -217,6 +214,7 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
     keys = []
     loaded_suites = {}
     total = len(validated)
+    step = max(1, -(-total // PROGRESS_STEPS))  # ceiling: at most PROGRESS_STEPS slices
     for done, o in enumerate(validated, 1):
         suite = loaded_suites.get(o.extract) or suites.load_suite(o.extract)
         loaded_suites[o.extract] = suite
@@ -241,22 +239,19 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
         )
         context.validation_results_store.set(key, result)
         keys.append(key)
-        _progress("stored", done, total)
+        if done % step == 0 or done == total:
+            _progress("stored", done, total)
     # Pages a slice at a time (for progress), the index once at the end. GX tests each stored
     # result for membership of the identifiers it is given: a set keeps that linear, where
     # a list made it quadratic in the number of files. (Never an empty set: GX takes no
     # identifiers to mean every page of every run.)
-    step = max(1, -(-total // PROGRESS_STEPS))  # ceiling: at most PROGRESS_STEPS slices
     for start in range(0, total, step):
         chunk = keys[start : start + step]
         last = start + step >= total
         context.build_data_docs(
             site_names=[SITE_NAME], resource_identifiers=set(chunk), build_index=last
         )
-        done = start + len(chunk)
-        log.info(
-            "validation reports: rendered %d/%d files (%d%%)", done, total, 100 * done // total
-        )
+        _progress("rendered", start + len(chunk), total)
     index = data_docs_index(config)
     log.info("validation reports (GX Data Docs) for %d files: %s", len(keys), index)
     return index
