@@ -21,6 +21,8 @@ import yaml
 from diewell.config import Config
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
 from transforms import statistics
+from transforms.comparison import add_comparison
+from transforms.disclosure import TREND_KEYS
 from transforms.inequality import add_sii_rows
 from transforms.periods import reporting_periods
 from transforms.trend import add_trend
@@ -35,11 +37,6 @@ BREAKDOWN_COLUMNS = {
     "ethnicity": "ethnicity",
 }
 SNAPSHOT_EXTRACTS = {"ref_lsoa", "ref_practice"}
-COMPARISON_WORDS = {
-    "none": ("higher", "lower"),
-    "higher_is_better": ("better", "worse"),
-    "lower_is_better": ("worse", "better"),
-}
 
 
 @dataclass(frozen=True)
@@ -54,6 +51,7 @@ class Indicator:
     unit: str
     source_extracts: tuple[str, ...]
     breakdowns: tuple[str, ...]
+    shares_denominator: str | None = None  # a set whose numerators sum to one denominator
 
     @property
     def sql(self) -> str:
@@ -243,36 +241,11 @@ def _standardise(by_band: pl.DataFrame) -> pl.DataFrame:
     return totals.join(rates, on=groups, how="left", nulls_equal=True)
 
 
-def add_comparison(df: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
-    """Compare each area with the ICS value for the same indicator, period and breakdown value."""
-    keys = ["indicator_id", "period_type", "period_end", "breakdown", "breakdown_value"]
-    ics = df.filter(pl.col("geography_level") == "ics").select(
-        *keys, pl.col("value").alias("comparator_value")
-    )
-    out = df.join(ics, on=keys, how="left")
-    above, below = COMPARISON_WORDS[indicator.polarity]
-    comparison = (
-        pl.when(pl.col("geography_level") == "ics")
-        .then(pl.lit("not_compared"))  # the ICS is the comparator itself
-        .when(pl.col("lower_95").is_null() | pl.col("comparator_value").is_null())
-        .then(pl.lit("not_compared"))
-        .when(pl.col("comparator_value").is_between(pl.col("lower_95"), pl.col("upper_95")))
-        .then(pl.lit("similar"))
-        .when(pl.col("lower_95") > pl.col("comparator_value"))
-        .then(pl.lit(above))
-        .otherwise(pl.lit(below))
-    )
-    return out.with_columns(comparison.alias("comparison"))
+def shared_denominators() -> dict[str, str]:
+    """Indicator id -> the shared-denominator set it belongs to (disclosure control rule 3)."""
+    return {i.id: i.shares_denominator for i in catalogue() if i.shares_denominator}
 
 
-TREND_KEYS = [
-    "indicator_id",
-    "period_type",
-    "geography_level",
-    "geography_code",
-    "breakdown",
-    "breakdown_value",
-]
 SII_UNITS = {"proportion": "percentage points", "rate_per_100": "per 100 (difference)"}
 
 
@@ -312,8 +285,10 @@ def compute_indicator_values(
     frames = []
     for indicator in catalogue():
         df = query_frame(con, aggregate_sql(indicator, config.ics_code))
-        df = add_statistics(df, indicator)
-        df = add_comparison(df, indicator)
+        df = add_statistics(df, indicator).with_columns(
+            pl.lit(indicator.polarity).alias("polarity")
+        )
+        df = add_comparison(df)
         complete = {
             d: data_complete(indicator, d, config, delivered)
             for d in df["period_end"].unique().to_list()

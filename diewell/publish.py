@@ -40,23 +40,30 @@ import pyarrow.parquet as pq
 
 from diewell import __version__
 from diewell.config import Config
-from diewell.indicators import SORT_KEYS, catalogue_frame
+from diewell.indicators import SORT_KEYS, catalogue_frame, shared_denominators
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
 from transforms.disclosure import (
+    ALL_BREAKDOWN,
     COMPARATOR_COLUMN,
     COMPARATOR_KEYS,
     COMPARATOR_LEVEL,
     COUNT_COLUMNS,
     DERIVED_COLUMNS,
     GROUP_COLUMNS,
+    MINIMUM_COUNTS,
     NOT_COMPARED,
     QUINTILE_BREAKDOWN,
     QUINTILES,
+    SHARED_DENOMINATOR_KEYS,
     SII_BREAKDOWN,
     STATISTIC_COLUMNS,
+    TREND_KEYS,
     apply_disclosure_control,
+    published_count,
+    restate_from_rounded_counts,
     smallest_published_count,
 )
+from transforms.trend import add_trend
 
 log = logging.getLogger("diewell.publish")
 
@@ -190,7 +197,10 @@ def disclosure_controlled(values: pl.DataFrame, config: Config, run_id: str) -> 
     if missing:
         raise AuditFailed(f"the indicator values lack the published column(s) {', '.join(missing)}")
     published = apply_disclosure_control(
-        values, threshold=config.suppress_up_to, multiple=config.round_to
+        values,
+        threshold=config.suppress_up_to,
+        multiple=config.round_to,
+        shared_denominators=shared_denominators(),
     ).with_columns(pl.lit(run_id).alias("run_id"), pl.lit(SCHEMA_VERSION).alias("schema_version"))
     return published.select(columns).sort(SORT_KEYS)
 
@@ -293,7 +303,9 @@ def write_release(
                 "provider": p,
                 "period_end": d.isoformat(),
                 "sha256": s,
-                "rows_loaded": n,
+                # rule 5: a file's rows are people or their events, so they are published
+                # as counts are: null for 1 to the threshold, otherwise rounded
+                "rows_loaded": published_count(n, config.suppress_up_to, config.round_to),
             }
             for f, e, p, d, s, n in inputs
         ],
@@ -387,7 +399,7 @@ def _exact_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def disclosure_problems(
     published: pl.DataFrame, exact: pl.DataFrame, threshold: int, multiple: int
 ) -> list[str]:
-    """How the published rows break the disclosure rules, judged against the exact rows."""
+    """How the published rows break disclosure control v2, judged against the exact rows."""
     problems = []
     compared = [*COUNT_COLUMNS, *STATISTIC_COLUMNS]
     rows = published.join(
@@ -406,6 +418,7 @@ def disclosure_problems(
     def count(frame: pl.DataFrame, condition: pl.Expr) -> int:
         return frame.filter(condition.fill_null(False)).height
 
+    # Rules 1 and 2: counts.
     for c in COUNT_COLUMNS:
         exact_c = pl.col(f"exact_{c}")
         if n := count(shown, exact_c.is_between(1, threshold)):
@@ -419,35 +432,62 @@ def disclosure_problems(
             problems.append(f"{n} published {c}s are not multiples of {multiple}")
         if n := count(shown, pl.col(c).is_between(1, smallest - 1)):
             problems.append(f"{n} published {c}s lie in 1-{smallest - 1}")
-    if n := count(
-        shown,
-        pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"exact_{c}")) for c in STATISTIC_COLUMNS),
-    ):
-        problems.append(f"{n} published values or intervals differ from the warehouse's")
+    for statistic, (c, minimum) in MINIMUM_COUNTS.items():
+        below = (pl.col("statistic") == statistic) & pl.col(f"exact_{c}").is_between(1, minimum - 1)
+        if n := count(shown, below):
+            problems.append(f"{n} published {statistic} rows have a {c} under {minimum}")
+
+    # Rule 2: every value and interval follows from the published counts (a median and a
+    # DSR from the exact value, rounded as published).
+    expected = restate_from_rounded_counts(
+        shown.with_columns(
+            pl.when(pl.col("statistic").is_in(list(MINIMUM_COUNTS)))
+            .then(pl.col("exact_value"))
+            .otherwise(pl.col("value"))
+            .alias("value")
+        )
+    )
+    differs = pl.any_horizontal(
+        ((pl.col(c) - expected[c]).abs() > 1e-9 * (1 + expected[c].abs())).fill_null(False)
+        | (pl.col(c).is_null() != expected[c].is_null())
+        for c in STATISTIC_COLUMNS
+    )
+    if n := count(shown, differs):
+        problems.append(
+            f"{n} published values or intervals do not follow from the published counts"
+        )
+
     withheld = [*compared, *(c for c in DERIVED_COLUMNS if c in rows.columns)]
     if n := count(hidden, pl.any_horizontal(pl.col(c).is_not_null() for c in withheld)):
         problems.append(f"{n} suppressed rows still carry counts, a value, an interval or a trend")
     if n := count(hidden, pl.col("comparison") != NOT_COMPARED):
         problems.append(f"{n} suppressed rows are still compared with the ICS")
 
-    # The ICS value quoted as comparator_value: never that of a suppressed ICS row.
+    # Rule 4: comparator_value is the published value of the ICS row (null where hidden), and
+    # the trend follows from the published counts.
     ics = rows.filter(pl.col("geography_level") == COMPARATOR_LEVEL).select(
-        *COMPARATOR_KEYS, pl.col("suppressed").alias("_ics_hidden")
+        *COMPARATOR_KEYS, pl.col("value").alias("_ics_value")
     )
-    quoted = rows.filter(pl.col(COMPARATOR_COLUMN).is_not_null()).join(
-        ics, on=list(COMPARATOR_KEYS), how="inner", nulls_equal=True
+    quoted = rows.filter(pl.col("breakdown") != SII_BREAKDOWN).join(
+        ics, on=list(COMPARATOR_KEYS), how="left", nulls_equal=True
     )
-    if n := count(quoted, pl.col("_ics_hidden")):
-        problems.append(f"{n} rows quote the value of a suppressed ICS row as {COMPARATOR_COLUMN}")
+    if n := count(quoted, pl.col(COMPARATOR_COLUMN).ne_missing(pl.col("_ics_value"))):
+        problems.append(f"{n} rows quote a {COMPARATOR_COLUMN} that is not the published ICS value")
+    trend = add_trend(published, keys=TREND_KEYS).with_columns(
+        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("trend")).alias("trend")
+    )
+    if n := int(published["trend"].ne_missing(trend["trend"]).sum()):
+        problems.append(f"{n} trend markers do not follow from the published counts")
 
-    # Rule 3: no breakdown group may hide a single category (or a single non-empty one while
-    # the `all` row of its indicator, period and geography is published).
+    # Rule 3: no partition hides exactly one cell - the categories of a breakdown (nor one
+    # non-empty category beside empty ones while the `all` row is published), and the
+    # indicators sharing a denominator.
     area = [c for c in GROUP_COLUMNS if c != "breakdown"]
-    totals = rows.filter(pl.col("breakdown") == "all").select(
+    totals = rows.filter(pl.col("breakdown") == ALL_BREAKDOWN).select(
         *area, pl.col("suppressed").alias("_total_hidden")
     )
     groups = (
-        rows.filter(~pl.col("breakdown").is_in(["all", SII_BREAKDOWN]))
+        rows.filter(~pl.col("breakdown").is_in([ALL_BREAKDOWN, SII_BREAKDOWN]))
         .group_by(list(GROUP_COLUMNS))
         .agg(
             pl.len().alias("categories"),
@@ -468,20 +508,28 @@ def disclosure_problems(
         & ~pl.col("_total_hidden").fill_null(True),
     ):
         problems.append(f"{n} breakdown groups hide one non-empty category beside empty ones")
+    sets = shared_denominators()
+    shared = (
+        rows.filter(pl.col("indicator_id").is_in(list(sets)))
+        .with_columns(pl.col("indicator_id").replace_strict(sets).alias("_set"))
+        .group_by(["_set", *SHARED_DENOMINATOR_KEYS])
+        .agg(pl.len().alias("cells"), pl.col("suppressed").sum().alias("hidden"))
+    )
+    if n := count(shared, (pl.col("cells") >= 2) & (pl.col("hidden") == 1)):
+        problems.append(f"{n} shared-denominator sets (such as PD01-PD05) hide exactly one cell")
 
-    # The SII rule: an SII row beside a quintile with a small true count is suppressed.
-    small = pl.any_horizontal(pl.col(f"exact_{c}").is_between(1, threshold) for c in COUNT_COLUMNS)
-    small_quintile = (
+    # The SII is derived from published quintiles only: all five must be published.
+    hidden_quintile = (
         rows.filter(
             (pl.col("breakdown") == QUINTILE_BREAKDOWN)
             & pl.col("breakdown_value").is_in(QUINTILES)
-            & small.fill_null(False)
+            & pl.col("suppressed")
         )
         .select(area)
         .unique()
     )
     sii = rows.filter(pl.col("breakdown") == SII_BREAKDOWN).join(
-        small_quintile, on=area, how="semi", nulls_equal=True
+        hidden_quintile, on=area, how="semi", nulls_equal=True
     )
     if n := count(sii, ~pl.col("suppressed")):
         problems.append(f"{n} SII rows are published beside a suppressed IMD quintile")
@@ -513,7 +561,12 @@ def privacy_problems(release: Path, tables: dict[str, pl.DataFrame]) -> list[str
 
 
 def _manifest_problems(
-    release: Path, run_id: str, indicators: pl.DataFrame, catalogue: pl.DataFrame
+    release: Path,
+    run_id: str,
+    indicators: pl.DataFrame,
+    catalogue: pl.DataFrame,
+    threshold: int,
+    multiple: int,
 ) -> list[str]:
     try:
         manifest = json.loads((release / MANIFEST_FILE).read_text(encoding="utf-8"))
@@ -533,6 +586,18 @@ def _manifest_problems(
         path = release / entry["path"]
         if not path.is_file() or _sha256(path) != entry["sha256"]:
             problems.append(f"{MANIFEST_FILE}: {entry['path']} is missing or its checksum differs")
+    smallest = smallest_published_count(threshold, multiple)
+    unsafe = [
+        e
+        for e in manifest.get("inputs", [])
+        if e.get("rows_loaded") is not None
+        and (e["rows_loaded"] % multiple or 0 < e["rows_loaded"] < smallest)
+    ]
+    if unsafe:
+        problems.append(
+            f"{MANIFEST_FILE}: {len(unsafe)} inputs show rows_loaded that are not published "
+            f"counts (null for 1-{threshold}, else a multiple of {multiple})"
+        )
     listed = {e["path"] for e in manifest.get("files", [])}
     written = {p.relative_to(release).as_posix() for p in release.rglob("*.parquet")}
     if listed != written:
@@ -579,7 +644,9 @@ def audit(
     problems += privacy_problems(
         release, {"indicators": indicators, "indicator_catalogue": catalogue}
     )
-    problems += _manifest_problems(release, run_id, indicators, catalogue)
+    problems += _manifest_problems(
+        release, run_id, indicators, catalogue, config.suppress_up_to, config.round_to
+    )
     if problems:
         raise AuditFailed("; ".join(problems))
     return AuditSummary(

@@ -1,53 +1,74 @@
-"""Statistical disclosure control of published rows (indicators.md "Disclosure control").
+"""Statistical disclosure control of published rows (indicators.md "Disclosure control", v2).
 
-Applied last, to the rows about to be published; never to the warehouse.
+The promise: no published figure, alone or combined with any other figures of the same
+release, tells more than its rounded counts, and no count of 1 to `threshold` people can be
+worked out from a release. Applied last, to the rows about to be published; never to the
+warehouse, which keeps the exact figures.
 
-1. Small counts: a numerator or denominator of 1 to `threshold` suppresses its row - the
-   counts, the value, the four interval limits and the trend marker (worked out from the
-   value) become null, `comparison` becomes `not_compared`, and `suppressed` is true. A zero
-   is published: 0 is not a small count. Where the numerator is not a count (medians) it is
-   null and the denominator alone decides.
-2. Rounding: published counts are rounded to the nearest `multiple`, ties up (a tie arises
-   only for an even multiple). Values and intervals stay as computed from the exact counts.
-3. Complementary suppression: within one indicator x period x geography x breakdown, if
-   exactly one category is suppressed, the next smallest category is suppressed too, so that
-   the hidden cell cannot be recovered by subtracting the published categories from the
-   published total (the `all` row of the same indicator, period and geography). "Next
-   smallest" is the unsuppressed category with the smallest denominator, then numerator, then
-   breakdown_value, among the non-empty ones (denominator above 0): hiding an empty category
-   beside the small one would hide nothing, as anyone would take its count to be 0. Only
-   when every other category is empty is an empty one taken - and then the `all` row equals
-   the small cell and is suppressed by rule 1 itself. A group with a single category (the
-   `all` breakdown, say) needs nothing more. A category absent from the table is not
-   published and needs no protection.
-4. `threshold` and `multiple` are parameters defaulting to the NHS values below; the run
+1. Small counts. A numerator or denominator of 1 to `threshold` suppresses its row: counts,
+   value, the four limits, trend and comparator become null, `comparison` is `not_compared`
+   and `suppressed` is true. 0 is not a small count and is published. A statistic that has
+   no value below a minimum count is suppressed there too, as a small count would be
+   (MINIMUM_COUNTS): a median over fewer than 10 people, a DSR of fewer than 10 deaths.
+   Publishing its rounded count without a value would tell that the exact count lay below
+   the minimum, which is finer than the rounded count.
+2. Rounding. Published counts are rounded to the nearest `multiple` (ties up), and every
+   value and limit is recomputed from the rounded counts with its statistic's method
+   (`restate_from_rounded_counts`), so inverting any of them gives back the rounded counts
+   and nothing finer. A mean is the rounded sum over the rounded denominator; a median is
+   rounded to whole days; a DSR (which needs the exact age-band counts) is rounded to one
+   decimal place and its limits are Byar's limits on the rounded total count O, scaled to
+   the published rate: DSR x O_lower / O and DSR x O_upper / O (Dobson's limits with the
+   variance taken as DSR^2 / O, the only form that uses no figure finer than O).
+3. Complementary suppression within every partition, repeated until no partition changes:
+   where exactly one cell of a partition is suppressed, the next smallest cell is
+   suppressed too. The partitions are (a) the categories of one breakdown of one indicator,
+   period and geography (they sum to its `all` row), and (b) each set of indicators that
+   share a denominator and whose numerators sum to it (the place-of-death set PD01-PD05),
+   for one period, geography, breakdown and breakdown value. A cell hidden in one partition
+   can leave another with a single hidden cell, hence the repetition: each pass settles the
+   breakdowns, then the shared-denominator sets, until a pass hides nothing more. "Next smallest" is the
+   unsuppressed cell with the smallest count (denominator then numerator for a breakdown;
+   numerator for a shared-denominator set), among the non-empty ones first: hiding an empty
+   cell beside the small one would hide nothing, as anyone would take it to be 0.
+4. Derived figures use published figures only: the comparison with the ICS is made from the
+   published values and intervals (`transforms.comparison`), the trend marker from the
+   published counts of the periods (a suppressed period leaves the marker
+   `could_not_be_calculated`), and the SII from the published IMD quintile rows; an SII row
+   is suppressed when any of its five quintiles is.
+5. `threshold` and `multiple` are parameters defaulting to the NHS values below; the run
    takes them from the configuration (disclosure.suppress_up_to, disclosure.round_to).
 
-The ICS figure repeated on other rows: `comparator_value` is the value of the ICS row with the
-same indicator, period, breakdown and breakdown value. Where that ICS row is suppressed its
-value must not reappear there, so `comparator_value` becomes null and `comparison`
-`not_compared` on every row that quotes it. Where the ICS row is published, suppressed rows
-still show it. (A table without the ICS row leaves `comparator_value` as it is.)
-
-Slope index of inequality (breakdown `imd_sii`, breakdown_value `sii`): the row carries no
-counts, so rules 1-3 leave it alone, but it is computed from the five IMD quintile rows of the
-same indicator, period and geography; if any of those quintiles (`1`-`5`) is suppressed by
-rule 1, the SII row is suppressed too, since with it and the other quintiles the hidden
-quintile's value could be worked back. A quintile hidden only as a complement (rule 3) has no
-small count and leaves the SII row published.
-
-A row that arrives with `suppressed` true stays suppressed and counts as suppressed by rule 1,
-so with the default parameters applying the control twice changes nothing more - except that a
-second pass cannot tell a quintile hidden as a complement from one hidden by rule 1, and so
-may also hide an SII row the first pass published.
+A row that arrives with `suppressed` true stays suppressed and counts as suppressed by rule 1.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 import polars as pl
+
+from transforms import statistics
+from transforms.comparison import (
+    COMPARATOR_COLUMN,
+    COMPARATOR_KEYS,
+    COMPARATOR_LEVEL,
+    NOT_COMPARED,
+    add_comparison,
+)
+from transforms.inequality import QUINTILES, SII_BREAKDOWN, add_sii_rows
+from transforms.trend import add_trend
 
 SUPPRESSION_THRESHOLD = 7  # counts 1-7 are never published
 ROUNDING_MULTIPLE = 5  # published counts are multiples of 5
+# statistic -> (count column, the smallest count the statistic has a value for)
+MINIMUM_COUNTS = {
+    "median": ("denominator", 10),
+    "dsr": ("numerator", statistics.MIN_EVENTS_FOR_DSR),
+}
+MEDIAN_DECIMALS = 0  # medians are published to whole days
+DSR_DECIMALS = 1  # DSRs are published to one decimal place
 
 GROUP_COLUMNS = (
     "indicator_id",
@@ -58,17 +79,28 @@ GROUP_COLUMNS = (
     "breakdown",
 )
 CATEGORY_COLUMN = "breakdown_value"
+ALL_BREAKDOWN = "all"
 COUNT_COLUMNS = ("numerator", "denominator")
-STATISTIC_COLUMNS = ("value", "lower_95", "upper_95", "lower_99_8", "upper_99_8")
-DERIVED_COLUMNS = ("trend",)  # worked out from the row's value: hidden with it
-NOT_COMPARED = "not_compared"
-COMPARATOR_COLUMN = "comparator_value"  # the ICS row's value, quoted on every row
-COMPARATOR_LEVEL = "ics"
-COMPARATOR_KEYS = ("indicator_id", "period_type", "period_end", "breakdown", CATEGORY_COLUMN)
-
-SII_BREAKDOWN = "imd_sii"  # one row per indicator x period x geography, no counts
+STATISTIC_COLUMNS = statistics.STATISTIC_COLUMNS
+DERIVED_COLUMNS = ("trend",)  # worked out from the row's published figures: hidden with them
+TREND_KEYS = [
+    "indicator_id",
+    "period_type",
+    "geography_level",
+    "geography_code",
+    "breakdown",
+    CATEGORY_COLUMN,
+]
 QUINTILE_BREAKDOWN = "imd_quintile"
-QUINTILES = ("1", "2", "3", "4", "5")  # the quintiles an SII is computed from
+# A set of indicators sharing one denominator, one cell per indicator (rule 3b).
+SHARED_DENOMINATOR_KEYS = (
+    "period_type",
+    "period_end",
+    "geography_level",
+    "geography_code",
+    "breakdown",
+    CATEGORY_COLUMN,
+)
 
 
 def is_small(count: int | None, threshold: int = SUPPRESSION_THRESHOLD) -> bool:
@@ -107,12 +139,179 @@ def _check_parameters(threshold: int, multiple: int) -> None:
         raise ValueError("the rounding multiple must be 1 or more")
 
 
-def _small(col: str, threshold: int) -> pl.Expr:
-    return pl.col(col).is_between(1, threshold).fill_null(False)
-
-
 def _rounded(col: str, multiple: int) -> pl.Expr:
     return (pl.col(col) + multiple // 2) // multiple * multiple
+
+
+# --------------------------------------------------------------------------------------------
+# Rules 1 and 3: which rows are suppressed
+
+
+def primary_suppression(df: pl.DataFrame, threshold: int) -> pl.Series:
+    """Rule 1: rows with a count of 1 to threshold, or under their statistic's minimum."""
+    small = pl.lit(False)
+    for col in COUNT_COLUMNS:
+        small = small | pl.col(col).is_between(1, threshold).fill_null(False)
+    if "statistic" in df.columns:
+        for statistic, (col, minimum) in MINIMUM_COUNTS.items():
+            small = small | (
+                (pl.col("statistic") == statistic) & pl.col(col).is_between(1, minimum - 1)
+            ).fill_null(False)
+    if "suppressed" in df.columns:
+        small = small | pl.col("suppressed").fill_null(False)
+    return df.select(small.alias("suppressed")).to_series()
+
+
+def _complements(
+    cells: pl.DataFrame, groups: Sequence[str], order: Sequence[str], hidden: str
+) -> pl.Series:
+    """Row numbers (`_row`) to hide so that no group is left with exactly one hidden cell."""
+    ranked = cells.sort(
+        [hidden, "_empty", *order], descending=[True, False, *[False] * len(order)], nulls_last=True
+    ).with_columns(
+        pl.int_range(pl.len()).over(groups).alias("_position"),
+        pl.col(hidden).sum().over(groups).alias("_hidden_in_group"),
+        pl.len().over(groups).alias("_cells"),
+    )
+    chosen = ranked.filter(
+        (pl.col("_hidden_in_group") == 1) & (pl.col("_position") == 1) & (pl.col("_cells") >= 2)
+    )
+    return chosen["_row"]
+
+
+def complementary_suppression(
+    df: pl.DataFrame, suppressed: pl.Series, shared_denominators: Mapping[str, str]
+) -> pl.Series:
+    """Rule 3 over both kinds of partition, repeated until no partition has one hidden cell.
+
+    `shared_denominators` maps an indicator id to the name of its shared-denominator set
+    (PD01-PD05 -> place_of_death); indicators not named are in no such set.
+    """
+    work = df.select(
+        *GROUP_COLUMNS, CATEGORY_COLUMN, *COUNT_COLUMNS, suppressed.alias("_hidden")
+    ).with_row_index("_row")
+    work = work.with_columns(
+        pl.col("indicator_id")
+        .replace_strict(dict(shared_denominators), default=None, return_dtype=pl.String)
+        .alias("_set")
+    )
+    breakdowns = work.filter(~pl.col("breakdown").is_in([ALL_BREAKDOWN, SII_BREAKDOWN]))
+    breakdowns = breakdowns.with_columns((pl.col("denominator").fill_null(0) == 0).alias("_empty"))
+    sets = work.filter(pl.col("_set").is_not_null() & (pl.col("breakdown") != SII_BREAKDOWN))
+    sets = sets.with_columns((pl.col("numerator").fill_null(0) == 0).alias("_empty"))
+
+    hidden = work["_hidden"].to_numpy().copy()
+    partitions = (
+        (breakdowns, list(GROUP_COLUMNS), ["denominator", "numerator", CATEGORY_COLUMN]),
+        (sets, ["_set", *SHARED_DENOMINATOR_KEYS], ["numerator", "indicator_id"]),
+    )
+    changed = True
+    while changed:  # each pass hides cells only, so this ends within as many passes as rows
+        changed = False
+        for cells, groups, order in partitions:
+            if not cells.height:
+                continue
+            current = cells.with_columns(pl.Series("_hidden", hidden[cells["_row"].to_numpy()]))
+            new = _complements(current, groups, order, "_hidden").to_numpy()
+            if len(new):
+                hidden[new] = True
+                changed = True
+    return pl.Series("suppressed", hidden)
+
+
+# --------------------------------------------------------------------------------------------
+# Rule 2: values and intervals from the rounded counts
+
+
+def restate_from_rounded_counts(df: pl.DataFrame) -> pl.DataFrame:
+    """Recompute value and limits of every row from its (already rounded) counts.
+
+    By `statistic`: proportion (Wilson, percent), rate_per_100 (crude rate), mean (sum over
+    denominator, no interval), median (to whole days, no interval) and dsr (one decimal
+    place, limits from the rounded total count). Rows of other statistics (sii) and rows
+    with null counts keep their columns as they are.
+    """
+    if df.height == 0:
+        return df
+    parts = [
+        _restated(part, statistic)
+        for (statistic,), part in df.with_row_index("_row").group_by(
+            "statistic", maintain_order=True
+        )
+    ]
+    return pl.concat(parts, how="vertical_relaxed").sort("_row").select(df.columns)
+
+
+def _restated(part: pl.DataFrame, statistic: str) -> pl.DataFrame:
+    if statistic == "proportion":
+        return statistics.add_proportion_columns(part)
+    if statistic == "rate_per_100":
+        return statistics.add_rate_columns(part, multiplier=100)
+    if statistic == "mean":
+        mean = pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator"))
+        return part.with_columns(mean.cast(pl.Float64).alias("value"))
+    if statistic == "median":
+        return part.with_columns(_half_up(pl.col("value"), MEDIAN_DECIMALS).alias("value"))
+    if statistic == "dsr":
+        return _dsr_from_rounded_total(part)
+    return part
+
+
+def _half_up(value: pl.Expr, decimals: int) -> pl.Expr:
+    """Round half up (2.5 -> 3) to the given decimals; Python's round() would go to even."""
+    scale = 10.0**decimals
+    return (value * scale + 0.5).floor() / scale
+
+
+def _dsr_from_rounded_total(part: pl.DataFrame) -> pl.DataFrame:
+    value = part.select(_half_up(pl.col("value"), DSR_DECIMALS)).to_series().to_numpy()
+    total = part["numerator"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    columns = {"value": value}
+    for suffix, confidence in statistics.CONFIDENCE_LEVELS.items():
+        lower, upper = statistics.byars_limits(total, confidence)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            columns[f"lower_{suffix}"] = value * lower / total
+            columns[f"upper_{suffix}"] = value * upper / total
+    return part.with_columns(
+        pl.Series(name, columns[name], dtype=pl.Float64).fill_nan(None)
+        for name in STATISTIC_COLUMNS
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rule 4: derived figures from published figures
+
+
+def _sii_from_published(published: pl.DataFrame, sii_rows: pl.DataFrame) -> pl.DataFrame:
+    """The SII rows recomputed from the published quintile rows; suppressed if one is."""
+    area = [c for c in GROUP_COLUMNS if c != "breakdown"]
+    quintiles = published.filter(
+        (pl.col("breakdown") == QUINTILE_BREAKDOWN) & pl.col(CATEGORY_COLUMN).is_in(QUINTILES)
+    )
+    hidden = quintiles.group_by(area).agg(
+        pl.col("suppressed").any().alias("_quintile_hidden"),
+        pl.len().alias("_quintiles"),
+    )
+    shown = quintiles.join(
+        hidden.filter(~pl.col("_quintile_hidden") & (pl.col("_quintiles") == len(QUINTILES))),
+        on=area,
+        how="semi",
+        nulls_equal=True,
+    )
+    out = sii_rows
+    if "statistic" in published.columns:  # recompute from the published quintiles
+        recomputed = add_sii_rows(shown).select(*area, *STATISTIC_COLUMNS)
+        out = out.drop(*STATISTIC_COLUMNS, strict=False).join(
+            recomputed, on=area, how="left", nulls_equal=True, maintain_order="left"
+        )
+    out = out.join(
+        hidden.select(*area, "_quintile_hidden"), on=area, how="left", nulls_equal=True
+    ).with_columns(
+        (pl.col("_quintile_hidden").fill_null(False) | pl.col("suppressed").fill_null(False)).alias(
+            "suppressed"
+        )
+    )
+    return out.select(sii_rows.columns)
 
 
 def apply_disclosure_control(
@@ -120,12 +319,14 @@ def apply_disclosure_control(
     *,
     threshold: int = SUPPRESSION_THRESHOLD,
     multiple: int = ROUNDING_MULTIPLE,
+    shared_denominators: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
-    """Suppress small counts (and their complements) and round the published counts.
+    """The published copy of exact indicator rows: rules 1-4 (module docstring).
 
     Keeps the input's rows, row order and columns; `suppressed` is set (appended if absent).
-    Statistic columns, `trend`, `comparator_value` and `comparison` are handled where present;
-    other columns pass through.
+    Where the table has `statistic`, values and limits are recomputed from the rounded
+    counts; where it also has `polarity`, the comparison with the ICS is recomputed from the
+    published figures; `trend` is recomputed from the published counts where present.
     """
     _check_parameters(threshold, multiple)
     required = [*GROUP_COLUMNS, CATEGORY_COLUMN, *COUNT_COLUMNS]
@@ -135,85 +336,115 @@ def apply_disclosure_control(
     for col in COUNT_COLUMNS:
         if (df[col] < 0).any():
             raise ValueError("counts must be non-negative")
-    groups = list(GROUP_COLUMNS)
-    if df.select([*groups, CATEGORY_COLUMN]).is_duplicated().any():
+    if df.select([*GROUP_COLUMNS, CATEGORY_COLUMN]).is_duplicated().any():
         raise ValueError(
             "expected one row per indicator, period, geography, breakdown and breakdown value"
         )
+    columns = df.columns if "suppressed" in df.columns else [*df.columns, "suppressed"]
+    work = df.with_row_index("_order")
+    if "suppressed" not in work.columns:
+        work = work.with_columns(pl.lit(False).alias("suppressed"))
+    is_sii = pl.col("breakdown") == SII_BREAKDOWN
+    rows, sii_rows = work.filter(~is_sii), work.filter(is_sii)
 
-    already = pl.col("suppressed").fill_null(False) if "suppressed" in df.columns else False
-    primary = _small("numerator", threshold) | _small("denominator", threshold) | already
-    empty = pl.col("denominator").fill_null(0) == 0
-
-    # Rule 3: order each group with its suppressed rows first, then the non-empty rest from
-    # the smallest, then the empty ones; with exactly one suppressed row, the row at
-    # position 1 is its complement.
-    ranked = (
-        df.select(*groups, CATEGORY_COLUMN, *COUNT_COLUMNS, primary.alias("_primary"))
-        .with_row_index("_row")
-        .with_columns(empty.alias("_empty"))
-        .sort(
-            ["_primary", "_empty", "denominator", "numerator", CATEGORY_COLUMN],
-            descending=[True, False, False, False, False],
-            nulls_last=True,
-            maintain_order=True,
-        )
-        .with_columns(
-            pl.int_range(pl.len()).over(groups).alias("_position"),
-            pl.col("_primary").sum().over(groups).alias("_n_primary"),
-        )
+    primary = primary_suppression(rows, threshold)
+    hidden = complementary_suppression(rows, primary, shared_denominators or {})
+    rows = rows.with_columns(hidden.alias("suppressed"))
+    rows = rows.with_columns(
+        pl.when(pl.col("suppressed"))
+        .then(None)
+        .otherwise(_rounded(col, multiple))
+        .cast(df.schema[col])
+        .alias(col)
+        for col in COUNT_COLUMNS
     )
-    complement = (pl.col("_n_primary") == 1) & (pl.col("_position") == 1)
-
-    # The SII rule: a quintile suppressed by rule 1 suppresses the SII row of its
-    # indicator, period and geography.
-    area = [c for c in groups if c != "breakdown"]
-    quintile_hidden = (
-        (
-            pl.col("_primary")
-            & (pl.col("breakdown") == QUINTILE_BREAKDOWN)
-            & pl.col(CATEGORY_COLUMN).is_in(QUINTILES)
-        )
-        .any()
-        .over(area)
-    )
-    sii = (pl.col("breakdown") == SII_BREAKDOWN) & quintile_hidden
-
-    suppressed = (
-        ranked.with_columns((pl.col("_primary") | complement | sii).alias("_suppressed"))
-        .sort("_row")
-        .get_column("_suppressed")
-        .alias("suppressed")
-    )
+    if "statistic" in rows.columns and "value" in rows.columns:
+        rows = restate_from_rounded_counts(rows)
+    if sii_rows.height:
+        sii_rows = _sii_from_published(rows, sii_rows)
+    published = pl.concat([rows, sii_rows], how="vertical_relaxed").sort("_order")
 
     hide = pl.col("suppressed")
-    out = df.with_columns(suppressed)
-    updates = [
-        pl.when(hide).then(None).otherwise(_rounded(col, multiple)).cast(df.schema[col]).alias(col)
-        for col in COUNT_COLUMNS
-    ]
-    updates += [
-        pl.when(hide).then(None).otherwise(pl.col(col)).alias(col)
-        for col in (*STATISTIC_COLUMNS, *DERIVED_COLUMNS)
-        if col in df.columns
-    ]
-    # The ICS value quoted as comparator goes wherever the ICS row itself is hidden.
-    comparator_hidden = pl.lit(False)
-    if COMPARATOR_COLUMN in df.columns:
-        comparator_hidden = (
+    published = published.with_columns(
+        pl.when(hide).then(None).otherwise(pl.col(c)).alias(c)
+        for c in (*COUNT_COLUMNS, *STATISTIC_COLUMNS)
+        if c in published.columns
+    )
+    if "trend" in published.columns and "statistic" in published.columns:
+        published = add_trend(published, keys=TREND_KEYS)
+    published = published.with_columns(
+        pl.when(hide).then(None).otherwise(pl.col(c)).alias(c)
+        for c in DERIVED_COLUMNS
+        if c in published.columns
+    )
+    if {COMPARATOR_COLUMN, "comparison", "polarity", "lower_95"} <= set(published.columns):
+        not_sii = published.filter(~is_sii)
+        published = pl.concat(
+            [
+                add_comparison(not_sii),
+                published.filter(is_sii).with_columns(
+                    pl.lit(None, pl.Float64).alias(COMPARATOR_COLUMN),
+                    pl.lit(NOT_COMPARED).alias("comparison"),
+                ),
+            ],
+            how="vertical_relaxed",
+        ).sort("_order")
+    else:  # no polarity to compare with: hide what quotes a hidden figure
+        ics_hidden = (
             (hide & (pl.col("geography_level") == COMPARATOR_LEVEL)).any().over(COMPARATOR_KEYS)
         )
-        updates.append(
-            pl.when(comparator_hidden)
-            .then(None)
-            .otherwise(pl.col(COMPARATOR_COLUMN))
-            .alias(COMPARATOR_COLUMN)
-        )
-    if "comparison" in df.columns:
-        updates.append(
-            pl.when(hide | comparator_hidden)
-            .then(pl.lit(NOT_COMPARED))
-            .otherwise(pl.col("comparison"))
-            .alias("comparison")
-        )
-    return out.with_columns(updates)
+        if COMPARATOR_COLUMN in published.columns:
+            published = published.with_columns(
+                pl.when(ics_hidden)
+                .then(None)
+                .otherwise(pl.col(COMPARATOR_COLUMN))
+                .alias(COMPARATOR_COLUMN)
+            )
+        if "comparison" in published.columns:
+            published = published.with_columns(
+                pl.when(hide | ics_hidden)
+                .then(pl.lit(NOT_COMPARED))
+                .otherwise(pl.col("comparison"))
+                .alias("comparison")
+            )
+    return published.select(columns).cast({c: df.schema[c] for c in df.columns})
+
+
+__all__ = [
+    "ALL_BREAKDOWN",
+    "CATEGORY_COLUMN",
+    "COMPARATOR_COLUMN",
+    "COMPARATOR_KEYS",
+    "COMPARATOR_LEVEL",
+    "COUNT_COLUMNS",
+    "DERIVED_COLUMNS",
+    "GROUP_COLUMNS",
+    "MINIMUM_COUNTS",
+    "NOT_COMPARED",
+    "QUINTILE_BREAKDOWN",
+    "QUINTILES",
+    "SHARED_DENOMINATOR_KEYS",
+    "TREND_KEYS",
+    "ROUNDING_MULTIPLE",
+    "SII_BREAKDOWN",
+    "STATISTIC_COLUMNS",
+    "SUPPRESSION_THRESHOLD",
+    "apply_disclosure_control",
+    "complementary_suppression",
+    "is_small",
+    "primary_suppression",
+    "published_count",
+    "restate_from_rounded_counts",
+    "round_to_multiple",
+    "smallest_published_count",
+]
+
+
+def published_count(
+    count: int | None, threshold: int = SUPPRESSION_THRESHOLD, multiple: int = ROUNDING_MULTIPLE
+) -> int | None:
+    """A single count as rules 1 and 2 publish it: None for 1 to threshold, else rounded."""
+    _check_parameters(threshold, multiple)
+    if count is None or is_small(count, threshold):
+        return None
+    return round_to_multiple(count, multiple)

@@ -222,7 +222,8 @@ def render_ground_truth(release: Path) -> dict[str, str]:
         "parquet": manifest["parquet"],
         "files": [{"path": f["path"], "rows": f["rows"]} for f in manifest["files"]],
         "input_files_per_extract": dict(sorted(inputs.items())),
-        "input_rows_loaded": sum(e["rows_loaded"] for e in manifest["inputs"]),
+        "input_rows_loaded": sum(e["rows_loaded"] or 0 for e in manifest["inputs"]),
+        "input_rows_loaded_withheld": sum(e["rows_loaded"] is None for e in manifest["inputs"]),
     }
     return {
         "ics_latest_periods.csv": _csv(ics, READABLE_DECIMALS),

@@ -57,8 +57,8 @@ def test_a_good_release_is_promoted_and_becomes_current(synthetic_run, outputs):
 
 
 def test_skipping_the_rounding_fails_the_audit(synthetic_run, outputs, monkeypatch):
-    def no_rounding(df, *, threshold, multiple):
-        return apply_disclosure_control(df, threshold=threshold, multiple=1)
+    def no_rounding(df, *, threshold, multiple, **kw):
+        return apply_disclosure_control(df, threshold=threshold, multiple=1, **kw)
 
     monkeypatch.setattr(publish, "apply_disclosure_control", no_rounding)
     reason = publish_broken(synthetic_run, outputs)
@@ -67,8 +67,8 @@ def test_skipping_the_rounding_fails_the_audit(synthetic_run, outputs, monkeypat
 
 
 def test_skipping_suppression_fails_the_audit(synthetic_run, outputs, monkeypatch):
-    def rounding_only(df, *, threshold, multiple):
-        return apply_disclosure_control(df, threshold=0, multiple=multiple)
+    def rounding_only(df, *, threshold, multiple, **kw):
+        return apply_disclosure_control(df, threshold=0, multiple=multiple, **kw)
 
     monkeypatch.setattr(publish, "apply_disclosure_control", rounding_only)
     reason = publish_broken(synthetic_run, outputs)
@@ -76,8 +76,8 @@ def test_skipping_suppression_fails_the_audit(synthetic_run, outputs, monkeypatc
 
 
 def test_values_left_on_suppressed_rows_fail_the_audit(synthetic_run, outputs, monkeypatch):
-    def values_kept(df, *, threshold, multiple):
-        out = apply_disclosure_control(df, threshold=threshold, multiple=multiple)
+    def values_kept(df, *, threshold, multiple, **kw):
+        out = apply_disclosure_control(df, threshold=threshold, multiple=multiple, **kw)
         return out.with_columns(df["value"])
 
     monkeypatch.setattr(publish, "apply_disclosure_control", values_kept)
@@ -110,9 +110,12 @@ def test_a_column_outside_the_schema_fails_before_anything_is_written(synthetic_
     assert "person_id" in reason and "bump schema_version" in reason
 
 
-def test_a_trend_marker_outside_the_schema_fails_the_audit(synthetic_run, outputs):
-    values = synthetic_run.values.with_columns(pl.lit("going_up").alias("trend"))
-    reason = publish_broken(synthetic_run, outputs, values)
+def test_a_trend_marker_outside_the_schema_fails_the_audit(synthetic_run, outputs, monkeypatch):
+    def going_up(df, **kw):
+        return apply_disclosure_control(df, **kw).with_columns(pl.lit("going_up").alias("trend"))
+
+    monkeypatch.setattr(publish, "apply_disclosure_control", going_up)
+    reason = publish_broken(synthetic_run, outputs)
     assert "indicators.trend: 1 value(s) outside" in reason
 
 
@@ -153,8 +156,8 @@ def test_a_manifest_that_does_not_match_the_files_fails_the_audit(
 
 
 def test_an_audit_failure_fails_the_run_and_is_logged(synthetic_run, outputs, monkeypatch, caplog):
-    def no_rounding(df, *, threshold, multiple):
-        return apply_disclosure_control(df, threshold=threshold, multiple=1)
+    def no_rounding(df, *, threshold, multiple, **kw):
+        return apply_disclosure_control(df, threshold=threshold, multiple=1, **kw)
 
     monkeypatch.setattr(publish, "apply_disclosure_control", no_rounding)
     with pytest.raises(publish.AuditFailed, match="not the true count rounded"):
@@ -176,13 +179,71 @@ def test_the_warehouse_keeps_the_exact_figures(synthetic_run, outputs):
     assert pl.from_arrow(published)["suppressed"].sum() > 0
 
 
-def test_trend_is_published_as_null_until_the_warehouse_has_it(synthetic_run, outputs):
-    values = synthetic_run.values.drop("trend", strict=False)
-    release = publish.publish(synthetic_run.con, values, outputs, "r-no-trend")
+def test_the_trend_is_worked_out_from_the_published_counts(synthetic_run, outputs):
+    # Whatever marker the warehouse holds, the release carries the one its own counts give.
+    values = synthetic_run.values.with_columns(pl.lit("increasing").alias("trend"))
+    release = publish.publish(synthetic_run.con, values, outputs, "r-trend")
     published = pl.from_arrow(publish.read_indicators(release))
-    columns = published.columns
-    assert columns.index("trend") == columns.index("comparison") + 1
-    assert published["trend"].null_count() == published.height
+    assert (
+        published.filter(pl.col("suppressed"))["trend"].null_count()
+        == published["suppressed"].sum()
+    )
+    proportions = published.filter(pl.col("statistic") == "proportion")
+    assert set(proportions["trend"].drop_nulls()) - {"increasing"}  # not copied through
+
+
+def test_values_from_the_exact_counts_fail_the_audit(synthetic_run, outputs, monkeypatch):
+    """The v1 release: rounded counts beside values and limits worked out from exact ones."""
+
+    def exact_values(df, **kw):
+        out = apply_disclosure_control(df, **kw)
+        return out.with_columns(
+            pl.when(pl.col("suppressed")).then(None).otherwise(df[c]).alias(c)
+            for c in ("value", "lower_95", "upper_95", "lower_99_8", "upper_99_8")
+        )
+
+    monkeypatch.setattr(publish, "apply_disclosure_control", exact_values)
+    reason = publish_broken(synthetic_run, outputs)
+    assert "published values or intervals do not follow from the published counts" in reason
+
+
+def test_a_place_of_death_set_hiding_one_place_fails_the_audit(synthetic_run, outputs, monkeypatch):
+    def breakdowns_only(df, **kw):
+        return apply_disclosure_control(df, **{**kw, "shared_denominators": {}})
+
+    monkeypatch.setattr(publish, "apply_disclosure_control", breakdowns_only)
+    reason = publish_broken(synthetic_run, outputs)
+    assert "shared-denominator sets (such as PD01-PD05) hide exactly one cell" in reason
+
+
+def test_exact_input_row_counts_in_the_manifest_fail_the_audit(synthetic_run, outputs, monkeypatch):
+    write = publish.write_release
+
+    def exact_rows(folder, *args):
+        write(folder, *args)
+        path = folder / publish.MANIFEST_FILE
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["inputs"][0]["rows_loaded"] = 3
+        path.write_text(json.dumps(manifest), encoding="utf-8")
+
+    monkeypatch.setattr(publish, "write_release", exact_rows)
+    reason = publish_broken(synthetic_run, outputs)
+    assert "inputs show rows_loaded that are not published counts" in reason
+
+
+def test_the_manifest_publishes_input_row_counts_as_counts(synthetic_run, outputs):
+    manifest = json.loads(
+        (outputs.outputs / "current" / publish.MANIFEST_FILE).read_text(encoding="utf-8")
+    )
+    exact = dict(
+        synthetic_run.con.execute(
+            "SELECT file_name, rows_loaded FROM landing_files WHERE status = 'loaded'"
+        ).fetchall()
+    )
+    assert any(1 <= n <= 7 for n in exact.values())  # the fixture has small files to protect
+    for entry in manifest["inputs"]:
+        n = exact[entry["file_name"]]
+        assert entry["rows_loaded"] == (None if 1 <= n <= 7 else (n + 2) // 5 * 5)
 
 
 def test_the_configured_disclosure_settings_are_applied_and_audited(synthetic_run, outputs, caplog):

@@ -7,6 +7,8 @@ have left it, and set against the exact warehouse rows it came from.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from statistics import NormalDist
 
 import polars as pl
 import pyarrow as pa
@@ -30,6 +32,8 @@ EXACT_SCHEMA = {
     "upper_95": pl.Float64,
     "lower_99_8": pl.Float64,
     "upper_99_8": pl.Float64,
+    "statistic": pl.String,
+    "polarity": pl.String,
 }
 PUBLISHED_SCHEMA = {
     **EXACT_SCHEMA,
@@ -40,24 +44,48 @@ PUBLISHED_SCHEMA = {
 }
 
 
+Z = {"95": NormalDist().inv_cdf(0.975), "99_8": NormalDist().inv_cdf(0.999)}
+
+
+def proportion_figures(x, n) -> list[float | None]:
+    """100 x / n with its Wilson limits (95%, then 99.8%), as the spec writes them."""
+    if x is None or not n:
+        return [None] * 5
+    out = [100 * x / n]
+    for level in ("95", "99_8"):
+        z = Z[level]
+        spread = z * math.sqrt(z * z + 4 * x * (1 - x / n))
+        lower = 0.0 if x == 0 else 100 * (2 * x + z * z - spread) / (2 * (n + z * z))
+        upper = 100.0 if x == n else 100 * (2 * x + z * z + spread) / (2 * (n + z * z))
+        out += [lower, upper]
+    return out
+
+
 def exact(breakdown, category, x, n, level="place", code="P1", indicator="PD01"):
-    """One exact warehouse row; the value is x/n as a percentage, limits value -/+ 1 and 2."""
-    value = None if x is None or not n else 100 * x / n
-    limits = [None] * 4 if value is None else [value - 1, value + 1, value - 2, value + 2]
+    """One exact warehouse row: a proportion, with the value and limits of x/n."""
+    statistic = "sii" if breakdown == "imd_sii" else "proportion"
     return dict(
         zip(
             EXACT_SCHEMA,
-            [indicator, "rolling_12m", PERIOD_END, level, code, breakdown, category, x, n, value]
-            + limits,
+            [indicator, "rolling_12m", PERIOD_END, level, code, breakdown, category, x, n]
+            + proportion_figures(x, n)
+            + [statistic, "none"],
             strict=True,
         )
     )
 
 
-def shown(row, x, n, comparator=30.0, comparison="similar", trend=None, **changes):
-    """The exact row published with counts x and n (written out by hand, already rounded)."""
+def shown(row, x, n, comparator=None, comparison="not_compared", trend=None, **changes):
+    """The row as published with counts x and n (already rounded): its value and limits
+    worked out from x and n, one period so no trend can be calculated."""
+    figures = dict(zip(publish.STATISTIC_COLUMNS, proportion_figures(x, n), strict=True))
+    if row["statistic"] == "sii":
+        figures = {c: row[c] for c in publish.STATISTIC_COLUMNS}
+    elif trend is None:
+        trend = "could_not_be_calculated"
     return {
         **row,
+        **figures,
         "numerator": x,
         "denominator": n,
         "comparator_value": comparator,
@@ -68,7 +96,7 @@ def shown(row, x, n, comparator=30.0, comparison="similar", trend=None, **change
     }
 
 
-def hidden(row, comparator=30.0, **changes):
+def hidden(row, comparator=None, **changes):
     """The exact row published as suppressed: no counts, value, limits or trend."""
     out = {**row, "comparator_value": comparator, "comparison": "not_compared", "trend": None}
     out.update({c: None for c in ("numerator", "denominator", *publish.STATISTIC_COLUMNS)})
@@ -141,16 +169,57 @@ def test_a_suppressed_row_still_compared_is_found():
     )
 
 
-def test_values_recomputed_from_rounded_counts_are_found():
+def test_values_from_the_exact_counts_are_found():
+    # v1 published 52/101's value and limits beside the rounded 50/100: an intruder trying
+    # the counts near 50 and 100 finds exactly one pair giving them, the true one.
     (male, female), total = sex_table(male=(52, 101))
+    exact_figures = {c: male[c] for c in publish.STATISTIC_COLUMNS}
     published = [
-        shown(male, 50, 100, value=50.0),  # 50/100 instead of 52/101
+        shown(male, 50, 100, **exact_figures),
         shown(female, 40, 120),
         shown(total, 90, 220),
     ]
-    assert "1 published values or intervals differ from the warehouse's" in problems(
+    assert "1 published values or intervals do not follow from the published counts" in problems(
         published, [male, female, total]
     )
+
+
+def test_a_lower_limit_alone_from_the_exact_counts_is_found():
+    (male, female), total = sex_table(male=(52, 101))
+    published = [
+        shown(male, 50, 100, lower_95=male["lower_95"]),
+        shown(female, 40, 120),
+        shown(total, 90, 220),
+    ]
+    assert "1 published values or intervals do not follow from the published counts" in problems(
+        published, [male, female, total]
+    )
+
+
+def place_of_death_set(numerators):
+    n = sum(numerators)
+    return [exact("all", "all", x, n, indicator=f"PD0{i}") for i, x in enumerate(numerators, 1)]
+
+
+def test_a_place_of_death_set_hiding_one_place_is_found():
+    # Home 3 of 100 hidden alone: 100 - 20 - 40 - 10 - 25 = 5 gives it back (within rounding).
+    rows = place_of_death_set([3, 22, 39, 11, 25])
+    published = [hidden(rows[0])] + [
+        shown(r, x, 100) for r, x in zip(rows[1:], [20, 40, 10, 25], strict=True)
+    ]
+    assert "1 shared-denominator sets (such as PD01-PD05) hide exactly one cell" in problems(
+        published, rows
+    )
+    published[3] = hidden(rows[3])  # hospice hidden too: nothing to subtract
+    assert problems(published, rows) == []
+
+
+def test_a_median_over_fewer_than_10_people_is_found():
+    row = exact("all", "all", None, 9, indicator="ID03")
+    row.update(statistic="median", value=41.0, **dict.fromkeys(publish.STATISTIC_COLUMNS[1:]))
+    published = [{**shown(row, None, 10), "value": 41.0, "trend": None}]
+    published[0].update(dict.fromkeys(publish.STATISTIC_COLUMNS[1:]))
+    assert "1 published median rows have a denominator under 10" in problems(published, [row])
 
 
 def test_a_single_hidden_category_is_found():
@@ -202,29 +271,39 @@ def test_an_sii_row_published_beside_a_small_quintile_is_found():
     assert problems(published, rows) == []
 
 
-def test_an_sii_row_beside_a_complement_only_is_published():
+def test_an_sii_row_beside_a_complement_only_is_found_too():
+    # v2: the SII is derived from published quintiles only, so a quintile hidden as a
+    # complement (`unknown` 4/10 is small, quintile 1 its complement) hides it as well.
     rows = quintiles(small=None)
     rows.append(exact("imd_quintile", "unknown", 4, 10))
-    # `unknown` (4/10) is small, quintile 1 its complement: no quintile is small itself.
     published = [hidden(rows[0])] + [shown(r, 30, 100) for r in rows[1:5]]
     published.append(shown(rows[5], None, None, comparator=None, comparison="not_compared"))
     published.append(hidden(rows[6]))
-    assert problems(published, rows) == []
+    assert "1 SII rows are published beside a suppressed IMD quintile" in problems(published, rows)
 
 
-def test_a_comparator_quoting_a_suppressed_ics_row_is_found():
+def test_a_comparator_that_is_not_the_published_ics_value_is_found():
     ics_male = exact("sex", "male", 5, 40, level="ics", code="Q1")
     ics_female = exact("sex", "female", 30, 60, level="ics", code="Q1")
+    ics_unknown = exact("sex", "not_known", 61, 99, level="ics", code="Q1")
     place_male = exact("sex", "male", 20, 40)
     place_female = exact("sex", "female", 20, 50)
+    place_unknown = exact("sex", "not_known", 20, 50)
     published = [
-        hidden(ics_male, comparator=None),
-        hidden(ics_female, comparator=None),
+        hidden(ics_male),
+        hidden(ics_female),
+        shown(ics_unknown, 60, 100, comparator=60.0),  # the ICS row quotes itself
         shown(place_male, 20, 40, comparator=ics_male["value"]),  # leaks 5/40
-        shown(place_female, 20, 50, comparator=None, comparison="not_compared"),
+        shown(place_female, 20, 50),
+        shown(place_unknown, 20, 50, comparator=ics_unknown["value"]),  # 61/99, not 60/100
     ]
-    found = problems(published, [ics_male, ics_female, place_male, place_female])
-    assert found == ["1 rows quote the value of a suppressed ICS row as comparator_value"]
+    exact_rows = [ics_male, ics_female, ics_unknown, place_male, place_female, place_unknown]
+    assert problems(published, exact_rows) == [
+        "2 rows quote a comparator_value that is not the published ICS value"
+    ]
+    published[3]["comparator_value"] = None
+    published[5]["comparator_value"] = 60.0
+    assert problems(published, exact_rows) == []
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,10 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from diewell.indicators import Indicator, add_comparison
+from transforms.comparison import add_comparison
 
 
-def indicator(polarity: str) -> Indicator:
-    return Indicator("X01", "x", "x", "x", "x", "proportion", polarity, "%", ("deaths",), ("all",))
-
-
-def frame(rows):
+def frame(rows, polarity="none"):
     end = dt.date(2025, 3, 31)
     return pl.DataFrame(
         [
@@ -30,6 +26,7 @@ def frame(rows):
                 "value": value,
                 "lower_95": low,
                 "upper_95": high,
+                "polarity": polarity,
             }
             for level, code, value, low, high in rows
         ]
@@ -55,7 +52,7 @@ AREAS = [
     ],
 )
 def test_comparison_words_follow_polarity(polarity, above, below):
-    out = add_comparison(frame(AREAS), indicator(polarity))
+    out = add_comparison(frame(AREAS, polarity))
     got = dict(zip(out["geography_code"], out["comparison"], strict=True))
     assert got == {
         "ICS": "not_compared",
@@ -66,3 +63,8 @@ def test_comparison_words_follow_polarity(polarity, above, below):
         "NOINTERVAL": "not_compared",
     }
     assert set(out["comparator_value"].to_list()) == {50.0}
+
+
+def test_an_unknown_polarity_is_refused():
+    with pytest.raises(ValueError, match="unknown polarity"):
+        add_comparison(frame(AREAS, "up_is_good"))
