@@ -2,6 +2,11 @@
 
     .venv/bin/python tests/publication/regenerate_ground_truth.py
 
+The readable figure files (ICS and areas) are written from an independent calculation of
+the published figures from the warehouse's exact counts (independent_release.py), not from
+the release; the script stops without writing if the release disagrees with them. The
+digests, catalogue and release summary are snapshots of the release itself.
+
 Run it only after a deliberate change to the published figures (a new or changed indicator,
 a statistical method, disclosure control, the output schema, or the synthetic generator).
 Then review every changed line with `git diff tests/publication/ground_truth/` - each one is
@@ -23,6 +28,7 @@ from tests.publication.synthetic_release import (  # noqa: E402
     GROUND_TRUTH,
     committed_ground_truth,
     describe_changes,
+    independent_figure_tables,
     render_ground_truth,
     run_synthetic_ics,
 )
@@ -32,7 +38,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="diewell-ground-truth-") as tmp:
         run = run_synthetic_ics(Path(tmp) / "ics")
         new = render_ground_truth(run.release)
+        independent = independent_figure_tables(run.con)
         run.con.close()
+    disagree = describe_changes(independent, {k: new[k] for k in independent})
+    if disagree:
+        print("The release disagrees with the independent calculation; nothing written:")
+        print("\n".join(disagree))
+        return 1
+    new.update(independent)
     old = committed_ground_truth()
     GROUND_TRUTH.mkdir(parents=True, exist_ok=True)
     for name in old.keys() - new.keys():

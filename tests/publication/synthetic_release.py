@@ -153,16 +153,19 @@ def _csv(df: pl.DataFrame, decimals: int) -> str:
     return df.write_csv(float_precision=decimals, line_terminator="\n")
 
 
-def render_ground_truth(release: Path) -> dict[str, str]:
-    """File name -> text of every ground-truth file for a release."""
-    df = publish.read_indicators(release)
-    df = pl.from_arrow(df).drop("run_id").sort(KEY)
+def _figure_tables(df: pl.DataFrame) -> dict[str, str]:
+    """The two readable ground-truth files from published rows (from a release, or from the
+    independent calculation): trend markers and the SII's simulated limits are left to the
+    digests, as the independent calculation does not work them out."""
+    sii = pl.col("breakdown") == "imd_sii"
+    df = df.with_columns(
+        pl.when(sii).then(None).otherwise(pl.col(c)).alias(c) for c in FIGURES[3:]
+    ).sort(KEY)
     rolling = df.filter(pl.col("period_type") == "rolling_12m")["period_end"].max()
     financial = df.filter(pl.col("period_type") == "financial_year")["period_end"].max()
     latest = ((pl.col("period_type") == "rolling_12m") & (pl.col("period_end") == rolling)) | (
         (pl.col("period_type") == "financial_year") & (pl.col("period_end") == financial)
     )
-
     # 1. The ICS, every breakdown, the latest rolling 12 months and financial year.
     ics = df.filter((pl.col("geography_level") == "ics") & latest).select(
         "indicator_id",
@@ -171,7 +174,6 @@ def render_ground_truth(release: Path) -> dict[str, str]:
         "breakdown",
         "breakdown_value",
         *FIGURES,
-        "trend",
         "suppressed",
         "data_complete",
     )
@@ -188,9 +190,39 @@ def render_ground_truth(release: Path) -> dict[str, str]:
         *FIGURES,
         "comparator_value",
         "comparison",
-        "trend",
         "suppressed",
     )
+    return {
+        "ics_latest_periods.csv": _csv(ics, READABLE_DECIMALS),
+        "areas_latest_rolling_12m.csv": _csv(areas, READABLE_DECIMALS),
+    }
+
+
+def independent_figure_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The readable ground-truth files worked out from the warehouse's exact counts by the
+    independent calculation (tests/publication/independent_release.py)."""
+    from tests.publication.independent_release import independent_release
+
+    exact = pl.from_arrow(con.sql("SELECT * FROM mart_indicator_values").arrow())
+    published = independent_release(exact.to_dicts())
+    figures = pl.DataFrame(
+        [
+            dict(zip(KEY, k, strict=True))
+            | {c: v[c] for c in (*FIGURES, "suppressed")}
+            | {"comparator_value": v["comparator_value"], "comparison": v["comparison"]}
+            for k, v in published.items()
+        ],
+        schema_overrides={c: pl.Float64 for c in (*FIGURES, "comparator_value")}
+        | {"numerator": pl.Int64, "denominator": pl.Int64, "period_end": pl.Date},
+    )
+    rows = exact.select(*KEY, "data_complete").join(figures, on=KEY, how="inner")
+    return _figure_tables(rows)
+
+
+def render_ground_truth(release: Path) -> dict[str, str]:
+    """File name -> text of every ground-truth file for a release."""
+    df = publish.read_indicators(release)
+    df = pl.from_arrow(df).drop("run_id").sort(KEY)
     # 3. Every row, as a digest per indicator x period x geography level: any change to any
     #    published figure anywhere changes one of these lines.
     groups = ["indicator_id", "period_type", "period_end", "geography_level"]
@@ -226,8 +258,7 @@ def render_ground_truth(release: Path) -> dict[str, str]:
         "input_rows_loaded_withheld": sum(e["rows_loaded"] is None for e in manifest["inputs"]),
     }
     return {
-        "ics_latest_periods.csv": _csv(ics, READABLE_DECIMALS),
-        "areas_latest_rolling_12m.csv": _csv(areas, READABLE_DECIMALS),
+        **_figure_tables(df),
         "digests.csv": _csv(digest_frame, READABLE_DECIMALS),
         "indicator_catalogue.csv": _csv(catalogue, READABLE_DECIMALS),
         "release.json": json.dumps(summary, indent=2) + "\n",
