@@ -9,19 +9,25 @@ before it loads anything.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
+from diewell import pipeline, warehouse
 from diewell.config import ConfigError, load_config
 from diewell.synth.layout import config_text, make_layout, make_window
-from tests.conftest import REPO, TinyIcs, nhs
+from tests.conftest import REPO, TEST_KEY, TinyIcs, nhs
 
 SHORT_KEY = "0123456789abcdef"  # 16 bytes: half the contract's minimum
+OTHER_KEY = "another-key-fedcba9876543210fedcba9876543210"
+FINGERPRINT_LABEL = b"diewell pseudonymisation key fingerprint v1"
 
 PROVIDERS = [
     {"code": "QTT", "name": "ICB", "extracts": ["deaths", "ref_lsoa"]},
@@ -285,3 +291,74 @@ def test_commands_that_need_no_key_load_the_config_without_one(tmp_path, monkeyp
     config = load_config(write_config(tmp_path, MINIMUM))
     with pytest.raises(ConfigError, match="no pseudonymisation key"):
         config.pseudonymisation_key()
+
+
+def run_once(config_path: Path, run_id: str) -> None:
+    """Open the warehouse, start a recorded run and ingest the landing folder, as a refresh does."""
+    config = load_config(config_path)
+    con = pipeline.open_warehouse(config)
+    try:
+        pipeline.start_run(con, config, run_id)
+        pipeline.ingest(con, config, run_id)
+        pipeline.finish_run(con, pipeline.RunSummary(run_id), "completed")
+    finally:
+        pipeline.close_warehouse(con)
+
+
+def warehouse_state(config_path: Path) -> tuple:
+    """The runs, the files and the key fingerprint the working warehouse records."""
+    working = warehouse.working_path(load_config(config_path).warehouse)
+    con = duckdb.connect(str(working), read_only=True)
+    try:
+        return (
+            con.execute("SELECT run_id FROM meta_runs ORDER BY 1").fetchall(),
+            con.execute("SELECT file_name, status FROM landing_files ORDER BY 1").fetchall(),
+            con.execute("SELECT count(*) FROM stg_ref_lsoa").fetchall(),
+        )
+    finally:
+        con.close()
+
+
+def test_a_run_with_another_key_is_refused_before_it_loads_anything(tmp_path, monkeypatch):
+    """A changed key would silently unlink every person from their earlier records."""
+    ics = TinyIcs(tmp_path / "ics", PROVIDERS)
+    deliver_reference_and_deaths(ics)
+    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", TEST_KEY)
+    run_once(ics.config_path, "run-1")
+    first = warehouse_state(ics.config_path)
+    assert first[0] == [("run-1",)] and len(first[1]) == 2 and first[2] == [(1,)]
+
+    ics.deliver(
+        "ref_lsoa_QTT_20250131.csv",
+        [{"lsoa_code": "E01000002", "imd_decile": "2", "place_code": "P1", "place_name": "One"}],
+    )
+    waiting = landing_bytes(ics)
+    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", OTHER_KEY)
+    with pytest.raises(ConfigError) as exc:
+        run_once(ics.config_path, "run-2")
+    message = str(exc.value)
+    assert str(ics.config_path) in message and "pseudonymisation key" in message
+    assert "not the key this warehouse was built with" in message
+    assert OTHER_KEY not in message and TEST_KEY not in message
+    assert warehouse_state(ics.config_path) == first  # nothing recorded, nothing loaded
+    assert landing_bytes(ics) == waiting
+
+    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", TEST_KEY)  # the right key again: the run goes on
+    run_once(ics.config_path, "run-3")
+    runs, files, reference_rows = warehouse_state(ics.config_path)
+    assert runs == [("run-1",), ("run-3",)] and len(files) == 3
+
+
+def test_the_warehouse_records_a_fingerprint_of_the_key_never_the_key(tmp_path, monkeypatch):
+    ics = TinyIcs(tmp_path / "ics", PROVIDERS)
+    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", TEST_KEY)
+    run_once(ics.config_path, "run-1")
+    run_once(ics.config_path, "run-2")
+    working = warehouse.working_path(load_config(ics.config_path).warehouse)
+    con = duckdb.connect(str(working), read_only=True)
+    recorded = con.execute("SELECT fingerprint, run_id FROM meta_key_fingerprint").fetchall()
+    con.close()
+    expected = hmac.new(TEST_KEY.encode(), FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]
+    assert recorded == [(expected, "run-1")]  # one row, from the run that first wrote the key
+    assert TEST_KEY.encode() not in working.read_bytes()
+    assert expected != hashlib.sha256(TEST_KEY.encode()).hexdigest()[:16]
