@@ -221,6 +221,15 @@ def test_the_configs_diewell_writes_and_tests_use_still_load(tmp_path):
     assert load_config(write_config(tmp_path, nameless)).provider("QTT").name == "QTT"
 
 
+def test_the_example_in_the_configuration_guide_loads_with_the_defaults_it_states(tmp_path):
+    guide = (REPO / "docs" / "CONFIGURATION.md").read_text(encoding="utf-8")
+    example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = load_config(write_config(tmp_path, example))
+    assert (config.suppress_up_to, config.round_to) == (7, 5)
+    assert config.max_file_bytes == 2147483648
+    assert config.provider("RD1").name == "Royal United Hospitals Bath"
+
+
 # --- the pseudonymisation key -------------------------------------------------------------------
 
 
