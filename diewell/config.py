@@ -1,17 +1,37 @@
 """The ICS configuration file (../shared/spec/config.md): one YAML file per deployment.
 
+The file is checked whole, against one strict model, before anything runs: an unknown key,
+a value of the wrong type, a provider code that is not an ODS code or an unknown extract
+stops the run with one ConfigError that names the file, each key and what was expected.
 Paths inside the file are relative to the file. Keys beyond the agreed minimum are optional
-and have defaults; they are listed in docs/configuration.md.
+and have defaults; they are listed in docs/CONFIGURATION.md.
+
+The pseudonymisation key is not in the file: `Config.pseudonymisation_key()` reads it (at
+least 32 bytes) when a run starts, so commands that need no key can load the configuration
+without one.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
-import re
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 EXTRACTS = (
     "deaths",
@@ -28,22 +48,88 @@ EXTRACTS = (
     "ref_practice",
 )
 
-ODS_CODE = re.compile(r"^[A-Z0-9]{3,6}$")
+ODS_CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+ODS_CODE_LENGTH = range(3, 7)  # 3 to 6 characters (extracts.md)
+MIN_KEY_BYTES = 32  # the pseudonymisation key's minimum length (config.md)
+DEFAULT_MAX_FILE_BYTES = 2 * 1024**3  # limits.max_file_bytes: 2 GiB
+SHOWN_VALUE_CHARS = 40  # a wrong value is quoted in the message up to this length
 
 
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or does not follow config.md."""
 
 
-@dataclass(frozen=True)
-class Provider:
-    code: str
-    name: str
-    extracts: tuple[str, ...]
+# --- the file, as one strict model --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MeshSettings:
+def _ods_code(value: str) -> str:
+    if len(value) not in ODS_CODE_LENGTH or not set(value) <= ODS_CODE_CHARS:
+        raise PydanticCustomError(
+            "ods_code", "must be an ODS code: 3 to 6 upper-case letters or digits (such as RD1)"
+        )
+    return value
+
+
+def _as_tuple(value: object) -> object:
+    """YAML gives lists; the loaded settings hold tuples. Anything else is left to be refused."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _one_or_more(value: object) -> object:
+    """A mailbox id, or a list of them."""
+    return (value,) if isinstance(value, str) else _as_tuple(value)
+
+
+def _empty_is_default(value: object) -> object:
+    """An optional section written with nothing under it (`disclosure:`) takes its defaults."""
+    return {} if value is None else value
+
+
+Text = Annotated[str, Field(min_length=1)]
+OdsCode = Annotated[str, AfterValidator(_ods_code)]
+Extract = Literal[EXTRACTS]
+MailboxId = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1)]
+
+
+class _Section(BaseModel):
+    """Every part of the file: unknown keys are refused, and values are never coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class IcsSection(_Section):
+    code: OdsCode
+    name: Text
+
+
+class PathsSection(_Section):
+    landing: Text
+    warehouse: Text
+    outputs: Text
+    archive: Text = "archive"
+    rejected: Text = "rejected"
+
+
+class Provider(_Section):
+    """One sender and the extracts it may deliver; `name` defaults to the code."""
+
+    code: OdsCode
+    name: Text | None = None
+    extracts: Annotated[tuple[Extract, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_defaults_to_code(cls, data: object) -> object:
+        if (
+            isinstance(data, dict)
+            and data.get("name") is None
+            and isinstance(data.get("code"), str)
+        ):
+            return {**data, "name": data["code"]}
+        return data
+
+
+class MeshSettings(_Section):
     """The `mesh` section: the ICS's MESH mailbox that diewell.mesh pulls into paths.landing.
 
     Secrets and key material never come from the YAML: each `*_env` names the environment
@@ -52,14 +138,50 @@ class MeshSettings:
     message naming that provider from any other mailbox is rejected.
     """
 
-    url: str
-    mailbox: str
-    password_env: str = "MESH_PASSWORD"
-    shared_key_env: str = "MESH_SHARED_KEY"
-    client_cert_env: str = "MESH_CLIENT_CERT"
-    client_key_env: str = "MESH_CLIENT_KEY"
-    ca_cert_env: str = "MESH_CA_CERT"
-    senders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    url: Text
+    mailbox: MailboxId
+    password_env: Text = "MESH_PASSWORD"
+    shared_key_env: Text = "MESH_SHARED_KEY"
+    client_cert_env: Text = "MESH_CLIENT_CERT"
+    client_key_env: Text = "MESH_CLIENT_KEY"
+    ca_cert_env: Text = "MESH_CA_CERT"
+    senders: dict[
+        OdsCode,
+        Annotated[tuple[MailboxId, ...], BeforeValidator(_one_or_more), Field(min_length=1)],
+    ] = Field(default_factory=dict)
+
+
+class DisclosureSection(_Section):
+    suppress_up_to: Annotated[int, Field(ge=0)] = 7
+    round_to: Annotated[int, Field(ge=1)] = 5
+
+
+class PseudonymisationSection(_Section):
+    key_env: Text = "DIEWELL_PSEUDO_KEY"
+    key_file: Text | None = None
+
+
+class LimitsSection(_Section):
+    max_file_bytes: Annotated[int, Field(ge=1)] = DEFAULT_MAX_FILE_BYTES
+
+
+class ConfigFile(_Section):
+    """The whole file (config.md): the agreed minimum, then the optional sections."""
+
+    ics: IcsSection
+    paths: PathsSection
+    providers: Annotated[tuple[Provider, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
+    mesh: MeshSettings | None = None
+    disclosure: Annotated[DisclosureSection, BeforeValidator(_empty_is_default)] = (
+        DisclosureSection()
+    )
+    pseudonymisation: Annotated[PseudonymisationSection, BeforeValidator(_empty_is_default)] = (
+        PseudonymisationSection()
+    )
+    limits: Annotated[LimitsSection, BeforeValidator(_empty_is_default)] = LimitsSection()
+
+
+# --- the loaded settings ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -78,7 +200,7 @@ class Config:
     key_env: str = "DIEWELL_PSEUDO_KEY"
     key_file: Path | None = None
     mesh: MeshSettings | None = None
-    extra: dict = field(default_factory=dict)
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def provider(self, code: str) -> Provider | None:
         return next((p for p in self.providers if p.code == code), None)
@@ -91,126 +213,204 @@ class Config:
         return p is not None and extract in p.extracts
 
     def pseudonymisation_key(self) -> bytes:
-        """The HMAC key: from the environment variable, else from the configured key file."""
+        """The HMAC key: from the environment variable, else from the configured key file.
+
+        Raises ConfigError when neither holds a key, when the key file is readable by other
+        users, or when the key is shorter than MIN_KEY_BYTES. The message never holds the key.
+        """
         value = os.environ.get(self.key_env)
         if value:
-            return value.encode("utf-8")
-        if self.key_file is not None and self.key_file.exists():
-            mode = self.key_file.stat().st_mode & 0o077
-            if mode:
+            key, where = value.encode("utf-8"), "pseudonymisation.key_env"
+            source = f"the environment variable {self.key_env}"
+        elif self.key_file is not None and self.key_file.exists():
+            if self.key_file.stat().st_mode & 0o077:
                 raise ConfigError(
-                    f"pseudonymisation key file {self.key_file} is readable by other users; "
-                    "run: chmod 600 on it"
+                    f"{self.path}: pseudonymisation.key_file: the key file {self.key_file} is "
+                    "readable by other users; run chmod 600 on it"
                 )
-            key = self.key_file.read_bytes().strip()
-            if len(key) < 32:
-                raise ConfigError(f"pseudonymisation key file {self.key_file} holds under 32 bytes")
-            return key
-        raise ConfigError(
-            f"no pseudonymisation key: set the environment variable {self.key_env} "
-            "(at least 32 characters), or name a key file in pseudonymisation.key_file"
+            key, where = self.key_file.read_bytes().strip(), "pseudonymisation.key_file"
+            source = f"the key file {self.key_file}"
+        else:
+            named = f"; the key file {self.key_file} does not exist" if self.key_file else ""
+            raise ConfigError(
+                f"{self.path}: pseudonymisation.key_env: no pseudonymisation key: set the "
+                f"environment variable {self.key_env} (at least {MIN_KEY_BYTES} bytes), or name "
+                f"a key file in pseudonymisation.key_file{named}"
+            )
+        if len(key) < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"{self.path}: {where}: the pseudonymisation key in {source} is too short: "
+                f"it must be at least {MIN_KEY_BYTES} bytes (for example 64 hex digits from "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        return key
+
+
+# --- reading and checking the file --------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is refused."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"'{key}' is given twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _key_path(loc: tuple) -> str:
+    """('providers', 0, 'code') -> 'providers[0].code'."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "[key]":
+            text += f".{part}" if text else str(part)
+    return text or "(the whole file)"
+
+
+def _section_at(loc: tuple) -> type[BaseModel] | None:
+    """The model whose keys are allowed at loc (the parent of an unknown key)."""
+    model: type[BaseModel] = ConfigFile
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = model.model_fields
+        if part not in fields:
+            return None
+        nested = _models_in(fields[part].annotation)
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _shown(value: object) -> str:
+    """A value from the file, quoted for a message: short, one line, never a whole section."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 3] + "..."
+
+
+def _nearest(word: object, known: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _problem(error: dict) -> str:
+    """One pydantic error as 'key.path: what was expected'."""
+    loc, kind, value = error["loc"], error["type"], error.get("input")
+    where = _key_path(loc)
+    if kind == "extra_forbidden":
+        section = _section_at(loc[:-1])
+        known = list(section.model_fields) if section else []
+        hint = _nearest(loc[-1], known)
+        listing = f"; known keys here: {', '.join(known)}" if known else ""
+        return f"{where}: '{loc[-1]}' is not a known key{hint}{listing}"
+    if kind == "missing":
+        return f"{where}: this key is required but missing"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"{where}: must be a whole number, not {_shown(value)}"
+    if kind == "string_type":
+        return f"{where}: must be text (in quotes if it looks like a number), not {_shown(value)}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{where}: must be a mapping of keys to values, not {_shown(value)}"
+    if kind in ("tuple_type", "list_type"):
+        return f"{where}: must be a list, not {_shown(value)}"
+    if kind in ("too_short", "string_too_short"):
+        return f"{where}: must not be empty"
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = error["ctx"].get("ge", error["ctx"].get("gt"))
+        at_least = "at least" if kind == "greater_than_equal" else "more than"
+        return f"{where}: must be {at_least} {bound}, not {_shown(value)}"
+    if kind == "literal_error":
+        return (
+            f"{where}: {_shown(value)} is not an extract of extracts.md{_nearest(value, EXTRACTS)}; "
+            f"known: {', '.join(EXTRACTS)}"
         )
+    if kind == "ods_code":
+        return f"{where}: {error['msg']}, not {_shown(value)}"
+    return f"{where}: {error['msg']} (got {_shown(value)})"
 
 
-def _require(mapping: dict, key: str, where: str):
-    if not isinstance(mapping, dict) or key not in mapping or mapping[key] in (None, ""):
-        raise ConfigError(f"{where}: required key '{key}' is missing")
-    return mapping[key]
+def _cross_checks(file: ConfigFile) -> list[str]:
+    """What one key's value says about another: no provider twice, senders that are providers."""
+    problems = []
+    seen: set[str] = set()
+    for i, provider in enumerate(file.providers):
+        if provider.code in seen:
+            problems.append(f"providers[{i}].code: provider {provider.code} is listed twice")
+        seen.add(provider.code)
+    if file.mesh is not None:
+        for code in file.mesh.senders:
+            if code not in seen:
+                problems.append(
+                    f"mesh.senders.{code}: {code} is not one of the codes listed in providers"
+                )
+    return problems
 
 
-def _mesh_senders(raw, providers: set[str], where: str) -> dict[str, tuple[str, ...]]:
-    """mesh.senders: {provider ODS code: mailbox id or list of mailbox ids}."""
-    if not raw:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: must map provider codes to MESH mailbox ids")
-    senders = {}
-    for code, mailboxes in raw.items():
-        code = str(code)
-        if code not in providers:
-            raise ConfigError(f"{where}: '{code}' is not a provider listed in 'providers'")
-        if isinstance(mailboxes, str):
-            mailboxes = [mailboxes]
-        if not isinstance(mailboxes, list) or not mailboxes or not all(mailboxes):
-            raise ConfigError(f"{where}: {code} must name one mailbox id or a list of them")
-        senders[code] = tuple(str(m).strip().upper() for m in mailboxes)
-    return senders
+def _refuse(path: Path, problems: list[str]) -> ConfigError:
+    if len(problems) == 1:
+        return ConfigError(f"{path}: {problems[0]}")
+    return ConfigError(f"{path}: {len(problems)} problems: " + "; ".join(problems))
 
 
 def load_config(path: str | os.PathLike) -> Config:
-    """Read and check an ICS configuration file; raise ConfigError with the first problem found."""
+    """Read and check an ICS configuration file whole; raise one ConfigError naming every problem."""
     path = Path(path).resolve()
     if not path.exists():
         raise ConfigError(f"configuration file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from exc
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: is not valid YAML: {detail}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"configuration file {path} does not hold a mapping")
+        raise ConfigError(f"{path}: does not hold a mapping of keys (ics, paths, providers, ...)")
+    try:
+        file = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        raise _refuse(path, [_problem(e) for e in exc.errors()]) from None
+    problems = _cross_checks(file)
+    if problems:
+        raise _refuse(path, problems)
+
     base = path.parent
-
-    ics = _require(raw, "ics", str(path))
-    paths = _require(raw, "paths", str(path))
-    providers_raw = _require(raw, "providers", str(path))
-    if not isinstance(providers_raw, list) or not providers_raw:
-        raise ConfigError(f"{path}: 'providers' must be a non-empty list")
-
-    providers = []
-    seen = set()
-    for i, p in enumerate(providers_raw):
-        where = f"{path}: providers[{i}]"
-        code = str(_require(p, "code", where))
-        if not ODS_CODE.match(code):
-            raise ConfigError(
-                f"{where}: code '{code}' is not an ODS code (3-6 upper-case letters/digits)"
-            )
-        if code in seen:
-            raise ConfigError(f"{where}: provider {code} is listed twice")
-        seen.add(code)
-        extracts = _require(p, "extracts", where)
-        unknown = [e for e in extracts if e not in EXTRACTS]
-        if unknown:
-            raise ConfigError(f"{where}: unknown extract(s) {unknown}; known: {list(EXTRACTS)}")
-        providers.append(Provider(code, str(p.get("name", code)), tuple(extracts)))
 
     def resolve(value: str) -> Path:
         return (base / value).resolve()
 
-    disclosure = raw.get("disclosure") or {}
-    pseudo = raw.get("pseudonymisation") or {}
-    mesh_raw = raw.get("mesh")
-    mesh = None
-    if mesh_raw:
-        mesh = MeshSettings(
-            url=str(_require(mesh_raw, "url", f"{path}: mesh")),
-            mailbox=str(_require(mesh_raw, "mailbox", f"{path}: mesh")).strip().upper(),
-            password_env=str(mesh_raw.get("password_env", "MESH_PASSWORD")),
-            shared_key_env=str(mesh_raw.get("shared_key_env", "MESH_SHARED_KEY")),
-            client_cert_env=str(mesh_raw.get("client_cert_env", "MESH_CLIENT_CERT")),
-            client_key_env=str(mesh_raw.get("client_key_env", "MESH_CLIENT_KEY")),
-            ca_cert_env=str(mesh_raw.get("ca_cert_env", "MESH_CA_CERT")),
-            senders=_mesh_senders(mesh_raw.get("senders"), seen, f"{path}: mesh.senders"),
-        )
-    suppress_up_to = int(disclosure.get("suppress_up_to", 7))
-    round_to = int(disclosure.get("round_to", 5))
-    if suppress_up_to < 0 or round_to < 1:
-        raise ConfigError(f"{path}: disclosure.suppress_up_to must be >= 0 and round_to >= 1")
-
+    pseudo = file.pseudonymisation
     return Config(
         path=path,
-        ics_code=str(_require(ics, "code", f"{path}: ics")),
-        ics_name=str(_require(ics, "name", f"{path}: ics")),
-        landing=resolve(_require(paths, "landing", f"{path}: paths")),
-        warehouse=resolve(_require(paths, "warehouse", f"{path}: paths")),
-        outputs=resolve(_require(paths, "outputs", f"{path}: paths")),
-        archive=resolve(paths.get("archive", "archive")),
-        rejected=resolve(paths.get("rejected", "rejected")),
-        providers=tuple(providers),
-        suppress_up_to=suppress_up_to,
-        round_to=round_to,
-        key_env=str(pseudo.get("key_env", "DIEWELL_PSEUDO_KEY")),
-        key_file=resolve(pseudo["key_file"]) if pseudo.get("key_file") else None,
-        mesh=mesh,
-        extra={k: v for k, v in raw.items() if k not in {"ics", "paths", "providers"}},
+        ics_code=file.ics.code,
+        ics_name=file.ics.name,
+        landing=resolve(file.paths.landing),
+        warehouse=resolve(file.paths.warehouse),
+        outputs=resolve(file.paths.outputs),
+        archive=resolve(file.paths.archive),
+        rejected=resolve(file.paths.rejected),
+        providers=file.providers,
+        suppress_up_to=file.disclosure.suppress_up_to,
+        round_to=file.disclosure.round_to,
+        key_env=pseudo.key_env,
+        key_file=resolve(pseudo.key_file) if pseudo.key_file else None,
+        mesh=file.mesh,
+        max_file_bytes=file.limits.max_file_bytes,
     )

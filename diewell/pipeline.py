@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from diewell import __version__, indicators, publish, warehouse
+from diewell import __version__, indicators, key_check, publish, warehouse
 from diewell.config import Config
 from diewell.delivery import discover
 from diewell.ingest import FileOutcome, ingest_landing
@@ -88,6 +88,8 @@ def publish_warehouse(config: Config) -> Path:
 
 
 def start_run(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> None:
+    """Record the run as running, once its key is the one the warehouse was built with."""
+    key_check.check_key_fingerprint(con, config, run_id)
     con.execute(
         "INSERT INTO meta_runs (run_id, started_at, status, config_path) VALUES (?, ?, 'running', ?)",
         [run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), str(config.path)],
