@@ -32,6 +32,7 @@ import polars as pl
 
 from diewell.config import Config
 from diewell.delivery import (
+    DEFAULT_MAX_FILE_BYTES,
     NOT_READ,
     Delivery,
     FileRejected,
@@ -213,7 +214,9 @@ def _windows(paths: list[Path]) -> list[list[Path]]:
     return windows
 
 
-def _read(delivery: Delivery, limit: int) -> tuple[pl.DataFrame, list[str], list[str]]:
+def _read(
+    delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES
+) -> tuple[pl.DataFrame, list[str], list[str]]:
     """A delivery's rows as strings, its (normalised) column names, and its extra columns."""
     raw = read_delivery(delivery, limit)
     extra = check_columns(raw, load_contract(delivery.extract), delivery.format)
