@@ -11,7 +11,10 @@ import datetime as dt
 import difflib
 import hashlib
 import io
+import os
 import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +27,12 @@ from diewell.config import EXTRACTS, Config
 from transforms.contracts import Contract
 
 FILE_NAME = re.compile(
-    r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)$"
+    r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)\Z"
 )
+DEFAULT_MAX_FILE_BYTES = 2 << 30  # limits.max_file_bytes (config.md): 2 GiB, decoded
+NOT_READ = ""  # the checksum recorded for a file rejected before any of it was read
+WAITING_SUFFIXES = (".part", ".tmp")  # files still being written: left alone
+PARQUET_BATCH_ROWS = 65_536  # rows decoded at a time, so the decoded size is checked as it grows
 CSV_BLOCK_SIZE = 1 << 25  # 32 MiB: a single field may be long (1 MB) without straddling blocks
 # Parquet physical types the contract types accept (strings are always accepted).
 PARQUET_TYPES = {
@@ -74,10 +81,11 @@ def parse_file_name(path: Path, config: Config) -> Delivery:
     """Identify a delivery by its name alone; reject names, extracts or senders the contract does not allow."""
     m = FILE_NAME.match(path.name)
     if not m:
+        shown = shown_name(path.name)
         raise FileRejected(
             "file_name_invalid",
-            f"file name '{path.name}' does not follow <extract>_<provider ODS code>_<YYYYMMDD>.csv "
-            f"or .parquet (for example apc_spells_RD1_20250331.csv): {_name_problem(path.name)}",
+            f"file name '{shown}' does not follow <extract>_<provider ODS code>_<YYYYMMDD>.csv "
+            f"or .parquet (for example apc_spells_RD1_20250331.csv): {_name_problem(shown)}",
         )
     extract, provider, period = m["extract"], m["provider"], m["period"]
     if extract not in EXTRACTS:
@@ -132,25 +140,137 @@ def _name_problem(name: str) -> str:
 
 
 def discover(landing: Path) -> list[Path]:
-    """Every candidate file under the landing folder (sub-folders included), in name order.
+    """Every candidate entry under the landing folder, in name order, without following links.
 
-    Hidden files and files still being written (`*.part`, `*.tmp`) are left alone.
+    Sub-folders are walked, but never a folder reached through a symbolic link: a link (to a
+    file or a folder), or anything that is not a regular file, is listed so that ingest
+    rejects it whole (`screen`). Hidden entries and files still being written (`*.part`,
+    `*.tmp`) are left alone.
     """
-    if not landing.exists():
+    if not landing.is_dir() or landing.is_symlink():
         return []
-    found = [
-        p
-        for p in landing.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(landing).parts)
-        and p.suffix not in (".part", ".tmp")
-    ]
-    return sorted(found, key=lambda p: (p.name, str(p)))
+    return sorted(_walk(landing), key=lambda p: (p.name, str(p)))
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(Path(entry.path))
+            elif entry.is_symlink() or not entry.name.endswith(WAITING_SUFFIXES):
+                yield Path(entry.path)
+
+
+def shown_name(name: str) -> str:
+    """A sender's file name as it may be shown in a reason or a log: bytes that are not UTF-8
+    as \\xNN, control characters escaped, at most 200 characters."""
+    try:
+        raw = os.fsencode(name)  # a name read from the file system: undecodable bytes as-is
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", errors="backslashreplace")
+    text = raw.decode("utf-8", errors="backslashreplace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text[:200]
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a byte that is not UTF-8, kept by the file system as a surrogate
+        return False
+    return True
+
+
+def is_plain_name(name: str) -> bool:
+    """True for a plain, valid UTF-8 base name: no folder, no '..', no NUL, not absolute,
+    nothing unprintable. Only such a name from a sender is ever used as a path."""
+    return (
+        _is_utf8(name)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+        and name.isprintable()
+    )
+
+
+def stored_name(name: str, fallback: str) -> str:
+    """A name safe to create a file under: `name` if it is plain, else its letters, digits and
+    '._-' (others as '_'), else `fallback`. Never a folder, never hidden."""
+    if is_plain_name(name) and not name.startswith("."):
+        return name
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", shown_name(name))[:120].lstrip(".")
+    return cleaned or fallback
+
+
+def max_file_bytes(config: Config) -> int:
+    """The configured `limits.max_file_bytes` (Config.max_file_bytes), else 2 GiB."""
+    limit = getattr(config, "max_file_bytes", None)
+    if limit is None:  # a configuration model that does not carry it yet: read the raw section
+        limits = (getattr(config, "extra", None) or {}).get("limits") or {}
+        limit = limits.get("max_file_bytes") if isinstance(limits, dict) else None
+    return int(limit) if limit is not None else DEFAULT_MAX_FILE_BYTES
+
+
+def _too_large(size: str, limit: int) -> FileRejected:
+    return FileRejected(
+        "file_too_large",
+        f"the file {size}, over this ICS's limit of {limit:,} bytes (limits.max_file_bytes); "
+        "split the extract (for example by month) or ask the ICB to raise the limit",
+    )
+
+
+def screen(path: Path, limit: int = DEFAULT_MAX_FILE_BYTES) -> os.stat_result:
+    """Reject, without reading it, an entry that must never be opened as a delivery.
+
+    A name that is not valid UTF-8, a symbolic link (to a file or a folder), anything that is
+    not a regular file, and a file larger than `limit`. Returns the entry's lstat.
+    """
+    name = path.name
+    if not _is_utf8(name):
+        raise FileRejected(
+            "file_name_not_utf8",
+            f"the file name '{shown_name(name)}' is not valid UTF-8 text; name it <extract>_<provider ODS code>_<YYYYMMDD>.csv or .parquet "
+            "in plain letters and digits (for example apc_spells_RD1_20250331.csv)",
+        )
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        linked_folder = path.is_dir()
+        raise FileRejected(
+            "folder_link" if linked_folder else "symbolic_link",
+            f"'{shown_name(name)}' is a symbolic link"
+            + (" to a folder" if linked_folder else "")
+            + ", not a delivered file; links are never followed: put the file itself in the "
+            "landing folder",
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise FileRejected(
+            "not_a_regular_file",
+            f"'{shown_name(name)}' is not a regular file (a pipe, socket or device); "
+            "put the file itself in the landing folder",
+        )
+    if info.st_size > limit:
+        raise _too_large(f"is {info.st_size:,} bytes", limit)
+    return info
+
+
+def open_no_follow(path: Path):
+    """The file opened for reading in binary, refusing a symbolic link or a non-regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileRejected("not_a_regular_file", "the entry is not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with open_no_follow(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -160,16 +280,18 @@ def normalise_column_name(name: str) -> str:
     return name.strip().lower()
 
 
-def read_delivery(delivery: Delivery) -> pl.DataFrame:
-    """Read a delivered file as a table of strings with normalised column names."""
-    if delivery.path.stat().st_size == 0:
+def read_delivery(delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES) -> pl.DataFrame:
+    """Read a delivered file as a table of strings with normalised column names.
+
+    A file over `limit` bytes (for Parquet: decoded) is rejected before it is read whole."""
+    if screen(delivery.path, limit).st_size == 0:
         raise FileRejected(
             "empty_file",
             "the file is zero bytes; send a header-only file for 'nothing this period'",
         )
     if delivery.format == "parquet":
-        return _read_parquet(delivery.path)
-    return _read_csv(delivery.path)
+        return _read_parquet(delivery.path, limit)
+    return _read_csv(delivery.path, limit)
 
 
 def _sniff_csv_problem(head: bytes) -> FileRejected | None:
@@ -305,8 +427,11 @@ def _scan_csv(text: str, pos: int, header_fields: int) -> FileRejected | None:
     return None
 
 
-def _read_csv(path: Path) -> pl.DataFrame:
-    data = path.read_bytes()
+def _read_csv(path: Path, limit: int) -> pl.DataFrame:
+    with open_no_follow(path) as f:
+        data = f.read(limit + 1)  # plain text: the file's size is its decoded size
+    if len(data) > limit:
+        raise _too_large("is larger", limit)
     problem = _sniff_csv_problem(data[:4096])
     if problem:
         raise problem
@@ -371,35 +496,36 @@ def _read_csv(path: Path) -> pl.DataFrame:
     return pl.from_arrow(table)
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
-    size = path.stat().st_size
-    with path.open("rb") as f:
+def _read_parquet(path: Path, limit: int) -> pl.DataFrame:
+    with open_no_follow(path) as f:
+        size = os.fstat(f.fileno()).st_size
         head = f.read(4)
         f.seek(max(size - 4, 0))
         tail = f.read(4)
-    if head != b"PAR1":
-        if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-            what = "the file is an Excel workbook renamed .parquet; send Parquet, or CSV (UTF-8) named .csv"
-        else:
-            what = (
-                "the file is not Parquet: it does not start with the Parquet marker 'PAR1' "
-                "(if it is CSV, name it .csv)"
+        if head != b"PAR1":
+            if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+                what = "the file is an Excel workbook renamed .parquet; send Parquet, or CSV (UTF-8) named .csv"
+            else:
+                what = (
+                    "the file is not Parquet: it does not start with the Parquet marker 'PAR1' "
+                    "(if it is CSV, name it .csv)"
+                )
+            raise FileRejected("not_parquet", what)
+        if tail != b"PAR1" or size < 12:
+            raise FileRejected(
+                "not_parquet",
+                f"the Parquet file is truncated: it is {size} bytes and its footer (ending 'PAR1') "
+                "is missing; re-send the complete file",
             )
-        raise FileRejected("not_parquet", what)
-    if tail != b"PAR1" or size < 12:
-        raise FileRejected(
-            "not_parquet",
-            f"the Parquet file is truncated: it is {size} bytes and its footer (ending 'PAR1') "
-            "is missing; re-send the complete file",
-        )
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise FileRejected(
-            "not_parquet",
-            f"the file cannot be read as Parquet ({_safe(str(exc).splitlines()[0])[:120]}); "
-            "re-export it",
-        ) from None
+        f.seek(0)
+        try:
+            table = _read_parquet_within(f, limit)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise FileRejected(
+                "not_parquet",
+                f"the file cannot be read as Parquet ({_safe(str(exc).splitlines()[0])[:120]}); "
+                "re-export it",
+            ) from None
     names = [normalise_column_name(n) for n in table.column_names]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -409,6 +535,27 @@ def _read_parquet(path: Path) -> pl.DataFrame:
             "(column names are compared ignoring case and surrounding spaces)",
         )
     return pl.from_arrow(table.rename_columns(names))
+
+
+def _read_parquet_within(f, limit: int) -> pa.Table:
+    """The Parquet table, rejected as soon as its decoded size is known to pass `limit`.
+
+    The footer's uncompressed sizes are checked first (an honest large file is refused
+    unread); they are the sender's word, so the rows are then decoded a batch at a time and
+    the decoded bytes counted, stopping at the limit whatever the footer claimed.
+    """
+    parquet = pq.ParquetFile(f)
+    meta = parquet.metadata
+    declared = sum(max(meta.row_group(i).total_byte_size, 0) for i in range(meta.num_row_groups))
+    if declared > limit:
+        raise _too_large(f"decodes to {declared:,} bytes (its Parquet footer says)", limit)
+    batches, decoded = [], 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False):
+        decoded += batch.nbytes
+        if decoded > limit:
+            raise _too_large(f"decodes to more than {limit:,} bytes", limit)
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=parquet.schema_arrow)
 
 
 def _missing_column_hint(missing: list[str], columns: list[str], contract: Contract) -> str:

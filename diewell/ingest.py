@@ -1,5 +1,12 @@
 """Ingest: take each delivered file from the landing folder, validate it, and load it.
 
+Before a file is read it is claimed: renamed out of the landing folder into a private slot
+(`landing/.ingesting/<slot>/`), so a re-delivery that lands while the file is being loaded
+(the MESH pull runs beside the load) arrives as a new file for the next run, and what is
+archived is exactly what was loaded. A file left claimed by a crash is taken first by the
+next run. Links, non-regular files, names that are not UTF-8 and files over
+`limits.max_file_bytes` are rejected whole without being read (`delivery.screen`).
+
 One file is one DuckDB transaction: the warehouse holds either all of a file's effects or
 none. After the commit the file moves to the archive (or, if rejected, to the rejected area
 with its reason beside it). A crash between commit and move is healed by the next run: the
@@ -13,7 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +32,21 @@ import polars as pl
 
 from diewell.config import Config
 from diewell.delivery import (
+    DEFAULT_MAX_FILE_BYTES,
+    NOT_READ,
     Delivery,
     FileRejected,
     as_strings,
     check_columns,
     discover,
+    max_file_bytes,
     normalise_column_name,
     parse_file_name,
     read_delivery,
+    screen,
     sha256_of,
+    shown_name,
+    stored_name,
 )
 from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
 from diewell.validation_report import quarantine_by_rule, record_run
@@ -55,6 +70,7 @@ SHOWN_PER_RULE = 20  # offending (masked) values per rule kept for the GX report
 # bounded by the window.
 WINDOW_FILES = 256
 WINDOW_BYTES = 256 << 20
+CLAIM_DIR = ".ingesting"  # under the landing folder; hidden, so never listed as a delivery
 
 
 @dataclass
@@ -91,18 +107,20 @@ def ingest_landing(
     (`diewell.validation_report.record_run`), unless `report` is False.
     """
     key = config.pseudonymisation_key()
-    paths = discover(config.landing)
+    # Files a crashed run had claimed come first: they arrived before anything now in landing.
+    paths = [*_left_claimed(config), *discover(config.landing)]
     named: list[tuple[tuple, Path]] = []
     for path in paths:
         try:
             named.append((parse_file_name(path, config).sort_key, path))
         except FileRejected:
-            named.append(((-1, dt.date.min, "", "", path.name), path))
+            named.append(((-1, dt.date.min, "", "", shown_name(path.name)), path))
     forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
     low_volume_ok = accepted_low_volume(config)  # `diewell reprocess --accept-low-volume`
-    ordered = [path for _, path in sorted(named, key=lambda t: t[0])]
+    ordered = [path for _, path in sorted(named, key=lambda t: t[0])]  # stable: claimed first
     outcomes = []
-    for window in _windows(ordered):
+    for listed in _windows(ordered):
+        window = [c for c in (_claim(config, path) for path in listed) if c is not None]
         validated = validate_files(con, config, window, forced)
         for path in window:
             outcome = ingest_file(
@@ -115,6 +133,7 @@ def ingest_landing(
                 validated=validated.get(path),
                 accept_low_volume=path.name in low_volume_ok,
             )
+            _release(path)
             if path.name in forced or path.name in low_volume_ok:
                 clear_mark(config, path.name)
             outcomes.append(outcome)
@@ -123,6 +142,47 @@ def ingest_landing(
     if report:
         record_run(con, config, run_id, outcomes)
     return outcomes
+
+
+def _claim(config: Config, path: Path) -> Path | None:
+    """Rename a listed file into a private slot of its own before it is read; None if it has
+    gone since it was listed. A file already claimed (left by a crash) stays where it is."""
+    claims = config.landing / CLAIM_DIR
+    if path.parent.parent == claims:
+        return path
+    claims.mkdir(mode=0o700, exist_ok=True)
+    slot = Path(tempfile.mkdtemp(dir=claims))  # 0700, a unique name
+    claimed = slot / path.name
+    try:
+        os.rename(path, claimed)  # atomic, and moves a link itself, never its target
+    except FileNotFoundError:
+        slot.rmdir()
+        return None
+    return claimed
+
+
+def _release(claimed: Path) -> None:
+    """Remove the claimed file's slot once the file has been archived or rejected."""
+    if claimed.parent.parent.name == CLAIM_DIR and not any(claimed.parent.iterdir()):
+        claimed.parent.rmdir()
+
+
+def _left_claimed(config: Config) -> list[Path]:
+    """Files claimed by a run that did not finish, oldest claim first."""
+    claims = config.landing / CLAIM_DIR
+    if not claims.is_dir():
+        return []
+    slots = sorted(
+        (s for s in claims.iterdir() if s.is_dir() and not s.is_symlink()),
+        key=lambda s: s.lstat().st_mtime_ns,
+    )
+    left = []
+    for slot in slots:
+        entries = list(slot.iterdir())
+        if not entries:
+            slot.rmdir()
+        left.extend(entries)
+    return left
 
 
 @dataclass
@@ -143,7 +203,7 @@ def _windows(paths: list[Path]) -> list[list[Path]]:
     current: list[Path] = []
     size = 0
     for path in paths:
-        n = path.stat().st_size
+        n = path.lstat().st_size
         if current and (len(current) >= WINDOW_FILES or size + n > WINDOW_BYTES):
             windows.append(current)
             current, size = [], 0
@@ -154,9 +214,11 @@ def _windows(paths: list[Path]) -> list[list[Path]]:
     return windows
 
 
-def _read(delivery: Delivery) -> tuple[pl.DataFrame, list[str], list[str]]:
+def _read(
+    delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES
+) -> tuple[pl.DataFrame, list[str], list[str]]:
     """A delivery's rows as strings, its (normalised) column names, and its extra columns."""
-    raw = read_delivery(delivery)
+    raw = read_delivery(delivery, limit)
     extra = check_columns(raw, load_contract(delivery.extract), delivery.format)
     return as_strings(raw), [normalise_column_name(c) for c in raw.columns], extra
 
@@ -175,17 +237,20 @@ def validate_files(
         ).fetchall()
     )
 
+    limit = max_file_bytes(config)
+
     def read(path: Path) -> tuple[Delivery, Validated, pl.DataFrame | None] | None:
         try:
+            screen(path, limit)
             delivery = parse_file_name(path, config)
         except FileRejected:
-            return None
+            return None  # `ingest_file` rejects it, unread
         v = Validated(sha256_of(path))
         loaded = (delivery.extract, delivery.provider, delivery.period_end, v.sha)
         if path.name not in forced and loaded in current:  # as `_is_current`, for the window
             return delivery, v, None
         try:
-            rows, v.columns_present, v.extra = _read(delivery)
+            rows, v.columns_present, v.extra = _read(delivery, limit)
         except FileRejected as rejection:
             v.rejection = rejection
             return delivery, v, None
@@ -221,11 +286,13 @@ def ingest_file(
     load (a reprocess after a contract change) instead of recording it as unchanged.
     `validated` is the file read and validated ahead (`validate_files`), if it was.
     `accept_low_volume` loads it without the volume rule (an operator confirmed it)."""
-    sha = validated.sha if validated else sha256_of(path)
-    size = path.stat().st_size
+    limit = max_file_bytes(config)
+    sha, size = NOT_READ, path.lstat().st_size
     delivery: Delivery | None = None
     report: dict = {}
     try:
+        screen(path, limit)  # a link, a non-UTF-8 name, a huge file: rejected, never opened
+        sha = validated.sha if validated else sha256_of(path)
         delivery = parse_file_name(path, config)
         if not force and _is_current(con, delivery, sha):
             _archive(config, delivery, path, sha)
@@ -236,7 +303,7 @@ def ingest_file(
         if validated is not None and validated.result is not None:
             result, columns, extra = validated.result, validated.columns_present, validated.extra
         else:
-            rows, columns, extra = _read(delivery)
+            rows, columns, extra = _read(delivery, limit)
             result = validate_rows(rows, load_contract(delivery.extract), delivery.period_end)
         report["columns_present"] = columns
         report["period_end"] = delivery.period_end
@@ -244,10 +311,11 @@ def ingest_file(
             con, delivery, sha, size, run_id, result, extra, key, report, accept_low_volume
         )
     except FileRejected as rejection:
+        delivery = delivery or _identify(path, config)
         _record_rejection(con, config, path, delivery, sha, size, run_id, rejection)
-        log.warning("%s rejected: %s", path.name, rejection.reason)
+        log.warning("%s rejected: %s", shown_name(path.name), rejection.reason)
         return FileOutcome(
-            path.name,
+            shown_name(path.name),
             "rejected",
             delivery.extract if delivery else None,
             delivery.provider if delivery else None,
@@ -264,6 +332,14 @@ def ingest_file(
         outcome.rows_quarantined,
     )
     return outcome
+
+
+def _identify(path: Path, config: Config) -> Delivery | None:
+    """The delivery a file's name names, if it names one (for the record of a rejection)."""
+    try:
+        return parse_file_name(path, config)
+    except FileRejected:
+        return None
 
 
 def _is_current(con: duckdb.DuckDBPyConnection, d: Delivery, sha: str) -> bool:
@@ -469,49 +545,58 @@ def _load(
 
 
 def _record_rejection(con, config, path, d, sha, size, run_id, rejection: FileRejected) -> None:
+    """Record the rejection (one transaction, rolled back on any failure), then move the file
+    to the rejected area under a safe name, its reason files beside it."""
+    shown = shown_name(path.name)
     con.execute("BEGIN TRANSACTION")
-    file_id = fetch_one(con, "SELECT nextval('landing_file_id')")[0]
-    con.execute(
-        "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'rejected', ?, ?, NULL, NULL, NULL, NULL)",
-        [
-            file_id,
-            path.name,
-            d.extract if d else None,
-            d.provider if d else None,
-            d.period_end if d else None,
-            d.format if d else None,
-            sha,
-            size,
-            run_id,
-            _now(),
-            rejection.rule,
-            rejection.reason,
-        ],
-    )
-    con.execute("COMMIT")
+    try:
+        file_id = fetch_one(con, "SELECT nextval('landing_file_id')")[0]
+        con.execute(
+            "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'rejected', ?, ?, NULL, NULL, NULL, NULL)",
+            [
+                file_id,
+                shown,
+                d.extract if d else None,
+                d.provider if d else None,
+                d.period_end if d else None,
+                d.format if d else None,
+                sha,
+                size,
+                run_id,
+                _now(),
+                rejection.rule,
+                rejection.reason,
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     config.rejected.mkdir(parents=True, exist_ok=True)
-    target = _free_name(config.rejected / path.name, sha)
-    shutil.move(str(path), target)
+    target = _free_name(config.rejected / stored_name(path.name, f"file-{file_id}"), sha, file_id)
+    shutil.move(path, target)  # a link is moved as a link, a pipe refused: neither is opened
     detail = {
-        "file_name": path.name,
-        "sha256": sha,
+        "file_name": shown,
+        "sha256": sha or None,
         "rule": rejection.rule,
         "reason": rejection.reason,
         "run_id": run_id,
         "rejected_at": _now().isoformat(timespec="seconds"),
     }
+    if target.name != path.name:
+        detail["stored_as"] = target.name
     Path(f"{target}.reason.json").write_text(json.dumps(detail, indent=2) + "\n", encoding="utf-8")
     Path(f"{target}.reason.txt").write_text(
-        f"{path.name} was rejected whole and nothing of it was loaded.\n"
+        f"{shown} was rejected whole and nothing of it was loaded.\n"
         f"Reason ({rejection.rule}): {rejection.reason}\n",
         encoding="utf-8",
     )
 
 
-def _free_name(target: Path, sha: str) -> Path:
-    """target, or target with the checksum inserted when a different file already holds that name."""
-    if target.exists():
-        return target.with_name(f"{target.stem}.{sha[:12]}{target.suffix}")
+def _free_name(target: Path, sha: str, file_id: int) -> Path:
+    """target, or target with the checksum (else the file id) inserted when that name is taken."""
+    if os.path.lexists(target):
+        return target.with_name(f"{target.stem}.{sha[:12] or file_id}{target.suffix}")
     return target
 
 

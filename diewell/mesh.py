@@ -10,9 +10,10 @@ and, for each message, in the order the mailbox lists them:
 3. and only then acknowledges the message, which removes it from the mailbox.
 
 The target is `paths.landing/<contract file name>` when the message's file name (MESH
-`Mex-FileName`, else its subject) follows extracts.md, names a provider registered for that
-extract, and (where `mesh.senders` lists mailboxes for that provider) comes from one of that
-provider's mailboxes. Otherwise the message is written to `paths.rejected` with
+`Mex-FileName`, else its subject) is a plain file name that follows extracts.md, names a
+provider registered for that extract, and comes from a mailbox that `mesh.senders` maps to
+that provider. A pull with no `mesh.senders` is refused: the provider would rest on the
+file's name alone, so any mailbox could deliver as any provider. Otherwise the message is written to `paths.rejected` with
 `<file>.reason.json` and `<file>.reason.txt` beside it, in the shape ingest uses, and is
 acknowledged too, so one bad message never blocks the mailbox.
 
@@ -27,7 +28,10 @@ Secrets come from environment variables named in the config (`mesh.password_env`
 `mesh.shared_key_env`; client certificate, key and CA bundle paths from
 `mesh.client_cert_env`, `mesh.client_key_env`, `mesh.ca_cert_env`), never from the YAML.
 Logs carry message ids, contract file names, rules and counts: never message contents, and
-never the text of a name that failed the contract (it could hold anything).
+never the text of a name that failed the contract (it could hold anything). A sender's name
+is never used as a path unless it is a plain base name (`delivery.is_plain_name`); the
+reason files record a rejected message by the plain name it was stored under, with the
+sender's own name escaped beside it (`mesh_file_name`).
 """
 
 from __future__ import annotations
@@ -48,7 +52,14 @@ from typing import Protocol
 from mesh_client import MeshClient
 
 from diewell.config import Config, ConfigError, MeshSettings
-from diewell.delivery import FILE_NAME, FileRejected, parse_file_name, sha256_of
+from diewell.delivery import (
+    FILE_NAME,
+    FileRejected,
+    is_plain_name,
+    parse_file_name,
+    sha256_of,
+    shown_name,
+)
 
 log = logging.getLogger("diewell.mesh")
 
@@ -257,6 +268,13 @@ def pull_from_mesh(
     settings = config.mesh
     if settings is None:
         raise MeshConfigError(f"{config.path}: no 'mesh' section, so there is no mailbox to pull")
+    if not settings.senders:
+        raise MeshConfigError(
+            f"{config.path}: mesh.senders must map each provider's ODS code to the MESH "
+            "mailbox id(s) it sends from (for example senders: {RD1: [RD1OT001]}); without it "
+            "a file's provider would rest on its name alone, so any mailbox could deliver as "
+            "any provider"
+        )
     run_id = run_id or "mesh-" + _now().strftime("%Y%m%dT%H%M%SZ")
     factory = client_factory or mesh_client_for
     summary = MeshPullSummary(mailbox=settings.mailbox, run_id=run_id)
@@ -315,7 +333,7 @@ def _take(
         message = client.retrieve_message(message_id)
     except Exception as exc:
         return _failed(message_id, None, "retrieve", exc)
-    sender = (message.sender or "").strip().upper() or None
+    sender = _mailbox(message.sender)
     try:
         if (message.message_type or "DATA").upper() != "DATA":
             outcome = MeshMessageOutcome(message_id, "report", sender=sender)
@@ -369,6 +387,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _mailbox(sender: str | None) -> str | None:
+    """The sending mailbox id as the server gave it, upper case; escaped if not a plain id."""
+    text = (sender or "").strip().upper()
+    return shown_name(text)[:40] if text else None
+
+
 def _message_name(message: MeshMessage) -> str | None:
     """The delivery's file name: Mex-FileName, else the subject, whichever follows the contract."""
     names = [n.strip() for n in (message.filename, message.subject) if n and n.strip()]
@@ -389,22 +413,29 @@ def _check_contract(
             "<extract>_<provider ODS code>_<YYYYMMDD>.csv or .parquet "
             "(for example apc_spells_RD1_20250331.csv)",
         )
-    if Path(name).name != name or "\\" in name or "\x00" in name:
-        # a folder path in the name: never let it steer where the file is written
+    if not is_plain_name(name):
+        # a folder path (or '..', a NUL, bytes that are not text): never a path to write to
         raise FileRejected(
             "file_name_invalid",
-            f"the MESH message's file name '{name[:200]}' holds a folder path; send a plain "
-            "file name <extract>_<provider ODS code>_<YYYYMMDD>.csv or .parquet "
+            f"the MESH message's file name '{shown_name(name)}' is not a plain file name (it "
+            "holds a folder path or characters that are not text); send a plain file name "
+            "<extract>_<provider ODS code>_<YYYYMMDD>.csv or .parquet "
             "(for example apc_spells_RD1_20250331.csv)",
         )
     delivery = parse_file_name(Path(name), config)
-    allowed = settings.senders.get(delivery.provider)
-    if allowed and sender not in allowed:
+    allowed = settings.senders.get(delivery.provider, ())
+    if sender not in allowed:
+        mailbox = f"mailbox {sender}" if sender else "an unknown mailbox"
+        accepted = (
+            f"are accepted only from MESH mailbox(es) {', '.join(allowed)}"
+            if allowed
+            else "are accepted from no MESH mailbox (mesh.senders names none for it)"
+        )
         raise FileRejected(
             "sender_mailbox_not_allowed",
-            f"{name} names provider {delivery.provider}, whose extracts are accepted only from "
-            f"MESH mailbox(es) {', '.join(allowed)}; this message came from "
-            f"{sender or 'an unknown mailbox'}",
+            f"{name} names provider {delivery.provider}, whose extracts {accepted}; this "
+            f"message came from {mailbox}; ask the ICB to add the mailbox to mesh.senders if "
+            f"it is {delivery.provider}'s",
         )
 
 
@@ -418,8 +449,8 @@ def _write_landed(
     outcome = MeshMessageOutcome(
         message_id, "landed", sender=sender, file_name=name, path=target, size=size, sha256=sha
     )
-    if target.exists():
-        if target.is_file() and sha256_of(target) == sha:
+    if os.path.lexists(target):
+        if target.is_file() and not target.is_symlink() and sha256_of(target) == sha:
             part.unlink()
             outcome.status = "already_landed"
             log.info("MESH message %s: %s already landed; acknowledging", message_id, name)
@@ -447,15 +478,16 @@ def _write_rejected(
     folder = config.rejected
     part, sha, size = _stream_to_part(message, folder, message_id)
     target = folder / _safe_name(name, message_id)
-    if target.exists() and not (target.is_file() and sha256_of(target) == sha):
+    if os.path.lexists(target) and not _holds(target, sha):
         target = target.with_name(f"{target.stem}.{sha[:12]}{target.suffix}")
-    if target.exists() and target.is_file() and sha256_of(target) == sha:
+    if _holds(target, sha):
         part.unlink()  # the same bytes were written before (a crash before acknowledging)
     else:
         _commit(part, target)
-    shown_name = name if name is not None else target.name
+    # Reprocess may move the file back under its recorded name: only ever a plain one.
+    recorded = name if name is not None and is_plain_name(name) else target.name
     detail = {
-        "file_name": shown_name,
+        "file_name": recorded,
         "sha256": sha,
         "rule": rejection.rule,
         "reason": rejection.reason,
@@ -466,10 +498,12 @@ def _write_rejected(
         "mesh_sender": sender,
         "stored_as": target.name,
     }
+    if name is not None and recorded != name:
+        detail["mesh_file_name"] = shown_name(name)
     _write_text_durably(Path(f"{target}.reason.json"), json.dumps(detail, indent=2) + "\n")
     _write_text_durably(
         Path(f"{target}.reason.txt"),
-        f"{shown_name} was rejected whole and nothing of it was loaded.\n"
+        f"{recorded} was rejected whole and nothing of it was loaded.\n"
         f"Reason ({rejection.rule}): {rejection.reason}\n"
         f"It arrived as MESH message {message_id} from mailbox {sender or 'unknown'}, "
         "which has been acknowledged.\n",
@@ -492,6 +526,11 @@ def _write_rejected(
         rule=rejection.rule,
         reason=rejection.reason,
     )
+
+
+def _holds(target: Path, sha: str) -> bool:
+    """True when target is a regular file (not a link) holding the bytes with this checksum."""
+    return target.is_file() and not target.is_symlink() and sha256_of(target) == sha
 
 
 def _safe_name(name: str | None, message_id: str) -> str:

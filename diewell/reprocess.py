@@ -20,6 +20,11 @@ them, reports them in the Data Docs and the validation summary, like any deliver
   other rule still applies) and logs that it did. Each file must be named: there is no
   blanket acceptance. The contract's rule has no minimum volume, so a hospice sending 1
   referral after 9 would otherwise be rejected however often it re-sent the truth.
+
+A recorded name is the sender's text: it is used as a path only if it is a plain base name
+(`delivery.is_plain_name`: no folder, no '..', no NUL, valid UTF-8), and every file written
+lands, once resolved, directly inside the landing folder (or its mark folders); anything
+else is skipped with its reason and stays where it is.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 import duckdb
 
 from diewell.config import Config
+from diewell.delivery import is_plain_name, shown_name
 
 REPROCESS_DIR = ".reprocess"  # under the landing folder; hidden, so never taken as a delivery
 ACCEPT_LOW_VOLUME_DIR = ".accept-low-volume"  # likewise: files loaded without the volume rule
@@ -66,6 +72,22 @@ def clear_mark(config: Config, file_name: str) -> None:
         (config.landing / marks / file_name).unlink(missing_ok=True)
 
 
+NOT_PLAIN = (
+    "its recorded name is not a plain file name (it holds a folder, '..', a NUL or bytes that "
+    "are not UTF-8), so it is never used as a path; it stays in the rejected area"
+)
+
+
+def _inside(folder: Path, name: object) -> Path | None:
+    """folder/name when name is a plain base name that resolves directly inside folder."""
+    if not isinstance(name, str) or not is_plain_name(name):
+        return None
+    target = folder / name
+    if target.resolve().parent != folder.resolve() or target.is_symlink():
+        return None
+    return target
+
+
 def _wanted(name: str, names: list[str] | None) -> bool:
     return not names or name in names
 
@@ -88,14 +110,17 @@ def queue_rejected(
         stored = Path(str(reason)[: -len(".reason.json")])
         if not _wanted(original, names) and not _wanted(stored.name, names):
             continue
-        if not stored.is_file():
-            continue
+        if stored.is_symlink() or not stored.is_file():
+            continue  # a rejected link stays a rejected link
         if accept_low_volume and detail["rule"] != VOLUME_RULE:
             out.append(
                 Queued(original, "skipped", f"was rejected ({detail['rule']}), not for its volume")
             )
             continue
-        target = config.landing / original
+        target = _inside(config.landing, original)
+        if target is None:
+            out.append(Queued(shown_name(str(original)), "skipped", NOT_PLAIN))
+            continue
         if target.exists():
             out.append(Queued(original, "skipped", "a file of that name is already waiting"))
             continue
@@ -103,7 +128,7 @@ def queue_rejected(
         if accept_low_volume:
             marks = config.landing / ACCEPT_LOW_VOLUME_DIR
             marks.mkdir(parents=True, exist_ok=True)
-            (marks / original).write_text(
+            (marks / target.name).write_text(
                 "load without the volume rule: the provider confirmed the delivery is complete\n",
                 encoding="utf-8",
             )
@@ -131,11 +156,14 @@ def queue_quarantined(config: Config, names: list[str] | None = None) -> list[Qu
     for file_name, extract, provider, quarantined in rows:
         if not _wanted(file_name, names):
             continue
+        target = _inside(config.landing, file_name)
+        if target is None or not all(is_plain_name(str(p)) for p in (extract, provider)):
+            out.append(Queued(shown_name(str(file_name)), "skipped", NOT_PLAIN))
+            continue
         archived = config.archive / extract / provider / file_name
         if not archived.is_file():
             out.append(Queued(file_name, "skipped", f"the archived original {archived} is missing"))
             continue
-        target = config.landing / file_name
         if target.exists():
             out.append(Queued(file_name, "skipped", "a file of that name is already waiting"))
             continue

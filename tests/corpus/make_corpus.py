@@ -7,7 +7,13 @@ are binary, or text in another encoding, so they are built by this script, deter
     .venv/bin/python tests/corpus/make_corpus.py
 
 Two cases are too big to commit (a 1 MB field, a million rows); `generate(name, folder)`
-writes them into a temporary case folder when the test runs. Every NHS number here is in the
+writes them into a temporary case folder when the test runs.
+
+The hostile cases (issue 11: links, names that are not UTF-8, a named pipe, files over the size
+limit) cannot be committed as they are - git would store a link as a link to a machine path,
+and a name that is not UTF-8 does not survive every checkout - so `build_hostile(name,
+landing, outside)` makes each one in a landing folder at test time, with any link pointing
+into `outside` (a folder of the test's own, standing for the rest of the machine). Every NHS number here is in the
 999 test range with a valid modulus 11 check digit, unless the case is about an invalid one.
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -250,6 +257,108 @@ GENERATORS = {
     "long_text_field_1mb": _long_text_field_1mb,
     "long_code_field_1mb": _long_code_field_1mb,
 }
+
+
+# --- hostile deliveries, built in the landing folder at test time -----------------------------
+
+SECRET_LINE = "SECRET first line of a file the worker can read 9990000018"  # must never leak
+
+
+def _secret_file(outside: Path) -> Path:
+    target = outside / "worker_private.txt"
+    target.write_text(f"{SECRET_LINE}\nmore\n", encoding="utf-8")
+    return target
+
+
+def _symbolic_link_to_file(landing: Path, outside: Path) -> None:
+    """A contract-named link to a file elsewhere on the machine."""
+    (landing / "deaths_QXX_20241231.csv").symlink_to(_secret_file(outside))
+
+
+def _dangling_symbolic_link(landing: Path, outside: Path) -> None:
+    """A contract-named link to nothing (its target was removed, or never existed)."""
+    (landing / "deaths_QXX_20241231.csv").symlink_to(outside / "gone.csv")
+
+
+def _symbolic_link_to_folder(landing: Path, outside: Path) -> None:
+    """A link to a folder elsewhere holding a well-formed delivery: never descended into."""
+    folder = outside / "elsewhere"
+    folder.mkdir()
+    (folder / "deaths_QXX_20241231.csv").write_text(DEATHS, encoding="utf-8")
+    (landing / "linked_folder").symlink_to(folder, target_is_directory=True)
+
+
+def _file_name_not_utf8(landing: Path, outside: Path) -> None:
+    """A name with the byte 0xFF (not UTF-8), as a Windows-1252 system might write 'ÿ'."""
+    name = b"deaths_QXX_2024\xff1231.csv"
+    with open(os.path.join(os.fsencode(landing), name), "wb") as f:
+        f.write(DEATHS.encode())
+
+
+def _file_name_with_newline(landing: Path, outside: Path) -> None:
+    """A contract name followed by a line feed: it must not pass for the contract name."""
+    (landing / "deaths_QXX_20241231.csv\n").write_text(DEATHS, encoding="utf-8")
+
+
+def _named_pipe(landing: Path, outside: Path) -> None:
+    """A FIFO under a contract name: opening it would wait for a writer for ever."""
+    os.mkfifo(landing / "deaths_QXX_20241231.csv")
+
+
+def _file_larger_than_limit(landing: Path, outside: Path) -> None:
+    """A well-formed CSV of 259 bytes, over the case's limit of 200 bytes."""
+    (landing / "deaths_QXX_20241231.csv").write_text(DEATHS, encoding="utf-8")
+
+
+PARQUET_BOMB_ROWS = 20_000
+
+
+def _bomb_table() -> pa.Table:
+    """20,000 rows of the same values, about 2.4 MB once decoded."""
+    rows = PARQUET_BOMB_ROWS
+    return pa.table(
+        {
+            "nhs_number": pa.array(["9990000018"] * rows),
+            "date_of_death": pa.array(["2024-12-01"] * rows),
+            "underlying_cause_icd10": pa.array(["C34.9 " + "x" * 94] * rows),
+        }
+    )
+
+
+def _parquet_decoded_larger_than_limit(landing: Path, outside: Path) -> None:
+    """A small Parquet file (a few KB: dictionary-encoded, zstd) whose rows decode to about
+    2.4 MB, over the case's limit of 100,000 bytes. Its footer's sizes are of the encoded
+    pages (a few KB), so only counting the decoded rows catches it."""
+    pq.write_table(_bomb_table(), landing / "deaths_QXX_20241231.parquet", compression="zstd")
+
+
+def _parquet_footer_declares_over_limit(landing: Path, outside: Path) -> None:
+    """The same rows without dictionary encoding: the footer itself declares about 2.5 MB
+    uncompressed, so the file is refused before any row is decoded."""
+    pq.write_table(
+        _bomb_table(),
+        landing / "deaths_QXX_20241231.parquet",
+        compression="zstd",
+        use_dictionary=False,
+    )
+
+
+HOSTILE = {
+    "symbolic_link_to_file": _symbolic_link_to_file,
+    "dangling_symbolic_link": _dangling_symbolic_link,
+    "symbolic_link_to_folder": _symbolic_link_to_folder,
+    "file_name_not_utf8": _file_name_not_utf8,
+    "file_name_with_newline": _file_name_with_newline,
+    "named_pipe": _named_pipe,
+    "file_larger_than_limit": _file_larger_than_limit,
+    "parquet_decoded_larger_than_limit": _parquet_decoded_larger_than_limit,
+    "parquet_footer_declares_over_limit": _parquet_footer_declares_over_limit,
+}
+
+
+def build_hostile(name: str, landing: Path, outside: Path) -> None:
+    """Make the hostile case `name` in the landing folder (links point into `outside`)."""
+    HOSTILE[name](landing, outside)
 
 
 def generate(name: str, folder: Path) -> Path:

@@ -33,7 +33,10 @@ from tests.corpus import make_corpus
 from transforms.nhs_number import is_valid_nhs_number
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text(encoding="utf-8"))
+ALL_CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text(encoding="utf-8"))
+# Hostile cases are built at test time and checked by test_hostile_deliveries.py.
+CASES = [c for c in ALL_CASES if not c.get("hostile")]
+HOSTILE_CASES = [c for c in ALL_CASES if c.get("hostile")]
 # An NHS number as it may be written: 3-3-4 digits, with or without spaces or hyphens; 9 or 10
 # digits so that a mistyped one is caught too. Dates (4-2-2) do not have this shape.
 NHS_LIKE = re.compile(r"(?<![0-9])[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{3,4}(?![0-9])")
@@ -348,7 +351,7 @@ def test_corpus_case(case, fresh_ics, generated):
 
 
 def test_corpus_has_the_cases_the_issue_requires():
-    names = [c["case"] for c in CASES]
+    names = [c["case"] for c in ALL_CASES]
     assert len(names) == len(set(names)) >= 40
     required = {
         "zero_byte", "header_only", "latin1_encoding", "utf16_with_bom", "utf8_bom",
@@ -375,6 +378,7 @@ def test_every_corpus_folder_is_a_case_and_every_case_has_one_file():
         assert len(_files(CORPUS / name)) == 1, name
     generated = {c["generate"] for c in CASES if "generate" in c}
     assert generated == set(make_corpus.GENERATORS)
+    assert {c["case"] for c in HOSTILE_CASES} == set(make_corpus.HOSTILE)
 
 
 def test_committed_corpus_is_small_and_its_nhs_numbers_synthetic():

@@ -30,7 +30,7 @@ import yaml
 from mesh_client import MeshClient
 
 from diewell.config import load_config
-from diewell.delivery import sha256_of
+from diewell.delivery import is_plain_name, sha256_of
 from diewell.mesh import MeshConfigError, MeshPullError, mesh_client_for, pull_from_mesh
 from tests.conftest import nhs
 
@@ -94,6 +94,8 @@ PROVIDERS = [
         "extracts": ["apc_spells", "ae_attendances"],
     },
     {"code": "J83001", "name": "Example surgery", "extracts": ["palliative_register"]},
+    # a hospice that sends by secure upload, not MESH: no mailbox may deliver as it
+    {"code": "HX1", "name": "Example hospice", "extracts": ["hospice_referrals"]},
 ]
 SENDERS = {"QOX": QOX_MAILBOX, "RD1": [RD1_MAILBOX], "J83001": J83_MAILBOX}
 
@@ -482,6 +484,9 @@ def test_messages_breaking_the_contract_are_rejected_with_a_reason_and_acknowled
         (RD1_MAILBOX, "deaths_RD1_20250331.csv", "provider_not_registered"),
         (RD1_OTHER_MAILBOX, "apc_spells_RD1_20250331.csv", "sender_mailbox_not_allowed"),
         (RD1_MAILBOX, "../../apc_spells_RD1_20250331.csv", "file_name_invalid"),
+        (RD1_MAILBOX, "/etc/cron.d/apc_spells_RD1_20250331.csv", "file_name_invalid"),
+        # a provider with no mailbox in mesh.senders: no mailbox may deliver as it
+        (RD1_MAILBOX, "hospice_referrals_HX1_20250331.csv", "sender_mailbox_not_allowed"),
         (RD1_MAILBOX, "apc_spells_RD1_20250231.csv", "period_invalid"),
     ]
     sent = []
@@ -497,7 +502,7 @@ def test_messages_breaking_the_contract_are_rejected_with_a_reason_and_acknowled
     caplog.set_level("DEBUG", logger="diewell")
     summary = pull_from_mesh(ics, run_id="run-test-1")
 
-    assert (summary.rejected, summary.landed, summary.failed) == (5, 1, 0)
+    assert (summary.rejected, summary.landed, summary.failed) == (len(bad), 1, 0)
     assert inbox(sandbox, icb) == []  # every message acknowledged: nothing blocks the mailbox
     assert visible_files(ics.landing) == ["ae_attendances_RD1_20250331.csv"]
     assert sha256_of(ics.landing / "ae_attendances_RD1_20250331.csv") == sha(good)
@@ -511,18 +516,30 @@ def test_messages_breaking_the_contract_are_rejected_with_a_reason_and_acknowled
         detail = json.loads(Path(f"{stored}.reason.json").read_text(encoding="utf-8"))
         # the same keys as ingest's rejections, plus where the message came from
         assert {"file_name", "sha256", "rule", "reason", "run_id", "rejected_at"} <= set(detail)
-        assert (detail["file_name"], detail["sha256"], detail["rule"]) == (name, sha(data), rule)
+        # a name holding a folder is recorded by its stored (plain) name, never as a path
+        recorded = name if "/" not in name else stored.name
+        assert is_plain_name(stored.name) and is_plain_name(detail["file_name"])
+        assert (detail["file_name"], detail["sha256"], detail["rule"]) == (
+            recorded,
+            sha(data),
+            rule,
+        )
+        assert detail.get("mesh_file_name", name) == name
         assert (detail["run_id"], detail["mesh_message_id"], detail["mesh_sender"]) == (
             "run-test-1",
             message_id,
             sender,
         )
         text = Path(f"{stored}.reason.txt").read_text(encoding="utf-8").splitlines()
-        assert text[0] == f"{name} was rejected whole and nothing of it was loaded."
+        assert text[0] == f"{recorded} was rejected whole and nothing of it was loaded."
         assert text[1] == f"Reason ({rule}): {detail['reason']}"
-    reasons = {o.rule: o.reason for o in summary.outcomes if o.status == "rejected"}
-    assert "RD1OT001" in reasons["sender_mailbox_not_allowed"]
-    assert "RD1OT009" in reasons["sender_mailbox_not_allowed"]
+    reasons = {(o.rule, o.sender): o.reason for o in summary.outcomes if o.status == "rejected"}
+    wrong_mailbox = reasons["sender_mailbox_not_allowed", RD1_OTHER_MAILBOX]
+    assert "RD1OT001" in wrong_mailbox and "RD1OT009" in wrong_mailbox
+    unmapped = reasons["sender_mailbox_not_allowed", RD1_MAILBOX]
+    assert "provider HX1" in unmapped and "mailbox RD1OT001" in unmapped
+    assert "no MESH mailbox" in unmapped
+    reasons = {rule: reason for (rule, _), reason in reasons.items()}
     assert "not registered to send deaths" in reasons["provider_not_registered"]
     # nothing was written outside the landing and rejected folders
     root = ics.path.parent
@@ -602,6 +619,7 @@ def test_secrets_come_only_from_the_environment(tmp_path, monkeypatch):
                     "url": "http://127.0.0.1:9",
                     "mailbox": "qoxt0099",
                     "password_env": "DIEWELL_UNSET_PASSWORD",
+                    "senders": SENDERS,
                 },
             }
         ),
@@ -609,6 +627,30 @@ def test_secrets_come_only_from_the_environment(tmp_path, monkeypatch):
     )
     config = load_config(path)
     assert config.mesh.mailbox == "QOXT0099"
-    assert config.mesh.senders == {}
     with pytest.raises(MeshConfigError, match="DIEWELL_UNSET_PASSWORD"):
         pull_from_mesh(config)
+
+
+def test_a_pull_without_mesh_senders_is_refused_before_the_mailbox_is_touched(
+    tmp_path, monkeypatch
+):
+    """Without mesh.senders a file's provider would rest on its name alone: refused."""
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    monkeypatch.setenv(SHARED_KEY_ENV, SHARED_KEY)
+    path = tmp_path / "diewell.yaml"
+    raw = {
+        "ics": {"code": "QOX", "name": "Test ICB"},
+        "paths": {"landing": "landing", "warehouse": "w.duckdb", "outputs": "outputs"},
+        "providers": PROVIDERS,
+        "mesh": {
+            "url": "http://127.0.0.1:9",
+            "mailbox": "QOXT0099",
+            "password_env": PASSWORD_ENV,
+            "shared_key_env": SHARED_KEY_ENV,
+        },
+    }
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = load_config(path)
+    with pytest.raises(MeshConfigError, match=r"mesh\.senders must map each provider"):
+        pull_from_mesh(config)
+    assert not (tmp_path / "landing").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 
 from diewell import ingest
 from diewell.cli import main
@@ -132,3 +133,32 @@ def test_acceptance_of_low_volume_never_moves_a_file_rejected_for_another_rule(i
     assert "skipped" in out and "not for its volume" in out
     assert (ics.config.rejected / NAME).is_file()
     assert not (ics.config.landing / NAME).exists()
+
+
+def test_a_recorded_name_that_is_not_a_plain_file_name_is_never_used_as_a_path(
+    ics, tmp_path, capsys
+):
+    """A reason file naming '../x' or an absolute path (as a MESH message's name was once
+    recorded) never steers where reprocess writes: the file stays in the rejected area."""
+    escaped = tmp_path / "escaped_apc_spells_RX1_20250131.csv"
+    recorded = {
+        "_.._outside.csv": "../outside.csv",
+        "escaped_apc_spells_RX1_20250131.csv": str(escaped),
+        "nul.csv": "apc_spells_RX1_20250131.csv\x00.sh",
+    }
+    rejected = ics.config.rejected
+    rejected.mkdir(parents=True)
+    for stored, name in recorded.items():
+        (rejected / stored).write_text("spell_id\nS1\n", encoding="utf-8")
+        detail = {"file_name": name, "sha256": "0" * 64, "rule": "file_name_invalid"}
+        (rejected / f"{stored}.reason.json").write_text(json.dumps(detail), encoding="utf-8")
+
+    assert main(["reprocess", "--config", str(ics.config_path), "--rejected"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.count("not a plain file name") == 3, out
+    assert not (ics.root / "outside.csv").exists()
+    assert not escaped.exists()
+    assert sorted(p.name for p in ics.config.landing.iterdir()) == []
+    for stored in recorded:
+        assert (rejected / stored).is_file() and (rejected / f"{stored}.reason.json").is_file()
