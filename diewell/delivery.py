@@ -23,13 +23,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from diewell.config import EXTRACTS, Config
+from diewell.config import DEFAULT_MAX_FILE_BYTES, EXTRACTS, Config
 from transforms.contracts import Contract
 
 FILE_NAME = re.compile(
     r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)\Z"
 )
-DEFAULT_MAX_FILE_BYTES = 2 << 30  # limits.max_file_bytes (config.md): 2 GiB, decoded
 NOT_READ = ""  # the checksum recorded for a file rejected before any of it was read
 WAITING_SUFFIXES = (".part", ".tmp")  # files still being written: left alone
 PARQUET_BATCH_ROWS = 65_536  # rows decoded at a time, so the decoded size is checked as it grows
@@ -206,12 +205,8 @@ def stored_name(name: str, fallback: str) -> str:
 
 
 def max_file_bytes(config: Config) -> int:
-    """The configured `limits.max_file_bytes` (Config.max_file_bytes), else 2 GiB."""
-    limit = getattr(config, "max_file_bytes", None)
-    if limit is None:  # a configuration model that does not carry it yet: read the raw section
-        limits = (getattr(config, "extra", None) or {}).get("limits") or {}
-        limit = limits.get("max_file_bytes") if isinstance(limits, dict) else None
-    return int(limit) if limit is not None else DEFAULT_MAX_FILE_BYTES
+    """The configured `limits.max_file_bytes` (2 GiB unless the configuration says)."""
+    return config.max_file_bytes
 
 
 def _too_large(size: str, limit: int) -> FileRejected:

@@ -254,7 +254,9 @@ def deliver_reference_and_deaths(ics: TinyIcs) -> dict[str, bytes]:
 
 def landing_bytes(ics: TinyIcs) -> dict[str, bytes]:
     landing = ics.root / "landing"
-    return {p.relative_to(landing).as_posix(): p.read_bytes() for p in landing.rglob("*")}
+    return {
+        p.relative_to(landing).as_posix(): p.read_bytes() for p in landing.rglob("*") if p.is_file()
+    }
 
 
 def test_a_16_byte_key_stops_the_run_before_anything_loads(tmp_path):
