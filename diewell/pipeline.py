@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 import secrets
 import shutil
 from collections import Counter
@@ -166,12 +165,38 @@ def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> 
     return values
 
 
+# The code that shapes a published figure: the packages whose source goes into the release
+# id. Every file of these kinds under them counts, so a fix to a statistic, to disclosure
+# control, to a trend or to how a row loads gives a new release.
+CODE_PACKAGES = ("diewell", "transforms", "warehouse", "expectations")
+CODE_SUFFIXES = (".py", ".sql", ".yaml", ".json")
+
+
+def code_roots() -> list[Path]:
+    """The folders of CODE_PACKAGES, as installed beside this module."""
+    project = Path(__file__).resolve().parents[1]
+    return [project / name for name in CODE_PACKAGES]
+
+
+def code_digest(roots: list[Path] | None = None) -> str:
+    """A digest of every source file (CODE_SUFFIXES) under the code roots, by path and bytes."""
+    digest = hashlib.sha256()
+    for root in code_roots() if roots is None else roots:
+        for path in sorted(root.rglob("*")):
+            if path.suffix in CODE_SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
+                digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     """The publication's identifier, derived from everything that determines its content.
 
-    The current input files (their checksums), the indicator SQL and catalogue, the code
-    version and the disclosure settings. Running the pipeline again on the same inputs gives
-    the same release id and therefore byte-identical published files.
+    The current input files (their checksums), the source of the code that shapes the
+    figures (code_digest: statistics, disclosure control, trend, SII, loading, the SQL, the
+    catalogue and the suites), the code version, the ICS's code and name, and the disclosure
+    settings. Running the pipeline again on the same inputs with the same code gives the
+    same release id and therefore byte-identical published files; a code fix gives a new one.
     """
     digest = hashlib.sha256()
     rows = con.execute(
@@ -179,21 +204,20 @@ def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     ).fetchall()
     for (sha,) in rows:
         digest.update(sha.encode())
-    for path in sorted(warehouse.SQL_DIR.rglob("*")):
-        if path.suffix in (".sql", ".yaml", ".json") and path.is_file():
-            digest.update(path.relative_to(warehouse.SQL_DIR).as_posix().encode())
-            digest.update(path.read_bytes())
-    digest.update(
-        f"{__version__}|{config.ics_code}|{config.suppress_up_to}|{config.round_to}".encode()
+    digest.update(code_digest().encode())
+    settings = (
+        __version__,
+        config.ics_code,
+        config.ics_name,
+        config.suppress_up_to,
+        config.round_to,
     )
+    digest.update(repr(settings).encode())
     return "r" + digest.hexdigest()[:16]
 
 
 def _point_current_at(outputs: Path, release_id: str) -> None:
-    link_tmp = outputs / f".current-{release_id}"
-    link_tmp.unlink(missing_ok=True)
-    link_tmp.symlink_to(Path("releases") / release_id)
-    os.replace(link_tmp, outputs / "current")
+    publish.point_current_at(outputs, release_id)
 
 
 def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) -> Path:

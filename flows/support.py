@@ -29,8 +29,6 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-import diewell
-import transforms
 from diewell import pipeline, warehouse
 from diewell.config import Config, ConfigError, load_config
 from diewell.mesh import MeshPullError, MeshPullSummary
@@ -194,23 +192,13 @@ def recorded_run(
 # --- caching ---------------------------------------------------------------------------------
 
 
-def _source_digest() -> str:
-    digest = hashlib.sha256()
-    for package in (diewell, transforms):
-        root = Path(package.__file__).resolve().parent
-        for path in sorted(root.rglob("*.py")):
-            digest.update(path.relative_to(root).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def warehouse_inputs(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     """A digest of everything build and compute read, for the warehouse as it stands.
 
     The release id (the loaded files' checksums, the warehouse SQL and catalogue, the version,
     the disclosure settings), the configuration file, every loaded or superseded file by its
     id (a new load always has a new id), the warehouse's first run (a new or replaced warehouse
-    starts afresh), the diewell and transforms source, and the DuckDB and Polars versions.
+    starts afresh), and the DuckDB and Polars versions (the source is in the release id).
     """
     digest = hashlib.sha256()
     digest.update(pipeline.release_id(con, config).encode())
@@ -225,7 +213,6 @@ def warehouse_inputs(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     # may have the smaller id).
     first_run = "SELECT run_id FROM meta_runs ORDER BY started_at, run_id LIMIT 1"
     digest.update(repr(con.execute(first_run).fetchall()).encode())
-    digest.update(_source_digest().encode())
     digest.update(f"{duckdb.__version__}|{pl.__version__}".encode())
     return digest.hexdigest()[:32]
 

@@ -259,3 +259,31 @@ def test_the_configured_disclosure_settings_are_applied_and_audited(synthetic_ru
         "round_to": 10,
         "smallest_published_count": 10,
     }
+
+
+def test_a_release_is_on_disk_before_current_points_at_it(synthetic_run, outputs, monkeypatch):
+    """Issue 11, item 11: every file, and every folder's entries, is flushed (fsync) before
+    the rename that makes it visible, so a power cut cannot leave `current` on empty files."""
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.fspath(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    release = publish.publish(synthetic_run.con, synthetic_run.values, outputs, "r-durable")
+    staging = outputs.outputs / publish.STAGING / "r-durable"
+    renamed = events.index(("replace", os.fspath(release)))
+    flushed_before = {path for kind, path in events[:renamed] if kind == "fsync"}
+    written = {os.fspath(staging / p.relative_to(release)) for p in release.rglob("*")}
+    assert written and written <= flushed_before  # every file and folder of the release
+    assert os.fspath(staging) in flushed_before
+    switched = events.index(("replace", os.fspath(outputs.outputs / "current")))
+    assert ("fsync", os.fspath(outputs.outputs)) in events[switched:]
+    assert ("fsync", os.fspath(outputs.outputs / "releases")) in events[renamed:switched]
