@@ -1,4 +1,4 @@
-"""The ICS configuration file (../shared/spec/config.md): one YAML file per deployment.
+"""The ICS configuration file (docs/CONFIGURATION.md): one YAML file per deployment.
 
 The file is checked whole, against one strict model, before anything runs: an unknown key,
 a value of the wrong type, a provider code that is not an ODS code or an unknown extract

@@ -22,21 +22,6 @@ TEST_KEY = "test-key-0123456789abcdef0123456789abcdef"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path:
-    """The contract folder `shared/` (spec and reference): beside the repository as in CI
-    (<repo>/../shared), else where $DIEWELL_SHARED says, else the workplace's /work/shared."""
-    candidates = [p / "shared" for p in REPO.parents]
-    if os.environ.get("DIEWELL_SHARED"):
-        candidates.append(Path(os.environ["DIEWELL_SHARED"]))
-    candidates.append(Path("/work/shared"))
-    for candidate in candidates:
-        if (candidate / "spec").is_dir() and (candidate / "reference").is_dir():
-            return candidate
-    raise FileNotFoundError(
-        "shared/ (spec and reference) not found beside the repository; set DIEWELL_SHARED"
-    )
-
-
 def nhs(i: int) -> str:
     """The i-th valid NHS number in the 999 test range (never a real patient)."""
     stems = np.arange(999_000_000, 999_000_000 + 12 * (i + 1), dtype=np.int64)

@@ -7,7 +7,7 @@ Polars helpers add the published columns and turn "no value" into null.
 
 z is the exact normal quantile, `norm.ppf(confidence + (1 - confidence) / 2)`, as
 PHEindicatormethods computes it with `qnorm`. The spec rounds z to 1.959964 and 3.090232; the
-reference values in shared/reference match the exact quantile to about 2e-14 and the rounded
+reference values in tests/reference match the exact quantile to about 2e-14 and the rounded
 figures only to about 2e-7, so the rounded figures would fail the 1e-9 tolerance.
 """
 

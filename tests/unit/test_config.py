@@ -1,4 +1,4 @@
-"""The configuration is checked whole before anything runs (../shared/spec/config.md v2).
+"""The configuration is checked whole before anything runs (docs/CONFIGURATION.md).
 
 An unknown key, a value of the wrong type, a provider code that is not an ODS code, or a
 missing or too-short key stops the run at once with one ConfigError naming the file, the key

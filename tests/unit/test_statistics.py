@@ -1,4 +1,4 @@
-"""OHID statistics against UKHSA PHEindicatormethods reference values (shared/reference).
+"""OHID statistics against UKHSA PHEindicatormethods reference values (tests/reference).
 
 Every row of the reference CSVs is a test case, asserted to a relative tolerance of 1e-9; a
 blank in a reference file means "no value" and is asserted as NaN.
@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import shared_dir
 from transforms.statistics import (
     ESP2013,
     ESP2013_BANDS,
@@ -35,7 +34,7 @@ REL = 1e-9
 
 
 def reference_dir() -> Path:
-    return shared_dir() / "reference"
+    return Path(__file__).resolve().parents[1] / "reference"
 
 
 def read_reference(name: str) -> list[dict[str, str]]:
