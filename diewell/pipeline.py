@@ -79,6 +79,11 @@ def open_warehouse(config: Config) -> duckdb.DuckDBPyConnection:
         working.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(config.warehouse, working)
         log.info("warehouse: working copy created from %s", config.warehouse)
+    if working.exists() and warehouse.keep_readable_by_analysts(working):
+        log.warning(
+            "warehouse: rewritten in DuckDB %s's storage format, so analysts' tools can open it",
+            warehouse.ANALYST_STORAGE_VERSION,
+        )
     con = warehouse.connect(working)
     applied = warehouse.migrate(con)
     if applied:
