@@ -300,6 +300,8 @@ def refresh_markdown(
             f"- Published release `{summary.release.name}` (disclosure-controlled): "
             f"`{summary.release}`, pointed at by `{config.outputs / publish.CURRENT}`."
         )
+    elif summary.not_published:
+        lines.append(f"- Nothing published: {summary.not_published}.")
     else:
         lines.append(
             "- Not published by this run (the monthly publication publishes). The headline "

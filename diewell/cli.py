@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from diewell.config import ConfigError, load_config
+from diewell.permissions import private_umask
 
 if TYPE_CHECKING:
     import polars as pl
 
 log = logging.getLogger("diewell")
+
+# Exit codes (README "Running it"): a run that has nothing to publish yet still ends EXIT_OK.
+EXIT_OK = 0
+EXIT_CONFIG = 2  # the configuration or the key is wrong: fix it and run again
+EXIT_WAREHOUSE_BUSY = 3  # another run held the warehouse for longer than the wait allows
+EXIT_TIMED_OUT = 4  # the run went over its time-out ($DIEWELL_REFRESH_TIMEOUT_SECONDS)
 
 
 def _setup_logging() -> None:
@@ -59,13 +66,23 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def run_pipeline(config_path: Path) -> int:
+    from prefect.flow_engine import FlowRunTimeoutError
+
     from diewell.pipeline import headline
     from flows.refresh import refresh
+    from flows.support import WarehouseBusy
 
     config = load_config(config_path)  # fail early, before Prefect starts, on a bad config
     config.pseudonymisation_key()
     started = time.perf_counter()
-    summary = refresh(str(config_path))
+    try:
+        summary = refresh(str(config_path))
+    except WarehouseBusy as exc:
+        print(f"diewell: the warehouse is busy: {exc}", file=sys.stderr)
+        return EXIT_WAREHOUSE_BUSY
+    except FlowRunTimeoutError as exc:
+        print(f"diewell: the run went over its time-out and was stopped: {exc}", file=sys.stderr)
+        return EXIT_TIMED_OUT
     elapsed = time.perf_counter() - started
     print()
     print(f"Run {summary.run_id} completed in {elapsed:.1f} s")
@@ -80,6 +97,9 @@ def run_pipeline(config_path: Path) -> int:
         f"  decedent cohort: {summary.cohort_rows:,} rows; {summary.indicator_rows:,} indicator values"
     )
     print(f"Warehouse: {config.warehouse}")
+    if summary.release is None:
+        print(f"Nothing published: {summary.not_published}.")
+        return EXIT_OK
     print(f"Outputs:   {config.outputs / 'current'} -> {summary.release}")
     table = headline(summary.release)
     if table.height:
@@ -88,7 +108,7 @@ def run_pipeline(config_path: Path) -> int:
             f"\nHeadline indicators, {config.ics_name}, 12 months to {period} (published figures):"
         )
         print("\n".join(headline_lines(table)))
-    return 0
+    return EXIT_OK
 
 
 def headline_lines(table: pl.DataFrame) -> list[str]:
@@ -233,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_docs)
 
     args = parser.parse_args(argv)
+    private_umask()  # identifiable data is the service account's alone (diewell/permissions.py)
     _setup_logging()
     try:
         return args.func(args)
     except ConfigError as exc:
         print(f"diewell: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

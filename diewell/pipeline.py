@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from diewell import __version__, indicators, key_check, publish, warehouse
+from diewell import __version__, indicators, key_check, permissions, publish, warehouse
 from diewell.config import Config
 from diewell.delivery import discover
 from diewell.ingest import FileOutcome, ingest_landing
@@ -36,6 +36,7 @@ class RunSummary:
     indicator_rows: int = 0
     release_id: str | None = None
     release: Path | None = None
+    not_published: str = ""  # why a run asked to publish published nothing (day one)
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -57,6 +58,17 @@ def new_run_id() -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def identifiable_folders(config: Config) -> list[Path]:
+    """The folders holding identifiable or row-level data: the archive, the rejected files and
+    the warehouse folder (warehouse, working copy, cached results, lock)."""
+    return [config.archive, config.rejected, config.warehouse.parent]
+
+
+def protect_identifiable(config: Config) -> None:
+    """Make the identifiable folders, and everything already in them, the owner's only."""
+    permissions.protect(*identifiable_folders(config))
+
+
 def open_warehouse(config: Config) -> duckdb.DuckDBPyConnection:
     """Open the refresh's own working copy of the warehouse (see warehouse.working_path)."""
     working = warehouse.working_path(config.warehouse)
@@ -66,6 +78,11 @@ def open_warehouse(config: Config) -> duckdb.DuckDBPyConnection:
         working.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(config.warehouse, working)
         log.info("warehouse: working copy created from %s", config.warehouse)
+    if working.exists() and warehouse.keep_readable_by_analysts(working):
+        log.warning(
+            "warehouse: rewritten in DuckDB %s's storage format, so analysts' tools can open it",
+            warehouse.ANALYST_STORAGE_VERSION,
+        )
     con = warehouse.connect(working)
     applied = warehouse.migrate(con)
     if applied:
@@ -131,6 +148,9 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> list[
             log.info("ingest: %d/%d files (%d%%)", done, total, 100 * done // total)
 
     outcomes = ingest_landing(con, config, run_id, progress)
+    # A file moved from the landing folder into the archive or rejected keeps the mode its
+    # sender gave it; their folders (0700) already close it to others, and this closes it too.
+    permissions.protect(config.archive, config.rejected, announce=False)
     log.info(
         "ingest: %d loaded, %d unchanged, %d rejected; %d rows loaded, %d quarantined",
         sum(o.status == "loaded" for o in outcomes),
@@ -220,7 +240,35 @@ def _point_current_at(outputs: Path, release_id: str) -> None:
     publish.point_current_at(outputs, release_id)
 
 
-def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) -> Path:
+def nothing_to_publish(con: duckdb.DuckDBPyConnection, values: pl.DataFrame) -> str:
+    """Why there is nothing to publish yet, in words for the operator; "" when there is.
+
+    Day one (no provider has delivered a file that loaded) and the first months (deliveries
+    that do not yet cover one whole reporting period) are normal states, not failures: the
+    run completes, publishes nothing and leaves `current` as it was.
+    """
+    loaded = fetch_one(con, "SELECT count(*) FROM landing_files WHERE status = 'loaded'")[0]
+    if not loaded:
+        return (
+            "nothing has been delivered yet (no file has loaded): there is nothing to publish; "
+            "outputs/current is left as it was"
+        )
+    if not values.height:
+        return (
+            "no indicator can be computed yet: the deaths deliveries loaded so far do not cover "
+            "a whole reporting period; there is nothing to publish and outputs/current is left "
+            "as it was"
+        )
+    return ""
+
+
+def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) -> Path | None:
+    """Publish the release for these values; None (nothing published) when there is nothing
+    to publish yet (see nothing_to_publish)."""
+    reason = nothing_to_publish(con, values)
+    if reason:
+        log.warning("publication: %s", reason)
+        return None
     release = config.outputs / "releases" / release_id
     if release.is_dir():
         # The same inputs and code were published before: the bytes would be identical.
@@ -230,6 +278,8 @@ def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) 
         )
         return release
     release = publish.publish(con, values, config, release_id)
+    # Disclosure-controlled, made to be shared: readable by all, unlike everything else.
+    permissions.share(release, config.outputs)
     log.info("published release %s", release)
     return release
 

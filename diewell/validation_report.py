@@ -13,12 +13,17 @@ A Data Docs failure fails the run after everything is committed: the warehouse h
 loaded rows, the quarantine and the summary, the results are stored, and the next run
 rebuilds the site from the stored results. Nothing is lost, and a missing report is loud.
 
-Counts, rules and masked values only: never an NHS number or a whole row.
+Counts, rules and masked values only: never an NHS number or a whole row. GX writes the values
+it is given into its pages as they are, so every text that came from a sender (offending
+values, file names, reasons) is HTML-escaped here, before GX sees it (`sender_text`): a
+value such as `<img src=x onerror=...>` is shown as those characters and never becomes markup.
+The stored GX results hold the escaped text too; they exist only to build these pages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -199,6 +204,20 @@ def _context(config: Config):
     return gx.get_context(project_config=project, mode="ephemeral")
 
 
+def sender_text(value: object) -> object:
+    """A sender's text made safe for an HTML page (&, <, >, quotes escaped); other values as
+    they are (numbers, None)."""
+    return html.escape(value, quote=True) if isinstance(value, str) else value
+
+
+def _escaped_findings(by_rule: dict) -> dict:
+    """`quarantine_by_rule`'s findings with every offending value escaped for the page."""
+    return {
+        key: {**hit, "values": [sender_text(v) for v in hit["values"]]}
+        for key, hit in by_rule.items()
+    }
+
+
 def build_data_docs(config: Config, run_id: str, validated) -> Path:
     """Store each validated file's GX result and rebuild the Data Docs index; return the index."""
     from great_expectations.core.run_identifier import RunIdentifier
@@ -219,23 +238,24 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
         suite = loaded_suites.get(o.extract) or suites.load_suite(o.extract)
         loaded_suites[o.extract] = suite
         v = o.validation
+        file_name = sender_text(o.file_name)  # nothing a sender wrote reaches GX unescaped
         result = suites.validation_result(
             suite,
-            file_name=o.file_name,
+            file_name=file_name,
             run_id=run_id,
             run_time=run_time,
             period_end=v["period_end"],
             rows_read=v["rows_read"],
             rows_quarantined=v["rows_quarantined"],
-            by_rule=v["by_rule"],
+            by_rule=_escaped_findings(v["by_rule"]),
             columns_present=v["columns_present"],
-            file_rule=(o.rule, o.reason) if o.status == "rejected" else None,
+            file_rule=(o.rule, sender_text(o.reason)) if o.status == "rejected" else None,
             previous_rows=v["previous_rows"],
         )
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(o.extract),
             run_id=RunIdentifier(run_name=run_id, run_time=run_time),
-            batch_identifier=o.file_name,
+            batch_identifier=file_name,
         )
         context.validation_results_store.set(key, result)
         keys.append(key)

@@ -22,6 +22,11 @@ from transforms.contracts import Contract, all_contracts
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
 
+# Analysts open the warehouse with the DuckDB their tools bundle (a DBeaver driver, an R
+# package, last year's CLI), often older than ours: every warehouse file is written in the
+# storage format of DuckDB 1.4 LTS, which 1.4 and every later DuckDB read.
+ANALYST_STORAGE_VERSION = "v1.4.0"
+
 DUCKDB_TYPES = {
     "date": "DATE",
     "datetime": "TIMESTAMP",
@@ -30,9 +35,58 @@ DUCKDB_TYPES = {
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    """Open a warehouse file; a new one is created in ANALYST_STORAGE_VERSION's format."""
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(
+        str(path), config={"storage_compatibility_version": ANALYST_STORAGE_VERSION}
+    )
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.strip("v+").split("."))
+
+
+def storage_version(path: Path) -> str:
+    """The storage format a closed warehouse file is written in, e.g. 'v1.4.0'."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        (tags,) = fetch_one(
+            con, "SELECT tags FROM duckdb_databases() WHERE database_name = current_database()"
+        )
+    finally:
+        con.close()
+    return tags["storage_version"].rstrip("+")
+
+
+def keep_readable_by_analysts(path: Path) -> bool:
+    """Rewrite a closed warehouse file in ANALYST_STORAGE_VERSION's format when it is written
+    in a newer one (a warehouse made before this rule); True when it was rewritten.
+
+    The copy is made beside the file (every table, view and comment; COPY FROM DATABASE),
+    flushed, and renamed over it, so a crash leaves either the old file or the new one.
+    """
+    duckdb.connect(str(path)).close()  # fold any write-ahead log into the file first
+    if _version(storage_version(path)) <= _version(ANALYST_STORAGE_VERSION):
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.storage.tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {_quote(str(path))} AS old_format (READ_ONLY)")
+        con.execute(
+            f"ATTACH {_quote(str(tmp))} AS analyst_format "
+            f"(STORAGE_VERSION {_quote(ANALYST_STORAGE_VERSION)})"
+        )
+        con.execute("COPY FROM DATABASE old_format TO analyst_format")
+        con.execute("DETACH analyst_format")
+    finally:
+        con.close()
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return True
 
 
 def staging_table(extract: str) -> str:

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from prefect import flow
 
-from diewell import pipeline
+from diewell import permissions, pipeline
 from flows import support
 from flows.tasks import pull_from_mesh, report_pull, survey_landing
 
 
-@flow(name="diewell-pull", log_prints=True)
+@flow(
+    name="diewell-pull",
+    log_prints=True,
+    timeout_seconds=support.flow_timeout(support.PULL_TIMEOUT_ENV, support.PULL_TIMEOUT_SECONDS),
+)
 def pull(config_path: str | None = None) -> dict[str, int]:
     """Pull new deliveries from the ICS's MESH mailbox and list what waits for the nightly load.
 
     Args:
         config_path: the ICS configuration file (config.md); default $DIEWELL_CONFIG.
     """
+    permissions.private_umask()  # a worker-run flow too: identifiable data is ours alone
     config = support.checked_config(config_path, need_key=False)
     run_id = f"pull-{pipeline.new_run_id()}"
     pulled = pull_from_mesh(config, run_id, return_state=True) if config.mesh else None

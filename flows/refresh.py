@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from diewell import pipeline
+from diewell import permissions, pipeline
 from flows import support
 from flows.tasks import (
     build,
@@ -25,7 +25,13 @@ from flows.tasks import (
 )
 
 
-@flow(name="diewell-refresh", log_prints=True)
+@flow(
+    name="diewell-refresh",
+    log_prints=True,
+    timeout_seconds=support.flow_timeout(
+        support.REFRESH_TIMEOUT_ENV, support.REFRESH_TIMEOUT_SECONDS
+    ),
+)
 def refresh(
     config_path: str | None = None, publish: bool = True, rebuild: bool = False
 ) -> pipeline.RunSummary:
@@ -36,11 +42,12 @@ def refresh(
         publish: publish a disclosure-controlled release; False refreshes the warehouse only.
         rebuild: build and compute even when nothing they read has changed.
     """
+    permissions.private_umask()  # a worker-run flow too: identifiable data is ours alone
     config = support.checked_config(config_path)  # a bad config or a missing key stops here
     summary = pipeline.RunSummary(pipeline.new_run_id())
     run_id = summary.run_id
     cached = support.cache_options(config, rebuild)
-    with failure_reported(config, run_id), support.one_writer(config):
+    with failure_reported(config, run_id), support.one_writer(config, run_id):
         pulled = pull_from_mesh(config, run_id, return_state=True) if config.mesh else None
         with support.recorded_run(config, summary) as con:
             summary.files = validate_and_load(con, config, run_id)
@@ -54,6 +61,8 @@ def refresh(
             summary.indicator_rows = values.height
             if publish:
                 summary.release = publish_release(con, values, config, summary.release_id)
+                if summary.release is None:
+                    summary.not_published = pipeline.nothing_to_publish(con, values)
             quarantine = count_quarantined(con, run_id)
             support.prune_cache(con, config, summary.release_id)
         swap_in_warehouse(config)

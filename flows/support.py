@@ -1,9 +1,9 @@
 """What the flows need to run safely, apart from the data itself.
 
 - `checked_config`: the configuration and its secrets, or a failure a person can act on.
-- `one_writer`: only one run writes a warehouse at a time (a Prefect global concurrency limit
-  that queues runs, and a lock file beside the warehouse that refuses a second writer however
-  it was started).
+- `one_writer`: only one run writes a warehouse at a time (an flock on `<warehouse>.lock`,
+  which the kernel releases when its holder ends, however it ends; a second run waits, saying
+  who holds it).
 - `cache_key_*` and `cache_storage`: build and compute are skipped when nothing they read has
   changed since they last ran on this warehouse.
 - `on_io_error`: the retry condition: only I/O may be retried.
@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 from prefect.blocks.system import Secret
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import ObjectNotFound
 
 from diewell import pipeline, warehouse
 from diewell.config import Config, ConfigError, load_config
@@ -36,9 +35,14 @@ from diewell.mesh import MeshPullError, MeshPullSummary
 log = logging.getLogger("diewell.flows")
 
 CONFIG_ENV = "DIEWELL_CONFIG"  # the config path when a run is given none
-WRITER_WAIT_SECONDS = 6 * 60 * 60  # a queued writer gives up after this long
-LOCK_NAME = "writer.lock"
 CACHE_DIR = "cache"
+
+# Every flow has a time-out, so a run stuck on a read (a dead network share, a hung mailbox)
+# ends, and with it its hold on the warehouse. Set where the worker runs, in seconds.
+REFRESH_TIMEOUT_ENV = "DIEWELL_REFRESH_TIMEOUT_SECONDS"
+REFRESH_TIMEOUT_SECONDS = 4 * 60 * 60
+PULL_TIMEOUT_ENV = "DIEWELL_PULL_TIMEOUT_SECONDS"
+PULL_TIMEOUT_SECONDS = 30 * 60
 
 
 class WarehouseBusy(RuntimeError):
@@ -101,75 +105,114 @@ def key_problem(config: Config) -> str | None:
 
 # --- one writer ------------------------------------------------------------------------------
 
+# The one-writer lock is an flock on `<warehouse>.lock`: the kernel releases it when the holding
+# process ends however it ends (even SIGKILL), so a crashed run can never keep it. (A Prefect
+# global concurrency slot did not: its lease lived in the temporary Prefect server that died
+# with the run, and the next run waited on it for ever.)
+LOCK_SUFFIX = ".lock"
+LOCK_POLL_SECONDS = 0.5  # how often a waiting run tries the lock again
+WAIT_LOG_ENV = "DIEWELL_WRITER_WAIT_LOG_SECONDS"
+WAIT_LOG_SECONDS = 60  # a waiting run says who holds the lock this often
+WAIT_TIMEOUT_ENV = "DIEWELL_WRITER_WAIT_TIMEOUT_SECONDS"
+WAIT_TIMEOUT_SECONDS = 6 * 60 * 60  # a run waiting for the warehouse gives up after this long
 
-def writer_limit_name(config: Config) -> str:
-    """The global concurrency limit (one slot) that queues the runs writing this ICS's warehouse."""
-    return f"diewell-warehouse-{config.ics_code.lower()}"
+
+def writer_lock_path(config: Config) -> Path:
+    """The lock file beside the analysts' warehouse file: `<warehouse>.lock`."""
+    return config.warehouse.with_name(config.warehouse.name + LOCK_SUFFIX)
 
 
-def _ensure_limit(name: str) -> None:
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            try:
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=1)
-                )
-                log.info("created the global concurrency limit %s (one writer)", name)
-            except ObjectAlreadyExists:
-                pass
+def _seconds_from_env(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {text[:40]!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return value
+
+
+def flow_timeout(env_var: str, default: int) -> float:
+    """A flow's time-out in seconds: the environment variable's value, else the default."""
+    return _seconds_from_env(env_var, default)
+
+
+def _holder(f) -> str:
+    f.seek(0)
+    try:
+        who = json.loads(f.read() or "{}")
+    except ValueError:
+        who = {}
+    if not who:
+        return "holder unknown"
+    return (
+        f"pid {who.get('pid')} on {who.get('host')}, run {who.get('run_id')}, "
+        f"since {who.get('started')}"
+    )
 
 
 @contextmanager
-def _lock_file(config: Config) -> Iterator[None]:
-    folder = warehouse.working_path(config.warehouse).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_NAME
+def one_writer(
+    config: Config,
+    run_id: str = "",
+    *,
+    wait_timeout: float | None = None,
+    log_every: float | None = None,
+) -> Iterator[None]:
+    """Hold the warehouse for this run: wait for the writer lock, naming its holder as it waits.
+
+    The lock is held until the block exits or the process ends. `wait_timeout` (default
+    $DIEWELL_WRITER_WAIT_TIMEOUT_SECONDS, else 6 hours) ends the wait with WarehouseBusy;
+    `log_every` (default $DIEWELL_WRITER_WAIT_LOG_SECONDS, else 60 s) spaces the waiting lines.
+    """
+    wait_timeout = wait_timeout or _seconds_from_env(WAIT_TIMEOUT_ENV, WAIT_TIMEOUT_SECONDS)
+    log_every = log_every or _seconds_from_env(WAIT_LOG_ENV, WAIT_LOG_SECONDS)
+    path = writer_lock_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+", encoding="utf-8") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "holder unknown"
-            raise WarehouseBusy(
-                f"another diewell run is writing the warehouse {config.warehouse} ({holder}); "
-                "wait for it to finish. The lock is released when that process ends."
-            ) from None
+        started_waiting = time.monotonic()
+        next_line = started_waiting
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pass
+            waited = time.monotonic() - started_waiting
+            if waited >= wait_timeout:
+                raise WarehouseBusy(
+                    f"gave up after waiting {waited:.0f} s for the warehouse {config.warehouse}: "
+                    f"another diewell run is writing it ({_holder(f)}). Let that run finish, "
+                    "or stop it; its lock goes with its process."
+                )
+            if time.monotonic() >= next_line:
+                log.warning(
+                    "waiting for the warehouse %s: another diewell run is writing it (%s); "
+                    "waited %.0f s, giving up after %.0f s",
+                    config.warehouse,
+                    _holder(f),
+                    waited,
+                    wait_timeout,
+                )
+                next_line += log_every
+            time.sleep(LOCK_POLL_SECONDS)
         os.ftruncate(f.fileno(), 0)
-        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "run_id": run_id,
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        f.write(json.dumps(holder) + "\n")
         f.flush()
         try:
             yield
         finally:
+            os.ftruncate(f.fileno(), 0)
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-@contextmanager
-def _writer_slot(config: Config, name: str) -> Iterator[None]:
-    acquired = False
-    try:
-        with concurrency(name, occupy=1, timeout_seconds=WRITER_WAIT_SECONDS, strict=True):
-            acquired = True
-            yield
-    except TimeoutError as exc:
-        if acquired:
-            raise
-        raise WarehouseBusy(
-            f"the warehouse {config.warehouse} was busy with other runs for over "
-            f"{WRITER_WAIT_SECONDS // 3600} hours (global concurrency limit {name}); "
-            "look for a diewell-refresh run that is stuck"
-        ) from exc
-
-
-@contextmanager
-def one_writer(config: Config) -> Iterator[None]:
-    """Hold the warehouse for this run: queue behind any other writer, then lock it."""
-    name = writer_limit_name(config)
-    _ensure_limit(name)
-    with _writer_slot(config, name), _lock_file(config):
-        yield
 
 
 @contextmanager
@@ -177,6 +220,7 @@ def recorded_run(
     config: Config, summary: pipeline.RunSummary
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """The working warehouse, open for one run recorded in meta_runs (completed or failed)."""
+    pipeline.protect_identifiable(config)
     con = pipeline.open_warehouse(config)
     pipeline.start_run(con, config, summary.run_id)
     try:

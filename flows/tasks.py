@@ -75,8 +75,8 @@ def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> 
 @task(cache_policy=NONE)
 def publish_release(
     con: duckdb.DuckDBPyConnection, values: pl.DataFrame, config: Config, release_id: str
-) -> Path:
-    """Disclosure-control, audit and publish the Parquet release."""
+) -> Path | None:
+    """Disclosure-control, audit and publish the Parquet release (None: nothing to publish yet)."""
     return pipeline.publish_release(con, values, config, release_id)
 
 

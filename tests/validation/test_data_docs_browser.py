@@ -100,3 +100,38 @@ def test_a_validation_page_shows_the_failed_rule_its_note_and_count(
     assert "[value_not_allowed] admission_method must be one of the listed codes" in page
     assert "2 unexpected values found" in page
     assert "apc_spells_RX1_20250131.csv" in page
+
+
+ALERT = "<img src=x onerror=alert(1)>"
+MARKS_THE_PAGE = "<img src=x onerror=document.body.setAttribute('data-pwned','yes')>"
+
+
+def test_a_quarantined_value_holding_markup_is_shown_as_text_and_runs_no_script(
+    ics, chromium, served, tmp_path
+):
+    """Issue 11, 2: nothing a sender writes may become markup or script in the Data Docs.
+
+    (Before the fix the alert opened a dialog that held headless Chromium until the test's
+    time-out.)"""
+    rows = spells(6)
+    rows[1]["admission_method"] = ALERT  # row 2
+    rows[4]["admission_method"] = MARKS_THE_PAGE  # row 5
+    ics.deliver("apc_spells_RX1_20250131.csv", rows, COLUMNS)
+    outcomes = ics.run("run-1")
+    assert [(o.status, o.rows_quarantined) for o in outcomes] == [("loaded", 2)]
+    index = data_docs_index(ics.config)
+    (page_file,) = index.parent.glob("validations/apc_spells/run-1/*/*.html")
+
+    html = page_file.read_text(encoding="utf-8")
+    assert "<img src=x" not in html.lower()  # the plain file: no raw markup from the sender
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+    base = served(index.parent)
+    rel = page_file.relative_to(index.parent).as_posix()
+    dom = dump_dom(chromium, f"{base}/{rel}", tmp_path / "profile-page")
+    assert "2 unexpected values found" in dom  # the page rendered
+    assert '<img src="x"' not in dom  # no img element was made from the value
+    assert 'data-pwned="yes"' not in dom  # and no script of the sender's ran
+    # shown literally: the text node holds the characters the sender sent
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom
+    assert "&lt;img src=x onerror=document.body.setAttribute('data-pwned','yes')&gt;" in dom

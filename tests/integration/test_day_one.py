@@ -1,0 +1,37 @@
+"""Day one: a valid ICS whose providers have sent nothing yet (issue 11, 13).
+
+The run says plainly that nothing has been delivered and there is nothing to publish, ends
+with exit code 0 (nothing is wrong), publishes nothing and leaves `current` untouched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from diewell.config import load_config
+from tests.conftest import REPO
+from tests.integration.tiny_cli import cli_env, deaths_ics
+
+RUN_TIMEOUT = 300
+
+
+def test_a_run_before_anything_is_delivered_says_so_and_publishes_nothing(tmp_path):
+    ics = deaths_ics(tmp_path / "ics", delivered=False)  # one ICB provider, empty landing
+    config = load_config(ics.config_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "diewell.cli", "run", "--config", str(ics.config_path)],
+        cwd=REPO,
+        env=cli_env(tmp_path / "prefect-home"),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    assert "AuditFailed" not in out
+    assert done.returncode == 0, out[-3000:]
+    assert "Nothing published: nothing has been delivered yet" in done.stdout
+    assert not (config.outputs / "current").exists()
+    releases = config.outputs / "releases"
+    assert not releases.exists() or not any(releases.iterdir())
