@@ -41,7 +41,7 @@ def main() -> int:
     from diewell.delivery import discover, parse_file_name
     from diewell.ingest import _read, _windows, validate_files
     from diewell.synth import synthesize
-    from transforms.contracts import load_contract, validate_batch
+    from expectations.contracts import load_contract, validate_batch
 
     folder = Path(args.dir).resolve()
     config_path = folder / "diewell.yaml"

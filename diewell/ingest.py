@@ -51,8 +51,7 @@ from diewell.delivery import (
 from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
 from diewell.validation_report import quarantine_by_rule, record_run
 from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
-from transforms import nhs_number
-from transforms.contracts import (
+from expectations.contracts import (
     MAX_QUARANTINED_SHARE,  # noqa: F401  (each suite states its own; these are the defaults)
     MIN_VOLUME_SHARE,  # noqa: F401
     ValidationResult,
@@ -60,6 +59,7 @@ from transforms.contracts import (
     validate_batch,
     validate_rows,
 )
+from transforms import nhs_number
 from transforms.pseudonymise import pseudonymise
 
 log = logging.getLogger("diewell.ingest")

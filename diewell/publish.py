@@ -98,7 +98,7 @@ ARROW_TYPES = {
 }
 
 # Privacy: shapes that must never appear in anything published (audit and tests).
-NHS_NUMBER_SHAPE = re.compile(r"(?<![0-9a-fA-F])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9a-fA-F])")
+NHS_NUMBER_IN_TEXT = re.compile(r"(?<![0-9a-fA-F])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9a-fA-F])")
 PSEUDONYM_SHAPE = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32}(?![0-9a-fA-F])")
 PERSON_LEVEL_COLUMN = re.compile(r"nhs|person|patient|pseudo|birth|dob|postcode", re.IGNORECASE)
 
@@ -538,7 +538,7 @@ def disclosure_problems(
 
 def _text_problems(text: str, where: str) -> list[str]:
     problems = []
-    if n := len(NHS_NUMBER_SHAPE.findall(text)):
+    if n := len(NHS_NUMBER_IN_TEXT.findall(text)):
         problems.append(f"{where}: {n} strings shaped like an NHS number")
     if n := len(PSEUDONYM_SHAPE.findall(text)):
         problems.append(f"{where}: {n} strings shaped like a pseudonym (32 hex characters)")

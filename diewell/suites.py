@@ -3,7 +3,7 @@
 The suites in `expectations/suites/<extract>.json` are the single source of every rule: GX
 expectation types and arguments, diewell's rule id (`meta.rule`), the diewell column type
 where GX's type cannot say it (`meta.column_type`), and a note in a provider's words of what a
-failure means (`notes`). `transforms.contracts.load_contract` reads them (plain JSON, so the
+failure means (`notes`). `expectations.contracts.load_contract` reads them (plain JSON, so the
 fast path does not import GX); the Polars engine evaluates them; this module turns its
 findings back into a GX `ExpectationSuiteValidationResult`, which GX renders as Data Docs.
 
@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from transforms.contracts import (
+from expectations.contracts import (
     DATE_FORMATS,
     DATETIME_FORMATS,
     ICD10_LIST_ITEM,
@@ -199,7 +199,7 @@ def _type_expectations(col: Column) -> list:
 
 
 def suite_from_contract(contract: Contract) -> gx.ExpectationSuite:
-    """The GX suite that states a contract (the inverse of transforms.contracts.load_contract)."""
+    """The GX suite that states a contract (the inverse of expectations.contracts.load_contract)."""
     expectations = []
     for col in contract.columns:
         if col.required:

@@ -32,7 +32,6 @@ import duckdb
 import polars as pl
 
 from diewell.config import Config
-from diewell.warehouse import query_frame
 
 log = logging.getLogger("diewell.validation")
 
@@ -135,38 +134,6 @@ def write_summary(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None
     except BaseException:
         con.execute("ROLLBACK")
         raise
-
-
-def validation_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
-    """The run's summary per provider and extract, for the Prefect artifact.
-
-    Columns: provider, extract, files, files_loaded, files_unchanged, files_rejected,
-    rows_read, rows_loaded, rows_quarantined, quarantined_by_rule and rejected_by_rule (each
-    "rule: n; rule: n", most frequent first). Providers or extracts of files whose names did
-    not parse are shown as "(unknown)".
-    """
-    frame = query_frame(
-        con,
-        """
-        SELECT coalesce(provider, '(unknown)') AS provider,
-               coalesce(extract, '(unknown)') AS extract,
-               files, files_loaded, files_unchanged, files_rejected,
-               rows_read, rows_loaded, rows_quarantined,
-               map_entries(quarantined_by_rule) AS q, map_entries(rejected_by_rule) AS r
-        FROM meta_validation_summary WHERE run_id = ?
-        ORDER BY provider, extract
-        """,
-        [run_id],
-    )
-
-    def words(entries) -> str:
-        pairs = sorted(((e["key"], e["value"]) for e in entries or []), key=lambda p: -p[1])
-        return "; ".join(f"{k}: {v}" for k, v in pairs)
-
-    return frame.with_columns(
-        pl.Series("quarantined_by_rule", [words(e) for e in frame["q"].to_list()], pl.String),
-        pl.Series("rejected_by_rule", [words(e) for e in frame["r"].to_list()], pl.String),
-    ).drop("q", "r")
 
 
 def _context(config: Config):

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 import yaml
 
-from transforms.contracts import Contract, all_contracts
+from expectations.contracts import Contract, all_contracts
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
 
@@ -144,10 +144,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 def run_sql_file(con: duckdb.DuckDBPyConnection, relative: str) -> None:
     """Run one SQL file of warehouse/ (statements separated by ';')."""
     con.execute((SQL_DIR / relative).read_text(encoding="utf-8"))
-
-
-def sql_text(relative: str) -> str:
-    return (SQL_DIR / relative).read_text(encoding="utf-8")
 
 
 def query_frame(

@@ -21,7 +21,7 @@ from diewell.config import load_config
 from diewell.synth import synthesize
 from diewell.synth.layout import make_layout, make_window, organisation_counts
 from diewell.synth.nhs_numbers import nhs_numbers
-from transforms.contracts import load_contract, validate_rows
+from expectations.contracts import load_contract, validate_rows
 from transforms.nhs_number import is_valid_nhs_number
 
 EXTRACTS = {

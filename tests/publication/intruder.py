@@ -756,10 +756,10 @@ def attack_rolling(df: pl.DataFrame, report: IntruderReport) -> None:
     for count in COUNTS:
         lo, hi = f"{count}_lo", f"{count}_hi"
         skip = [i for i, counts in NOT_ADDITIVE_OVER_TIME.items() if count in counts]
-        fy = {
-            (*(r[c] for c in series_key), quarter_index(r["period_end"])): (r[lo], r[hi])
-            for r in years.filter(pl.col(lo).is_not_null()).iter_rows(named=True)
-        }
+        fy: dict[tuple, dict[int, tuple[float, float]]] = {}
+        for r in years.filter(pl.col(lo).is_not_null()).iter_rows(named=True):
+            series = fy.setdefault(tuple(r[c] for c in series_key), {})
+            series[quarter_index(r["period_end"])] = (r[lo], r[hi])
         groups = (
             rolling.filter(~pl.col("indicator_id").is_in(skip))
             .group_by(series_key)
@@ -775,9 +775,8 @@ def attack_rolling(df: pl.DataFrame, report: IntruderReport) -> None:
             for c in cells:
                 if c[lo] is not None:
                     windows[quarter_index(c["period_end"])] = (c[lo], c[hi])
-            for (*k, q), span in fy.items():
-                if tuple(k) == tuple(group[c] for c in series_key) and q not in windows:
-                    windows[q] = span
+            for q, span in fy.get(tuple(group[c] for c in series_key), {}).items():
+                windows.setdefault(q, span)
             ends = [quarter_index(c["period_end"]) for c in cells]
             for c in cells:
                 if not c["suppressed"]:

@@ -396,7 +396,7 @@ def test_table_schema_problems(table, message):
     ],
 )
 def test_nhs_number_shape(text, nhs_like):
-    assert bool(publish.NHS_NUMBER_SHAPE.search(text)) is nhs_like
+    assert bool(publish.NHS_NUMBER_IN_TEXT.search(text)) is nhs_like
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import pytest
 
 from diewell.config import load_config
 from diewell.delivery import FileRejected, check_columns, parse_file_name, read_delivery
+from expectations.contracts import load_contract
 from tests.conftest import TinyIcs, nhs
-from transforms.contracts import load_contract
 
 HEADER = "attendance_id,nhs_number,arrival_datetime,department_type\n"
 ROW = f"A1,{nhs(0)},2025-01-05T10:00,01\n"

@@ -7,8 +7,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
+from expectations.contracts import all_contracts, load_contract, validate_rows
 from tests.conftest import nhs
-from transforms.contracts import all_contracts, load_contract, validate_rows
 from transforms.nhs_number import is_valid_nhs_number, mask
 
 PERIOD_END = dt.date(2025, 1, 31)
@@ -171,7 +171,7 @@ def test_vectorised_modulus_11_matches_the_rule_digit_by_digit():
 
 def test_a_batch_checks_each_file_against_its_own_period_and_keys():
     """validate_batch: period ends and duplicate keys are per file; results as file by file."""
-    from transforms.contracts import validate_batch
+    from expectations.contracts import validate_batch
 
     contract = load_contract("apc_spells")
     january = pl.DataFrame(

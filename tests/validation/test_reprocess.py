@@ -9,8 +9,8 @@ import json
 
 from diewell import ingest
 from diewell.cli import main
+from expectations.contracts import load_contract
 from tests.validation.conftest import COLUMNS, spells
-from transforms.contracts import load_contract
 
 NAME = "apc_spells_RX1_20250131.csv"
 

@@ -9,7 +9,7 @@ import pytest
 
 from diewell.config import EXTRACTS
 from diewell.suites import load_suite, suite_json
-from transforms.contracts import SUITES_DIR, all_contracts, load_contract
+from expectations.contracts import SUITES_DIR, all_contracts, load_contract
 
 SUITES = sorted(p.stem for p in SUITES_DIR.glob("*.json"))
 ROW_RULES = {
@@ -67,7 +67,7 @@ def test_the_suites_together_cover_every_row_rule_of_the_contract():
 
 
 def test_a_suite_with_an_unknown_column_type_is_refused(tmp_path):
-    from transforms.contracts import contract_from_suite
+    from expectations.contracts import contract_from_suite
 
     raw = json.loads((SUITES_DIR / "ref_lsoa.json").read_text(encoding="utf-8"))
     for e in raw["expectations"]:

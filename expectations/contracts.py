@@ -23,7 +23,7 @@ import polars as pl
 
 from transforms import nhs_number
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations" / "suites"
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 # How a contract type is stored once typed.
 POLARS_TYPES = {
