@@ -94,20 +94,47 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def run_directly(name: str, fn: Callable, *args):
+    """Run one step as a plain call (the refresh flow runs each as a Prefect task instead)."""
+    return fn(*args)
+
+
 def ingest_landing(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     run_id: str,
     progress: Callable[[int, int, FileOutcome], None] | None = None,
     report: bool = True,
+    step: Callable = run_directly,
 ) -> list[FileOutcome]:
     """Validate and load every file in the landing folder, reference data first, then in period order.
 
-    At the end the run's validation summary is written and its GX Data Docs built
-    (`diewell.validation_report.record_run`), unless `report` is False.
+    A window of files at a time: the "validate" step reads and validates the window (one query
+    per extract), then the "load" step loads its files one by one, each in its own
+    transaction; `step` runs each (see run_directly). At the end the run's validation summary
+    is written and its GX Data Docs built (`diewell.validation_report.record_run`), unless
+    `report` is False.
     """
-    key = config.pseudonymisation_key()
-    # Files a crashed run had claimed come first: they arrived before anything now in landing.
+    ordered = landing_in_order(config)
+    forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
+    outcomes: list[FileOutcome] = []
+    for listed in _windows(ordered):
+        window = [c for c in (_claim(config, path) for path in listed) if c is not None]
+        validated = step("validate", validate_files, con, config, window, forced)
+        loaded = step("load", load_files, con, config, window, validated, run_id, forced)
+        for outcome in loaded:
+            outcomes.append(outcome)
+            if progress:
+                progress(len(outcomes), len(ordered), outcome)
+    if report:
+        record_run(con, config, run_id, outcomes)
+    return outcomes
+
+
+def landing_in_order(config: Config) -> list[Path]:
+    """Every file to ingest: those a crashed run had claimed first (they arrived before
+    anything now in landing), then the landing folder's, reference data first, then by
+    period; a file whose name does not parse sorts first, to be rejected."""
     paths = [*_left_claimed(config), *discover(config.landing)]
     named: list[tuple[tuple, Path]] = []
     for path in paths:
@@ -115,32 +142,36 @@ def ingest_landing(
             named.append((parse_file_name(path, config).sort_key, path))
         except FileRejected:
             named.append(((-1, dt.date.min, "", "", shown_name(path.name)), path))
-    forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
+    return [path for _, path in sorted(named, key=lambda t: t[0])]  # stable: claimed first
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    window: list[Path],
+    validated: dict[Path, Validated],
+    run_id: str,
+    forced: set[str],
+) -> list[FileOutcome]:
+    """Load (or reject) each validated file of a window, each in its own transaction."""
+    key = config.pseudonymisation_key()  # read here: never passed around as a parameter
     low_volume_ok = accepted_low_volume(config)  # `diewell reprocess --accept-low-volume`
-    ordered = [path for _, path in sorted(named, key=lambda t: t[0])]  # stable: claimed first
     outcomes = []
-    for listed in _windows(ordered):
-        window = [c for c in (_claim(config, path) for path in listed) if c is not None]
-        validated = validate_files(con, config, window, forced)
-        for path in window:
-            outcome = ingest_file(
-                con,
-                config,
-                path,
-                run_id,
-                key,
-                force=path.name in forced,
-                validated=validated.get(path),
-                accept_low_volume=path.name in low_volume_ok,
-            )
-            _release(path)
-            if path.name in forced or path.name in low_volume_ok:
-                clear_mark(config, path.name)
-            outcomes.append(outcome)
-            if progress:
-                progress(len(outcomes), len(ordered), outcome)
-    if report:
-        record_run(con, config, run_id, outcomes)
+    for path in window:
+        outcome = ingest_file(
+            con,
+            config,
+            path,
+            run_id,
+            key,
+            force=path.name in forced,
+            validated=validated.get(path),
+            accept_low_volume=path.name in low_volume_ok,
+        )
+        _release(path)
+        if path.name in forced or path.name in low_volume_ok:
+            clear_mark(config, path.name)
+        outcomes.append(outcome)
     return outcomes
 
 

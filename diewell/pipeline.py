@@ -1,7 +1,12 @@
-"""The pipeline's steps as plain functions; flows/ orchestrates them and the CLI calls the flow.
+"""The pipeline: `refresh` lists its steps in order (STEPS), each a plain function here.
 
-pull -> ingest (validate + load, file by file) -> build (core, periods, cohort)
-     -> compute indicators (exact, in the warehouse) -> publish (disclosure-controlled Parquet)
+pull -> validate -> load (a window of files at a time) -> build (core, periods, cohort)
+     -> compute indicators (exact, in the warehouse) -> disclosure control -> publish
+     -> swap in the analysts' warehouse
+
+`refresh` is the one place the order is written. It takes a step runner: by default each step
+is a plain call (the CLI's tests, the benchmarks); the refresh flow passes one that runs each
+step as a Prefect task, so the UI shows where the time goes.
 """
 
 from __future__ import annotations
@@ -12,19 +17,24 @@ import logging
 import secrets
 import shutil
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from diewell import __version__, indicators, key_check, permissions, publish, warehouse
+from diewell import __version__, indicators, key_check, mesh, permissions, publish, warehouse
 from diewell.config import Config
-from diewell.delivery import discover
-from diewell.ingest import FileOutcome, ingest_landing
+from diewell.ingest import FileOutcome, ingest_landing, run_directly
 from diewell.warehouse import fetch_one
 
 log = logging.getLogger("diewell")
+
+# The refresh's steps, in the order `refresh` runs them (the names its step runner is given).
+STEPS = ("pull", "validate", "load", "build", "compute", "disclosure control", "publish", "swap in")
+StepRunner = Callable[..., object]  # (step name, function, *args) -> the function's result
 
 
 @dataclass
@@ -37,6 +47,7 @@ class RunSummary:
     release_id: str | None = None
     release: Path | None = None
     not_published: str = ""  # why a run asked to publish published nothing (day one)
+    pulled: mesh.MeshPullSummary | None = None  # the MESH pull, when the ICS has a mailbox
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -135,19 +146,22 @@ def finish_run(
     )
 
 
-def pull_from_landing(config: Config) -> int:
-    """The local-folder transport: files are already in the landing folder; count them."""
-    found = len(discover(config.landing))
-    log.info("landing folder %s holds %d files", config.landing, found)
-    return found
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    run_id: str,
+    step: StepRunner = run_directly,
+    progress: Callable[[int, int, FileOutcome], None] | None = None,
+) -> list[FileOutcome]:
+    """The validate and load steps over every file in landing (ingest.ingest_landing)."""
 
-
-def ingest(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> list[FileOutcome]:
-    def progress(done: int, total: int, outcome: FileOutcome) -> None:
+    def logged(done: int, total: int, outcome: FileOutcome) -> None:
         if done == total or done % max(1, total // 20) == 0:
             log.info("ingest: %d/%d files (%d%%)", done, total, 100 * done // total)
+        if progress:
+            progress(done, total, outcome)
 
-    outcomes = ingest_landing(con, config, run_id, progress)
+    outcomes = ingest_landing(con, config, run_id, logged, step=step)
     # A file moved from the landing folder into the archive or rejected keeps the mode its
     # sender gave it; their folders (0700) already close it to others, and this closes it too.
     permissions.protect(config.archive, config.rejected, announce=False)
@@ -162,7 +176,7 @@ def ingest(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> list[
     return outcomes
 
 
-def build(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+def build(con: duckdb.DuckDBPyConnection, config: Config | None = None) -> tuple[int, int]:
     """Core tables, reporting periods and the decedent cohort; return (periods, cohort rows)."""
     con.execute("BEGIN TRANSACTION")
     warehouse.run_sql_file(con, "core/current_records.sql")
@@ -262,9 +276,21 @@ def nothing_to_publish(con: duckdb.DuckDBPyConnection, values: pl.DataFrame) -> 
     return ""
 
 
+def pull(config: Config, run_id: str) -> mesh.MeshPullSummary:
+    """Download every message in the ICS's MESH mailbox into the landing folder."""
+    return mesh.pull_from_mesh(config, run_id=run_id)
+
+
 def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) -> Path | None:
-    """Publish the release for these values; None (nothing published) when there is nothing
-    to publish yet (see nothing_to_publish)."""
+    """Disclosure control and publication for these values, as `refresh` runs them."""
+    return _publication(con, values, config, release_id, run_directly)
+
+
+def _publication(
+    con, values: pl.DataFrame, config: Config, release_id: str, step: StepRunner
+) -> Path | None:
+    """The disclosure control and publish steps; None (nothing published) when there is
+    nothing to publish yet (see nothing_to_publish)."""
     reason = nothing_to_publish(con, values)
     if reason:
         log.warning("publication: %s", reason)
@@ -277,11 +303,71 @@ def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) 
             "release %s already published from the same inputs; current points at it", release_id
         )
         return release
-    release = publish.publish(con, values, config, release_id)
-    # Disclosure-controlled, made to be shared: readable by all, unlike everything else.
-    permissions.share(release, config.outputs)
+    published = step(
+        "disclosure control", publish.disclosure_controlled, values, config, release_id
+    )
+    release = step("publish", publish_controlled, con, published, config, release_id)
     log.info("published release %s", release)
     return release
+
+
+def publish_controlled(con, published: pl.DataFrame, config: Config, release_id: str) -> Path:
+    """Write, audit and promote the disclosure-controlled rows; open the release to readers."""
+    release = publish.publish_controlled(con, published, config, release_id)
+    # Disclosure-controlled, made to be shared: readable by all, unlike everything else.
+    permissions.share(release, config.outputs)
+    return release
+
+
+@contextmanager
+def recorded_run(config: Config, summary: RunSummary) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The working warehouse, open for one run recorded in meta_runs (completed or failed)."""
+    protect_identifiable(config)
+    con = open_warehouse(config)
+    start_run(con, config, summary.run_id)
+    try:
+        yield con
+    except BaseException as exc:
+        finish_run(con, summary, "failed", f"{type(exc).__name__}: {exc}")
+        close_warehouse(con)
+        raise
+    finish_run(con, summary, "completed")
+    close_warehouse(con)
+
+
+def refresh(
+    config: Config,
+    summary: RunSummary,
+    *,
+    publish: bool = True,
+    step: StepRunner = run_directly,
+    before_closing: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    progress: Callable[[int, int, FileOutcome], None] | None = None,
+) -> pl.DataFrame:
+    """One refresh of the ICS, every step in order (STEPS); return the exact indicator values.
+
+    pull (MESH, when configured) -> validate -> load -> build -> compute ->
+    disclosure control -> publish (when `publish`) -> swap in. Each step runs through `step`
+    (name, function, *args). `summary` is filled in as the steps end. `before_closing` is
+    called with the warehouse connection after the last step that uses it (the flow counts
+    the quarantine and prunes its cache there).
+    """
+    if config.mesh:
+        summary.pulled = step("pull", pull, config, summary.run_id)
+    with recorded_run(config, summary) as con:
+        summary.files = ingest(con, config, summary.run_id, step, progress)
+        summary.periods, summary.cohort_rows = step("build", build, con, config)
+        summary.release_id = release_id(con, config)
+        values = step("compute", compute, con, config, summary.release_id)
+        summary.indicator_rows = values.height
+        if publish:
+            summary.release = _publication(con, values, config, summary.release_id, step)
+            if summary.release is None:
+                summary.not_published = nothing_to_publish(con, values)
+        if before_closing:
+            before_closing(con)
+    step("swap in", publish_warehouse, config)
+    return values
 
 
 HEADLINE_COLUMNS = (

@@ -723,14 +723,22 @@ def _warn_about_weak_settings(config: Config) -> None:
 def publish(
     con: duckdb.DuckDBPyConnection, values: pl.DataFrame, config: Config, run_id: str
 ) -> Path:
-    """Disclosure-control, write to staging, audit, and only then promote; return the release."""
+    """Disclosure-control the exact values, then write, audit and promote; return the release."""
+    if (config.outputs / RELEASES / run_id).exists():
+        raise AuditFailed(f"a release {run_id} already exists; a run publishes once")
+    return publish_controlled(con, disclosure_controlled(values, config, run_id), config, run_id)
+
+
+def publish_controlled(
+    con: duckdb.DuckDBPyConnection, published: pl.DataFrame, config: Config, run_id: str
+) -> Path:
+    """Write disclosure-controlled rows to staging, audit them, and only then promote."""
     if (config.outputs / RELEASES / run_id).exists():
         raise AuditFailed(f"a release {run_id} already exists; a run publishes once")
     _warn_about_weak_settings(config)
     staging = config.outputs / STAGING / run_id
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        published = disclosure_controlled(values, config, run_id)
         write_release(staging, published, con, config, run_id)
         summary = audit(staging, con, config, run_id)
     except AuditFailed as exc:

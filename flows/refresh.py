@@ -1,9 +1,10 @@
-"""The refresh flow: pull -> validate and load -> build -> compute -> publish -> swap in -> report.
+"""The refresh flow: diewell.pipeline.refresh's steps, each a Prefect task, then the report.
 
-It reads like a table of contents: each step is a task in flows/tasks.py calling one function
-of diewell.pipeline; flows/support.py holds the machinery (configuration and secrets, one
-writer per warehouse, caching). prefect.yaml deploys it twice: nightly without publication,
-monthly with it.
+The steps and their order are written once, in `pipeline.refresh` (pull, validate, load, build,
+compute, disclosure control, publish, swap in); flows/tasks.py runs each as a task
+(`TaskSteps`) and flows/support.py holds the machinery (configuration and secrets, one writer
+per warehouse, caching). prefect.yaml deploys it twice: nightly without publication, monthly
+with it.
 """
 
 from __future__ import annotations
@@ -12,17 +13,7 @@ from prefect import flow
 
 from diewell import permissions, pipeline
 from flows import support
-from flows.tasks import (
-    build,
-    compute,
-    count_quarantined,
-    failure_reported,
-    publish_release,
-    pull_from_mesh,
-    report_refresh,
-    swap_in_warehouse,
-    validate_and_load,
-)
+from flows.tasks import TaskSteps, count_quarantined, failure_reported, report_refresh
 
 
 @flow(
@@ -38,42 +29,31 @@ def refresh(
     """Refresh the warehouse, and publish the indicators, for the ICS configured at config_path.
 
     Args:
-        config_path: the ICS configuration file (config.md); default $DIEWELL_CONFIG.
+        config_path: the ICS configuration file (docs/CONFIGURATION.md); default $DIEWELL_CONFIG.
         publish: publish a disclosure-controlled release; False refreshes the warehouse only.
         rebuild: build and compute even when nothing they read has changed.
     """
     permissions.private_umask()  # a worker-run flow too: identifiable data is ours alone
     config = support.checked_config(config_path)  # a bad config or a missing key stops here
     summary = pipeline.RunSummary(pipeline.new_run_id())
-    run_id = summary.run_id
-    cached = support.cache_options(config, rebuild)
-    with failure_reported(config, run_id), support.one_writer(config, run_id):
-        pulled = pull_from_mesh(config, run_id, return_state=True) if config.mesh else None
-        with support.recorded_run(config, summary) as con:
-            summary.files = validate_and_load(con, config, run_id)
-            built = build.with_options(**cached)(con, config, return_state=True)
-            summary.periods, summary.cohort_rows = built.result()
-            summary.release_id = pipeline.release_id(con, config)
-            computed = compute.with_options(**cached)(
-                con, config, summary.release_id, return_state=True
-            )
-            values = computed.result()
-            summary.indicator_rows = values.height
-            if publish:
-                summary.release = publish_release(con, values, config, summary.release_id)
-                if summary.release is None:
-                    summary.not_published = pipeline.nothing_to_publish(con, values)
-            quarantine = count_quarantined(con, run_id)
-            support.prune_cache(con, config, summary.release_id)
-        swap_in_warehouse(config)
-        mesh_summary, mesh_problem = support.outcome(pulled) if pulled else (None, None)
+    steps = TaskSteps(config, rebuild)
+    quarantine: list[tuple[str, int, int]] = []
+
+    def before_closing(con) -> None:
+        quarantine.extend(count_quarantined(con, summary.run_id))
+        support.prune_cache(con, config, summary.release_id)
+
+    with failure_reported(config, summary.run_id), support.one_writer(config, summary.run_id):
+        values = pipeline.refresh(
+            config, summary, publish=publish, step=steps, before_closing=before_closing
+        )
         report_refresh(
             config,
             summary,
             quarantine,
             values,
-            reused=built.name == "Cached" and computed.name == "Cached",
-            mesh_summary=mesh_summary,
-            mesh_problem=mesh_problem,
+            reused=steps.reused,
+            mesh_summary=summary.pulled,
+            mesh_problem=steps.pull_problem,
         )
     return summary

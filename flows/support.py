@@ -215,24 +215,6 @@ def one_writer(
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-@contextmanager
-def recorded_run(
-    config: Config, summary: pipeline.RunSummary
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The working warehouse, open for one run recorded in meta_runs (completed or failed)."""
-    pipeline.protect_identifiable(config)
-    con = pipeline.open_warehouse(config)
-    pipeline.start_run(con, config, summary.run_id)
-    try:
-        yield con
-    except BaseException as exc:
-        pipeline.finish_run(con, summary, "failed", f"{type(exc).__name__}: {exc}")
-        pipeline.close_warehouse(con)
-        raise
-    pipeline.finish_run(con, summary, "completed")
-    pipeline.close_warehouse(con)
-
-
 # --- caching ---------------------------------------------------------------------------------
 
 

@@ -1,16 +1,17 @@
 """The flows' tasks: one verb each, each calling one function of diewell.
 
-Retries only on I/O (the MESH mailbox, the landing folder, the warehouse file copy), with
-back-off, and only when the failure is one a later try may not meet (support.on_io_error).
-Build and compute are cached on everything they read (support.warehouse_inputs); the other
-steps change files or the warehouse, so they always run.
+The refresh's steps are not written here: `diewell.pipeline.refresh` runs them in order and
+`TaskSteps` runs each as a Prefect task with the options of STEP_OPTIONS. Retries only on I/O
+(the MESH mailbox, the landing folder, the warehouse file copy), with back-off, and only when
+the failure is one a later try may not meet (support.on_io_error). Build and compute are
+cached on everything they read (support.warehouse_inputs); the other steps change files or
+the warehouse, so they always run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -25,7 +26,6 @@ from prefect.tasks import exponential_backoff
 
 from diewell import artifacts, mesh, pipeline
 from diewell.config import Config
-from diewell.ingest import FileOutcome
 from flows import support
 
 
@@ -52,49 +52,68 @@ def survey_landing(config: Config) -> artifacts.LandingSurvey:
     return artifacts.survey_landing(config)
 
 
-@task(cache_policy=NONE)
-def validate_and_load(
-    con: duckdb.DuckDBPyConnection, config: Config, run_id: str
-) -> list[FileOutcome]:
-    """Validate every delivered file and load it, one transaction per file."""
-    return pipeline.ingest(con, config, run_id)
+IO_RETRIES = {
+    "retries": 2,
+    "retry_delay_seconds": [5, 30],
+    "retry_condition_fn": support.on_io_error,
+}
+# Options of each step of pipeline.refresh (pipeline.STEPS) run as a Prefect task.
+STEP_OPTIONS: dict[str, dict] = {
+    "pull": {
+        "retries": 3,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=10),
+        "retry_jitter_factor": 0.5,
+        "retry_condition_fn": support.on_io_error,
+    },
+    "validate": {},
+    "load": {},
+    "build": {"cache_key_fn": support.cache_key_build},
+    "compute": {"cache_key_fn": support.cache_key_compute},
+    "disclosure control": {},
+    "publish": {},
+    "swap in": IO_RETRIES,
+}
+CACHED_STEPS = ("build", "compute")
 
 
-@task(cache_key_fn=support.cache_key_build)
-def build(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[int, int]:
-    """Build the core tables, reporting periods and the decedent cohort."""
-    return pipeline.build(con)
+class TaskSteps:
+    """A step runner for pipeline.refresh: each step a Prefect task, named as the step.
 
+    A failed pull does not stop the refresh (what landed before is loaded); its reason is
+    kept in `pull_problem` for the run's report. `reused` says whether build and compute both
+    came from the cache.
+    """
 
-@task(cache_key_fn=support.cache_key_compute)
-def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> pl.DataFrame:
-    """Compute every indicator exactly, into the warehouse."""
-    return pipeline.compute(con, config, release_id)
+    def __init__(self, config: Config, rebuild: bool) -> None:
+        self.cached = support.cache_options(config, rebuild)
+        self.states: dict[str, object] = {}
+        self.pull_problem: str | None = None
 
+    def __call__(self, name: str, fn: Callable, *args):
+        if name not in STEP_OPTIONS:
+            raise ValueError(f"no task options for the step {name!r}")
+        options = {**STEP_OPTIONS[name], **(self.cached if name in CACHED_STEPS else {})}
+        if "cache_key_fn" not in options:
+            options["cache_policy"] = NONE
+        step = task(fn, name=name, **options)
+        state = step(*args, return_state=True)
+        self.states[name] = state
+        if name == "pull":
+            result, self.pull_problem = support.outcome(state)
+            return result
+        return state.result()
 
-@task(cache_policy=NONE)
-def publish_release(
-    con: duckdb.DuckDBPyConnection, values: pl.DataFrame, config: Config, release_id: str
-) -> Path | None:
-    """Disclosure-control, audit and publish the Parquet release (None: nothing to publish yet)."""
-    return pipeline.publish_release(con, values, config, release_id)
+    @property
+    def reused(self) -> bool:
+        return all(
+            getattr(self.states.get(name), "name", None) == "Cached" for name in CACHED_STEPS
+        )
 
 
 @task(cache_policy=NONE)
 def count_quarantined(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, int, int]]:
     """Count this run's quarantined rows by rule."""
     return artifacts.quarantined_by_rule(con, run_id)
-
-
-@task(
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=support.on_io_error,
-    cache_policy=NONE,
-)
-def swap_in_warehouse(config: Config) -> Path:
-    """Replace the analysts' warehouse file with the finished working copy, atomically."""
-    return pipeline.publish_warehouse(config)
 
 
 @task(cache_policy=NONE)

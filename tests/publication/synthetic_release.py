@@ -1,7 +1,7 @@
 """The fixed small synthetic ICS of the publication tests, its run, and its ground truth.
 
 `run_synthetic_ics` generates the ICS (always the same arguments, so the same extracts), runs
-the pipeline's steps in order without Prefect (pull, ingest, build, compute, publish) and
+pipeline.refresh without Prefect (every step, in the order it lists) and
 captures everything logged or printed on the way. `render_ground_truth` turns a release into
 the reviewed snapshot kept in tests/publication/ground_truth/ (see test_backtest.py and
 regenerate_ground_truth.py).
@@ -103,17 +103,9 @@ def run_synthetic_ics(root: Path) -> SyntheticRun:
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            con = pipeline.open_warehouse(config)
-            pipeline.start_run(con, config, run_id)
-            pipeline.pull_from_landing(config)
             summary = pipeline.RunSummary(run_id)
-            summary.files = pipeline.ingest(con, config, run_id)
-            summary.periods, summary.cohort_rows = pipeline.build(con)
-            summary.release_id = pipeline.release_id(con, config)
-            values = pipeline.compute(con, config, summary.release_id)
-            summary.indicator_rows = values.height
-            summary.release = pipeline.publish_release(con, values, config, summary.release_id)
-            pipeline.finish_run(con, summary, "completed")
+            values = pipeline.refresh(config, summary)
+            con = pipeline.open_warehouse(config)  # the run's warehouse, for the tests to query
     finally:
         root_logger.removeHandler(collect)
         diewell_logger.setLevel(level)

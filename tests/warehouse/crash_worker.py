@@ -10,30 +10,26 @@ import sys
 
 from diewell import pipeline
 from diewell.config import load_config
-from diewell.ingest import ingest_landing
 
 
 def say(line: str) -> None:
     print(line, flush=True)
 
 
+def announced(name, fn, *args):
+    """The step runner: say the step's name, then run it."""
+    say(name)
+    return fn(*args)
+
+
 def main(config_path: str, run_id: str) -> None:
     config = load_config(config_path)
-    con = pipeline.open_warehouse(config)
-    pipeline.start_run(con, config, run_id)
-    ingest_landing(con, config, run_id, lambda done, total, outcome: say(f"file {done}"))
-    say("build")
-    pipeline.build(con)
-    say("compute")
-    release = pipeline.release_id(con, config)
-    values = pipeline.compute(con, config, release)
-    say("publish")
-    pipeline.publish_release(con, values, config, release)
-    summary = pipeline.RunSummary(run_id, release_id=release)
-    pipeline.finish_run(con, summary, "completed")
-    pipeline.close_warehouse(con)
-    say("swap")
-    pipeline.publish_warehouse(config)
+    pipeline.refresh(
+        config,
+        pipeline.RunSummary(run_id),
+        step=announced,
+        progress=lambda done, total, outcome: say(f"file {done}"),
+    )
     say("done")
 
 

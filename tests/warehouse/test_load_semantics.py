@@ -196,19 +196,9 @@ def test_any_order_of_arrival_gives_the_same_warehouse(tmp_path, pseudo_key, arr
 
 
 def run_whole_pipeline(config_path: Path, run_id: str = "run-1") -> Path:
-    config = load_config(config_path)
-    con = pipeline.open_warehouse(config)
     summary = pipeline.RunSummary(run_id)
-    pipeline.start_run(con, config, run_id)
-    summary.files = pipeline.ingest(con, config, run_id)
-    pipeline.build(con)
-    summary.release_id = pipeline.release_id(con, config)
-    values = pipeline.compute(con, config, summary.release_id)
-    release = pipeline.publish_release(con, values, config, summary.release_id)
-    pipeline.finish_run(con, summary, "completed")
-    pipeline.close_warehouse(con)
-    pipeline.publish_warehouse(config)
-    return release
+    pipeline.refresh(load_config(config_path), summary)
+    return summary.release
 
 
 def published_files(release: Path) -> list[Path]:
