@@ -265,7 +265,7 @@ def funnel_chart(
             y=alt.Y("value:Q", title=f"{name} (%)"),
             strokeDash=alt.StrokeDash(
                 "limit:N",
-                scale=alt.Scale(domain=["95% limits", "99.8% limits"], range=[[6, 3], [1, 0]]),
+                scale=alt.Scale(domain=["95% limits", "99.8% limits"], range=[[6, 3], [2, 2]]),
                 legend=alt.Legend(title=None, orient="bottom"),
             ),
             detail="side:N",

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -209,3 +212,26 @@ def test_in_a_browser_offline_accessible_and_screenshotted(report, chromium, tmp
     assert shot.stat().st_size > 0 and (tmp_path / "report-full.png").stat().st_size > 0
     DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+
+def test_it_renders_with_no_network_at_all(report, tmp_path):
+    """vl-convert draws the charts itself: the same page comes out in a process that has no
+    network (a fresh network namespace, `unshare -n`, which needs root)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) to cut the network off")
+    page_path, page = report
+    out = tmp_path / "offline.html"
+    script = (
+        "import sys; from pathlib import Path; from diewell.report import render_report; "
+        "render_report(Path(sys.argv[1]), Path(sys.argv[2]))"
+    )
+    done = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", script, str(page_path.parent), str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.read_text(encoding="utf-8") == page
