@@ -29,6 +29,8 @@ Z_95 = 1.959963984540054
 Z_99_8 = 3.090232306167813
 FUNNEL_POINTS = 200  # points along each control limit line
 SUPPRESSED_MARK = "suppressed"
+NO_FIGURE_MARK = "no figure"
+QUINTILES = ("1", "2", "3", "4", "5")
 PLACE_COLOURS = ["#005eb8", "#41b6e6", "#330072", "#ffb81c", "#768692"]
 
 
@@ -330,20 +332,37 @@ def deprivation_chart(
 ) -> Figure:
     """One panel per indicator: the value in each IMD quintile with its 95% interval."""
     rows = _in_order(rows.filter(pl.col("breakdown_value") != "unknown"), order, "breakdown_value")
-    panels = [_label({"indicator_id": i}, names[i]) for i in order if i in names]
-    data = [
-        {
-            "panel": _label(r, names[r["indicator_id"]]),
-            "quintile": r["breakdown_value"],
-            "value": None if r["suppressed"] else r["value"],
-            "lower": None if r["suppressed"] else r["lower_95"],
-            "upper": None if r["suppressed"] else r["upper_95"],
-            "note": SUPPRESSED_MARK if r["suppressed"] else None,
-        }
-        for r in rows.to_dicts()
-    ]
+    present = [i for i in order if i in names and i in set(rows["indicator_id"])]
+    panels = [_label({"indicator_id": i}, names[i]) for i in present]
+    published = {(r["indicator_id"], r["breakdown_value"]): r for r in rows.to_dicts()}
+    data, table_rows = [], []
+    for indicator_id in present:
+        for quintile in QUINTILES:
+            r = published.get((indicator_id, quintile))
+            label = _label({"indicator_id": indicator_id}, names[indicator_id])
+            shown = r is not None and not r["suppressed"]
+            note = None if shown else (SUPPRESSED_MARK if r is not None else NO_FIGURE_MARK)
+            data.append(
+                {
+                    "panel": label,
+                    "quintile": quintile,
+                    "value": r["value"] if shown else None,
+                    "lower": r["lower_95"] if shown else None,
+                    "upper": r["upper_95"] if shown else None,
+                    "note": note,
+                }
+            )
+            table_rows.append(
+                [
+                    label,
+                    wording.breakdown_value(quintile),
+                    wording.shown_value(r) if r is not None else wording.NO_FIGURE,
+                    wording.interval(r) or "",
+                ]
+            )
     x = alt.X(
         "quintile:O",
+        scale=alt.Scale(domain=list(QUINTILES)),
         title="IMD quintile (1 most deprived, 5 least deprived)",
         axis=alt.Axis(labelAngle=0),
     )
@@ -367,16 +386,9 @@ def deprivation_chart(
         caption="The values behind the chart (ICS, by IMD quintile)",
         headers=["Indicator", "IMD quintile", "Value", "95% interval"],
     )
-    for r in rows.to_dicts():
-        table.rows.append(
-            [
-                _label(r, names[r["indicator_id"]]),
-                wording.breakdown_value(r["breakdown_value"]),
-                wording.shown_value(r),
-                wording.interval(r) or "",
-            ]
-        )
+    table.rows = table_rows
     hidden = [f"{t[0]}, quintile {t[1]}" for t in table.rows if t[2] == wording.SUPPRESSED]
+    absent = [f"{t[0]}, quintile {t[1]}" for t in table.rows if t[2] == wording.NO_FIGURE]
     description = (
         "Dot charts, one for each indicator, of the ICS value in each deprivation (IMD) "
         "quintile from the most deprived (1) to the least deprived (5), with 95% intervals "
@@ -386,5 +398,6 @@ def deprivation_chart(
             if hidden
             else ""
         )
+        + (" No figure is published for: " + "; ".join(absent) + "." if absent else "")
     )
     return Figure(anchor, "Deprivation gradient", description, _svg(chart, anchor), table)

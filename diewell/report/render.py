@@ -196,7 +196,9 @@ def _equity(release: Release, names: dict[str, str]) -> SectionView:
         table.rows.append(
             [
                 f"{r['indicator_id']} {names.get(r['indicator_id'], r['indicator_name'])}",
-                wording.shown_value(r),
+                wording.NOT_CALCULATED
+                if not r["suppressed"] and r["value"] is None
+                else wording.shown_value(r),
                 wording.interval(r) or "",
             ]
         )

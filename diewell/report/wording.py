@@ -6,6 +6,8 @@ import datetime as dt
 
 SUPPRESSED = "suppressed (small numbers)"
 NOT_AVAILABLE = "not available"
+NO_FIGURE = "no figure published"
+NOT_CALCULATED = "could not be calculated"
 PERCENT = "%"
 MEDIAN = "median"
 

@@ -235,3 +235,32 @@ def test_it_renders_with_no_network_at_all(report, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert out.read_text(encoding="utf-8") == page
+
+
+def test_every_quintile_of_the_gradient_has_a_figure_or_says_why_not(release, report):
+    _, page = report
+    rows = pl.read_parquet(release / "indicators", hive_partitioning=True)
+    latest = rows.filter(pl.col("period_type") == "rolling_12m")["period_end"].max()
+    quintiles = rows.filter(
+        (pl.col("indicator_id") == "PD03")
+        & (pl.col("geography_level") == "ics")
+        & (pl.col("breakdown") == "imd_quintile")
+        & (pl.col("period_type") == "rolling_12m")
+        & (pl.col("period_end") == latest)
+    )
+    published = {r["breakdown_value"]: r for r in quintiles.to_dicts()}
+    figure = re.search(r'id="equity-deprivation".*?</figure>', page, re.S).group(0)
+    cells = re.findall(
+        r"<th[^>]*>PD03 Deaths in hospital</th>\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td>",
+        figure,
+    )
+    cells = [html.unescape(value) for _quintile, value in cells]
+    assert len(cells) == 5  # quintiles 1 to 5, in order
+    for quintile, cell in zip("12345", cells, strict=True):
+        row = published.get(quintile)
+        if row is None:
+            assert cell == "no figure published"
+        elif row["suppressed"]:
+            assert cell == SUPPRESSED
+        else:
+            assert cell == f"{row['value']:.1f}%"
