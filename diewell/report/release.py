@@ -1,0 +1,67 @@
+"""Read a published release (and nothing else): its indicators, catalogue and manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+ROLLING = "rolling_12m"
+FINANCIAL_YEAR = "financial_year"
+ICS = "ics"
+ALL = "all"
+_PARTITIONING = ds.partitioning(
+    pa.schema([("period_type", pa.string()), ("period_end", pa.date32())]), flavor="hive"
+)
+
+
+@dataclass(frozen=True)
+class Release:
+    indicators: pl.DataFrame
+    catalogue: pl.DataFrame
+    manifest: dict
+    latest: dt.date  # the latest rolling 12-month period end
+    previous: dt.date | None  # the one before it
+
+    @property
+    def ics_name(self) -> str:
+        return self.manifest.get("ics", {}).get("name", "")
+
+    def rolling_periods(self) -> list[dt.date]:
+        return sorted(
+            self.indicators.filter(pl.col("period_type") == ROLLING)["period_end"].unique()
+        )
+
+    def ics_rows(self, breakdown: str = ALL) -> pl.DataFrame:
+        return self.indicators.filter(
+            (pl.col("geography_level") == ICS) & (pl.col("breakdown") == breakdown)
+        )
+
+    def catalogue_entry(self, indicator_id: str) -> dict:
+        rows = self.catalogue.filter(pl.col("indicator_id") == indicator_id).to_dicts()
+        return rows[0] if rows else {}
+
+
+def read_release(release: Path) -> Release:
+    """The release folder's indicators (hive-partitioned), catalogue and manifest."""
+    table = ds.dataset(
+        release / "indicators", format="parquet", partitioning=_PARTITIONING
+    ).to_table()
+    indicators = pl.from_arrow(table)
+    catalogue = pl.read_parquet(release / "indicator_catalogue.parquet")
+    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    periods = sorted(indicators.filter(pl.col("period_type") == ROLLING)["period_end"].unique())
+    if not periods:
+        raise ValueError("the release holds no rolling 12-month period to report on")
+    return Release(
+        indicators=indicators,
+        catalogue=catalogue,
+        manifest=manifest,
+        latest=periods[-1],
+        previous=periods[-2] if len(periods) > 1 else None,
+    )

@@ -1,0 +1,266 @@
+"""Render a release into one self-contained HTML page (NHS.UK design system, no network)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import polars as pl
+
+from diewell.report import charts, wording
+from diewell.report.release import ALL, FINANCIAL_YEAR, ROLLING, Release, read_release
+from diewell.report.sections import (
+    AT_A_GLANCE,
+    BENCHMARKS,
+    EQUITY_ANCHOR,
+    EQUITY_INDICATORS,
+    FUNNEL_INDICATOR,
+    FUNNEL_LEVEL,
+    OTHER_ANCHOR,
+    SECTIONS,
+    Section,
+)
+
+HERE = Path(__file__).resolve().parent
+VENDOR = HERE / "vendor" / "nhsuk-frontend"
+REPORT_FILE = "report.html"
+PROPORTION = "proportion"
+LEVEL_WORDS = {"pcn": "primary care networks", "practice": "GP practices", "place": "places"}
+EQUITY_TABLE_BREAKDOWNS = (("age_band", "Age band"), ("condition_group", "Condition group"))
+
+
+@dataclass
+class Headline:
+    indicator_id: str
+    name: str
+    definition: str
+    value: str
+    suppressed: bool
+    interval: str | None
+    counts: str | None
+    previous: str | None
+    trend: str
+    complete: bool
+    benchmark: str | None
+
+
+@dataclass
+class SectionView:
+    anchor: str
+    title: str
+    recommendation: str
+    headlines: list[Headline]
+    figures: list[charts.Figure] = field(default_factory=list)
+    tables: list[charts.Table] = field(default_factory=list)
+
+
+def _stylesheet() -> str:
+    """The vendored NHS.UK CSS, with nothing in it that would reach the network: the web
+    font rules are dropped (Arial is the design system's fallback) and the icons it refers
+    to become data: URIs."""
+    css = (VENDOR / "nhsuk-frontend.min.css").read_text(encoding="utf-8")
+    css = re.sub(r"@font-face\{[^}]*\}", "", css)
+
+    def inline(match: re.Match) -> str:
+        svg = (VENDOR / "images" / match.group(1)).read_bytes()
+        return f"url(data:image/svg+xml;base64,{base64.b64encode(svg).decode('ascii')})"
+
+    css = re.sub(r"url\(/assets/images/([a-z0-9-]+\.svg)\)", inline, css)
+    if re.search(r"url\((?!data:)", css):
+        raise ValueError("the vendored stylesheet refers to a file outside the page")
+    return css
+
+
+def _row(frame: pl.DataFrame, indicator_id: str, period: dt.date | None) -> dict | None:
+    rows = frame.filter(
+        (pl.col("indicator_id") == indicator_id)
+        & (pl.col("period_type") == ROLLING)
+        & (pl.col("period_end") == period)
+    ).to_dicts()
+    return rows[0] if rows else None
+
+
+def _headline(release: Release, indicator_id: str) -> Headline:
+    ics = release.ics_rows()
+    entry = release.catalogue_entry(indicator_id)
+    now = _row(ics, indicator_id, release.latest)
+    before = _row(ics, indicator_id, release.previous) if release.previous else None
+    counts = None
+    if now and not now["suppressed"] and now["denominator"] is not None:
+        n, d = now["numerator"], now["denominator"]
+        if n is None:
+            counts = f"based on {d:,} people"
+        elif now["statistic"] == PROPORTION:
+            counts = f"{n:,} of {d:,}"
+        else:
+            counts = f"{n:,} over a denominator of {d:,}"
+    benchmark = None
+    if indicator_id in BENCHMARKS:
+        target = BENCHMARKS[indicator_id]
+        met = None if not now or now["suppressed"] or now["value"] is None else now["value"]
+        benchmark = f"PCOC benchmark {target:.0f}%: " + (
+            "not assessed (no value)" if met is None else ("met" if met >= target else "not met")
+        )
+    return Headline(
+        indicator_id=indicator_id,
+        name=entry.get("indicator_name") or (now or {}).get("indicator_name", indicator_id),
+        definition=entry.get("definition") or "",
+        value=wording.shown_value(now),
+        suppressed=bool(now and now["suppressed"]),
+        interval=wording.interval(now),
+        counts=counts,
+        previous=(
+            f"{wording.shown_value(before)} in the {wording.rolling_period(release.previous)}"
+            if release.previous
+            else None
+        ),
+        trend=wording.trend(now),
+        complete=bool(now and now["data_complete"]),
+        benchmark=benchmark,
+    )
+
+
+def _names(release: Release) -> dict[str, str]:
+    return dict(release.catalogue.select("indicator_id", "indicator_name").iter_rows())
+
+
+def _section(release: Release, section: Section, names: dict[str, str]) -> SectionView:
+    present = [i for i in section.indicators if i in names]
+    view = SectionView(
+        section.anchor,
+        section.title,
+        section.recommendation,
+        [_headline(release, i) for i in present],
+    )
+    ics = release.ics_rows()
+    rolling = ics.filter((pl.col("period_type") == ROLLING) & pl.col("indicator_id").is_in(present))
+    if rolling.height:
+        view.figures.append(charts.trend_chart(f"{section.anchor}-trend", rolling, names, present))
+    if section.anchor == "place-of-death":
+        years = ics.filter(pl.col("period_type") == FINANCIAL_YEAR)
+        if years.height:
+            view.figures.append(
+                charts.place_of_death_chart(f"{section.anchor}-by-year", years, names)
+            )
+        ics_row = _row(ics, FUNNEL_INDICATOR, release.latest)
+        areas = release.indicators.filter(
+            (pl.col("indicator_id") == FUNNEL_INDICATOR)
+            & (pl.col("geography_level") == FUNNEL_LEVEL)
+            & (pl.col("breakdown") == ALL)
+            & (pl.col("period_type") == ROLLING)
+            & (pl.col("period_end") == release.latest)
+            & (pl.col("geography_code") != "unknown")
+        )
+        if ics_row and not ics_row["suppressed"] and areas.height:
+            view.figures.append(
+                charts.funnel_chart(
+                    f"{section.anchor}-funnel",
+                    areas,
+                    ics_row,
+                    names[FUNNEL_INDICATOR],
+                    LEVEL_WORDS[FUNNEL_LEVEL],
+                )
+            )
+    return view
+
+
+def _equity(release: Release, names: dict[str, str]) -> SectionView:
+    present = [i for i in EQUITY_INDICATORS if i in names]
+    view = SectionView(
+        EQUITY_ANCHOR,
+        "Equity",
+        "Care at the end of life is as good for people in the most deprived areas, in every "
+        "age group and with every condition, as for anyone else.",
+        [],
+    )
+    latest = pl.col("period_type") == ROLLING
+    latest &= pl.col("period_end") == release.latest
+    quintiles = release.ics_rows("imd_quintile").filter(
+        latest & pl.col("indicator_id").is_in(present)
+    )
+    if quintiles.height:
+        view.figures.append(
+            charts.deprivation_chart("equity-deprivation", quintiles, names, present)
+        )
+    sii = release.ics_rows("imd_sii").filter(latest).sort("indicator_id")
+    table = charts.Table(
+        caption="Slope index of inequality (SII): the fitted gap between the least and the "
+        "most deprived ends of the ICS (least minus most deprived)",
+        headers=["Indicator", "SII", "95% interval"],
+    )
+    for r in sii.to_dicts():
+        table.rows.append(
+            [
+                f"{r['indicator_id']} {names.get(r['indicator_id'], r['indicator_name'])}",
+                wording.NOT_CALCULATED
+                if not r["suppressed"] and r["value"] is None
+                else wording.shown_value(r),
+                wording.interval(r) or "",
+            ]
+        )
+    view.tables.append(table)
+    for breakdown, title in EQUITY_TABLE_BREAKDOWNS:
+        rows = release.ics_rows(breakdown).filter(latest & pl.col("indicator_id").is_in(present))
+        categories = list(dict.fromkeys(rows.sort("breakdown_value")["breakdown_value"]))
+        table = charts.Table(
+            caption=f"{title}: ICS values, {wording.rolling_period(release.latest)}",
+            headers=["Indicator"] + [wording.breakdown_value(c) for c in categories],
+        )
+        for indicator_id in present:
+            cells = {
+                r["breakdown_value"]: wording.shown_value(r)
+                for r in rows.filter(pl.col("indicator_id") == indicator_id).to_dicts()
+            }
+            table.rows.append(
+                [f"{indicator_id} {names[indicator_id]}"]
+                + [cells.get(c, wording.NOT_AVAILABLE) for c in categories]
+            )
+        view.tables.append(table)
+    return view
+
+
+def render_report(release: Path, out: Path | None = None) -> Path:
+    """Write the "Die well" report of a published release (its folder only) as one
+    self-contained HTML file, by default <release>/report.html; returns its path."""
+    release = Path(release)
+    data = read_release(release)
+    names = _names(data)
+    sections = [_section(data, s, names) for s in SECTIONS]
+    listed = {i for s in SECTIONS for i in s.indicators}
+    other = sorted(set(names) - listed)
+    sections.append(_equity(data, names))
+    if other:
+        sections.append(
+            SectionView(
+                OTHER_ANCHOR,
+                "Other indicators",
+                "Indicators in the catalogue that the sections above do not cover.",
+                [_headline(data, i) for i in other],
+            )
+        )
+    complete = all(h.complete for s in sections for h in s.headlines)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    page = env.get_template("report.html.j2").render(
+        css=_stylesheet(),
+        ics_name=data.ics_name or "the ICS",
+        period=wording.rolling_period(data.latest),
+        previous=wording.rolling_period(data.previous) if data.previous else None,
+        manifest=data.manifest,
+        sections=sections,
+        at_a_glance=[_headline(data, i) for i in AT_A_GLANCE if i in names],
+        complete=complete,
+        funnel_z=(charts.Z_95, charts.Z_99_8),
+    )
+    target = Path(out) if out is not None else release / REPORT_FILE
+    target.write_text(page, encoding="utf-8")
+    return target
