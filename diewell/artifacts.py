@@ -29,17 +29,23 @@ def data_docs_index(config: Config) -> Path:
     return config.outputs.parent / "data_docs" / "index.html"
 
 
-def report_link(config: Config, release: Path | None) -> tuple[str, str] | None:
-    """(address, text) of the page to open after a run: the Data Docs, else a release manifest."""
-    docs = data_docs_index(config)
-    if docs.is_file():
-        return docs.resolve().as_uri(), "Validation reports (Great Expectations Data Docs)"
+def report_paths(config: Config, release: Path | None) -> str:
+    """Markdown naming the pages to open after a run, as paths (a browser refuses a file://
+    link from the Prefect UI, so the path is shown for copying instead)."""
+    lines = []
     current = config.outputs / publish.CURRENT
     for folder, what in ((release, "this run's release"), (current, "the current release")):
-        if folder is not None and (folder / publish.MANIFEST_FILE).is_file():
-            manifest = (folder / publish.MANIFEST_FILE).resolve()
-            return manifest.as_uri(), f"Manifest of {what} ({manifest.parent.name})"
-    return None
+        if folder is not None and (folder / publish.REPORT_FILE).is_file():
+            lines.append(f'- "Die well" report of {what}: `{folder / publish.REPORT_FILE}`')
+            break
+    docs = data_docs_index(config)
+    if docs.is_file():
+        lines.append(f"- Validation reports for providers (Data Docs): `{docs}`")
+    if not lines:
+        return ""
+    return "# Reports\n\nOpen these files in a browser on the machine that ran diewell:\n\n" + (
+        "\n".join(lines) + "\n"
+    )
 
 
 @dataclass

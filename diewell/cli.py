@@ -171,6 +171,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_pipeline(config_path)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from diewell.publish import CURRENT
+    from diewell.report import render_report
+
+    if args.release:
+        release = Path(args.release)
+    else:
+        release = load_config(args.config).outputs / CURRENT
+    if not (release / "manifest.json").is_file():
+        print(f"diewell: no published release at {release}", file=sys.stderr)
+        return 1
+    out = render_report(release.resolve(), Path(args.out) if args.out else None)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from diewell.docs import write_pages
 
@@ -248,6 +264,18 @@ def main(argv: list[str] | None = None) -> int:
         "once the provider has confirmed it is complete",
     )
     p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser(
+        "report",
+        help="render the board report (one self-contained HTML page) of a published release",
+        description="Render the 'Die well' report from a release's published files only. "
+        "Example: diewell report --config ics/diewell.yaml --out report.html",
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", help="the ICS configuration: report its current release")
+    where.add_argument("--release", help="a release folder (outputs/releases/<id>)")
+    p.add_argument("--out", help="where to write the page (default: report.html in the release)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("docs", help="regenerate the generated documentation pages in docs/")
     p.set_defaults(func=cmd_docs)

@@ -9,6 +9,7 @@ with every reason found). Layout under paths.outputs:
     releases/<run_id>/indicator_catalogue.parquet
     releases/<run_id>/indicators.schema.json, indicator_catalogue.schema.json
     releases/<run_id>/manifest.json
+    releases/<run_id>/report.html            (the board report, rendered from the files above)
     current -> releases/<run_id>        (a symlink, switched atomically after the audit)
 
 `run_id` is the identifier the pipeline publishes under (its release id, derived from the
@@ -41,6 +42,7 @@ import pyarrow.parquet as pq
 from diewell import __version__
 from diewell.config import Config
 from diewell.indicators import SORT_KEYS, catalogue_frame, shared_denominators
+from diewell.report import render_report
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
 from transforms.disclosure import (
     ALL_BREAKDOWN,
@@ -84,6 +86,7 @@ CURRENT = "current"
 INDICATORS_DIR = "indicators"
 CATALOGUE_FILE = "indicator_catalogue.parquet"
 MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.html"  # the "Die well" report for boards (diewell/report)
 # Columns the warehouse may not carry yet: published as nulls until it does.
 OPTIONAL_INPUT_COLUMNS = ("trend",)
 SET_ON_PUBLISHING = ("run_id", "schema_version")
@@ -98,7 +101,8 @@ ARROW_TYPES = {
 }
 
 # Privacy: shapes that must never appear in anything published (audit and tests).
-NHS_NUMBER_IN_TEXT = re.compile(r"(?<![0-9a-fA-F])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9a-fA-F])")
+# (not inside a hex string, and not the digits of a decimal fraction such as 1.4736842105)
+NHS_NUMBER_IN_TEXT = re.compile(r"(?<![0-9a-fA-F.])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9a-fA-F]|\.\d)")
 PSEUDONYM_SHAPE = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32}(?![0-9a-fA-F])")
 PERSON_LEVEL_COLUMN = re.compile(r"nhs|person|patient|pseudo|birth|dob|postcode", re.IGNORECASE)
 
@@ -741,6 +745,11 @@ def publish_controlled(
     try:
         write_release(staging, published, con, config, run_id)
         summary = audit(staging, con, config, run_id)
+        # The board report, from the audited files only; it goes live with them.
+        report = render_report(staging, staging / REPORT_FILE)
+        problems = _text_problems(report.read_text(encoding="utf-8"), REPORT_FILE)
+        if problems:
+            raise AuditFailed("; ".join(problems))
     except AuditFailed as exc:
         shutil.rmtree(staging, ignore_errors=True)
         log.error("publication audit failed; the previous release stays current: %s", exc)

@@ -16,11 +16,7 @@ from contextlib import contextmanager
 import duckdb
 import polars as pl
 from prefect import task
-from prefect.artifacts import (
-    create_link_artifact,
-    create_markdown_artifact,
-    create_table_artifact,
-)
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.tasks import exponential_backoff
 
@@ -155,9 +151,11 @@ def report_refresh(
         key=f"diewell-headline-{code}",
         description=f"Headline indicators, {config.ics_name}, 12 months to {period} ({what})",
     )
-    link = artifacts.report_link(config, summary.release)
-    if link is not None:
-        create_link_artifact(link[0], link_text=link[1], key=f"diewell-reports-{code}")
+    reports = artifacts.report_paths(config, summary.release)
+    if reports:
+        create_markdown_artifact(
+            reports, key=f"diewell-reports-{code}", description="Where this run's reports are"
+        )
 
 
 @task(cache_policy=NONE)

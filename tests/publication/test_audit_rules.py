@@ -393,6 +393,8 @@ def test_table_schema_problems(table, message):
         ("deaths_QOX_20240331.csv", False),
         ("94347659191", False),  # 11 digits
         ("a3f9434765919b", False),  # inside a hex string
+        ("line-height:1.4736842105}", False),  # the digits of a decimal fraction
+        ("Total: 9434765919.", True),  # a full stop ending a sentence is not a decimal
     ],
 )
 def test_nhs_number_shape(text, nhs_like):

@@ -17,7 +17,9 @@ from diewell import publish
 from tests.publication.synthetic_release import PSEUDO_KEY
 from transforms.pseudonymise import pseudonym
 
-NHS_NUMBER = re.compile(r"(?<![0-9a-f])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9a-f])")
+# Ten digits, not inside a hex string nor the fractional digits of a decimal (1.4736842105 in
+# the report's stylesheet is no identifier).
+NHS_NUMBER = re.compile(r"(?<![0-9a-f.])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9a-f]|\.\d)")
 PSEUDONYM = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])", re.IGNORECASE)
 PERSON_COLUMN = re.compile(
     r"person|patient|nhs_?number|pseudo|date_of_birth|birth|dob|postcode", re.IGNORECASE
