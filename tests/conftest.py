@@ -19,6 +19,17 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 from transforms.nhs_number import check_digits  # noqa: E402
 
 TEST_KEY = "test-key-0123456789abcdef0123456789abcdef"
+# The columns of a deaths delivery, in the contract's order (the optional ones a test adds).
+DEATHS_COLUMNS = [
+    "nhs_number",
+    "date_of_birth",
+    "date_of_death",
+    "sex",
+    "underlying_cause_icd10",
+    "place_of_death",
+    "lsoa_code",
+    "gp_practice_code",
+]
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -11,7 +11,6 @@ Each test uses a fresh ICB mailbox, so the tests do not depend on one another.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import itertools
 import json
@@ -33,6 +32,7 @@ from diewell.config import load_config
 from diewell.delivery import is_plain_name, sha256_of
 from diewell.mesh import MeshConfigError, MeshPullError, mesh_client_for, pull_from_mesh
 from tests.conftest import nhs
+from tests.venvs import cached_venv_python
 
 # mesh-sandbox and everything it needs, pinned (a `pip freeze` of a venv made from
 # mesh-sandbox==1.0.137 on Python 3.11). Changing a pin makes a new venv.
@@ -103,52 +103,10 @@ SENDERS = {"QOX": QOX_MAILBOX, "RD1": [RD1_MAILBOX], "J83001": J83_MAILBOX}
 # --- the sandbox --------------------------------------------------------------------------
 
 
-def _sandbox_venv_root(request) -> Path:
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("mesh-sandbox"))
-    return Path(request.config.rootpath) / ".pytest_cache" / "mesh-sandbox"
-
-
 @pytest.fixture(scope="session")
 def sandbox_python(request) -> Path:
     """The python of a venv holding the pinned mesh-sandbox (made once, then reused)."""
-    pins = "\n".join(SANDBOX_REQUIREMENTS) + "\n"
-    tag = hashlib.sha256(f"{sys.version_info[:2]}\n{pins}".encode()).hexdigest()[:12]
-    root = _sandbox_venv_root(request)
-    root.mkdir(parents=True, exist_ok=True)
-    venv = root / f"venv-{tag}"
-    python = venv / "bin" / "python"
-    marker = venv / "installed.txt"
-    with (root / ".lock").open("a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # another pytest may be making it
-        try:
-            if marker.exists() and marker.read_text() == pins and python.exists():
-                return python
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-            done = subprocess.run(
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    *SANDBOX_REQUIREMENTS,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=900,
-            )
-            if done.returncode:
-                pytest.fail(
-                    "could not install mesh-sandbox into its test venv:\n" + done.stderr[-3000:],
-                    pytrace=False,
-                )
-            marker.write_text(pins)
-            return python
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    return cached_venv_python(request, "mesh-sandbox", list(SANDBOX_REQUIREMENTS))
 
 
 def _free_port() -> int:

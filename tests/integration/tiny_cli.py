@@ -14,18 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, TEST_KEY, TinyIcs, nhs
+from tests.conftest import DEATHS_COLUMNS, REPO, TEST_KEY, TinyIcs, nhs
 
-DEATHS_COLUMNS = [
-    "nhs_number",
-    "date_of_birth",
-    "date_of_death",
-    "sex",
-    "underlying_cause_icd10",
-    "place_of_death",
-    "lsoa_code",
-    "gp_practice_code",
-]
 ICB = {"code": "QTT", "name": "ICB", "extracts": ["deaths"]}
 DECEDENTS = 12
 

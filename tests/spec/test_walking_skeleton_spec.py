@@ -23,18 +23,8 @@ import pytest
 
 from diewell import pipeline
 from diewell.config import load_config
-from tests.conftest import TinyIcs, nhs
+from tests.conftest import DEATHS_COLUMNS, TinyIcs, nhs
 
-DEATHS_COLUMNS = [
-    "nhs_number",
-    "date_of_birth",
-    "date_of_death",
-    "sex",
-    "underlying_cause_icd10",
-    "place_of_death",
-    "lsoa_code",
-    "gp_practice_code",
-]
 A_DOD = dt.date(2024, 6, 30)
 
 

@@ -8,8 +8,6 @@ DuckDB 1.4 runs in its own venv, made once and cached like the MESH sandbox's
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import subprocess
 import sys
@@ -22,6 +20,7 @@ from diewell import pipeline, warehouse
 from diewell.config import load_config
 from tests.conftest import TinyIcs
 from tests.integration.tiny_cli import DECEDENTS, cli_env, deaths_ics
+from tests.venvs import cached_venv_python
 
 OLD_DUCKDB = "duckdb==1.4.*"  # the LTS line analysts' tools bundle
 RUN_TIMEOUT = 300
@@ -48,50 +47,10 @@ print(json.dumps({
 """
 
 
-def _venv_root(request) -> Path:
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("duckdb-lts"))
-    return Path(request.config.rootpath) / ".pytest_cache" / "duckdb-lts"
-
-
 @pytest.fixture(scope="session")
 def duckdb_lts_python(request) -> Path:
     """The python of a venv holding DuckDB 1.4 (made once, then reused)."""
-    tag = hashlib.sha256(f"{sys.version_info[:2]}\n{OLD_DUCKDB}".encode()).hexdigest()[:12]
-    root = _venv_root(request)
-    root.mkdir(parents=True, exist_ok=True)
-    venv = root / f"venv-{tag}"
-    python = venv / "bin" / "python"
-    marker = venv / "installed.txt"
-    with (root / ".lock").open("a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # another pytest may be making it
-        try:
-            if marker.exists() and marker.read_text() == OLD_DUCKDB and python.exists():
-                return python
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-            done = subprocess.run(
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    OLD_DUCKDB,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=900,
-            )
-            if done.returncode:
-                pytest.fail(
-                    f"could not install {OLD_DUCKDB}:\n{done.stderr[-3000:]}", pytrace=False
-                )
-            marker.write_text(OLD_DUCKDB)
-            return python
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    return cached_venv_python(request, "duckdb-lts", [OLD_DUCKDB])
 
 
 def counts_in(python: Path, database: Path, tables: list[str]) -> dict:
