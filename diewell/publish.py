@@ -87,6 +87,11 @@ INDICATORS_DIR = "indicators"
 CATALOGUE_FILE = "indicator_catalogue.parquet"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"  # the "Die well" report for boards (diewell/report)
+# The same rows in one file each, period_type and period_end as columns, for Power BI and
+# Excel with no query code (the schema's "flat_files").
+FLAT_PARQUET_FILE = "indicators.parquet"
+FLAT_CSV_FILE = "indicators.csv"
+CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark, so Excel opens it as UTF-8
 # Columns the warehouse may not carry yet: published as nulls until it does.
 OPTIONAL_INPUT_COLUMNS = ("trend",)
 SET_ON_PUBLISHING = ("run_id", "schema_version")
@@ -217,6 +222,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _write_csv(df: pl.DataFrame, path: Path) -> None:
+    """RFC 4180 CSV with a header, UTF-8 with a BOM, dates as YYYY-MM-DD, empty for null."""
+    text = df.write_csv(line_terminator="\r\n", null_value="", float_precision=None)
+    path.write_bytes(text.encode(CSV_ENCODING))
+
+
 def _write_options() -> dict:
     return {
         "compression": PARQUET_COMPRESSION,
@@ -246,6 +257,10 @@ def write_release(
         preserve_order=True,
         existing_data_behavior="error",
     )
+    pq.write_table(
+        table, folder / FLAT_PARQUET_FILE, row_group_size=PARQUET_ROW_GROUP_SIZE, **_write_options()
+    )
+    _write_csv(published.select(OUTPUT_SCHEMA.names), folder / FLAT_CSV_FILE)
     catalogue = catalogue_frame().select(CATALOGUE_SCHEMA.names).sort("indicator_id")
     pq.write_table(
         catalogue.to_arrow().cast(CATALOGUE_SCHEMA),
@@ -257,7 +272,8 @@ def write_release(
         shutil.copyfile(schema_file, folder / schema_file.name)
 
     files = []
-    for path in sorted([*(folder / INDICATORS_DIR).rglob("*.parquet"), folder / CATALOGUE_FILE]):
+    parquet = [*(folder / INDICATORS_DIR).rglob("*.parquet"), folder / CATALOGUE_FILE]
+    for path in sorted([*parquet, folder / FLAT_PARQUET_FILE]):
         files.append(
             {
                 "path": path.relative_to(folder).as_posix(),
@@ -265,6 +281,9 @@ def write_release(
                 "sha256": _sha256(path),
             }
         )
+    files.append(
+        {"path": FLAT_CSV_FILE, "rows": published.height, "sha256": _sha256(folder / FLAT_CSV_FILE)}
+    )
     inputs = con.execute(
         "SELECT file_name, extract, provider, period_end, sha256, rows_loaded FROM landing_files "
         "WHERE status = 'loaded' ORDER BY extract, provider, period_end, file_name"
@@ -564,6 +583,24 @@ def privacy_problems(release: Path, tables: dict[str, pl.DataFrame]) -> list[str
     return problems
 
 
+def _flat_problems(release: Path, indicators: pl.DataFrame) -> list[str]:
+    """The flat Parquet and CSV files must hold exactly the partitioned rows."""
+    expected = indicators.select(OUTPUT_SCHEMA.names).sort(PRIMARY_KEY)
+    problems = []
+    try:
+        flat = pl.read_parquet(release / FLAT_PARQUET_FILE).sort(PRIMARY_KEY)
+        csv = pl.read_csv(
+            (release / FLAT_CSV_FILE).read_bytes().decode(CSV_ENCODING).encode("utf-8"),
+            schema=expected.schema,
+        ).sort(PRIMARY_KEY)
+    except Exception as exc:  # a missing or unreadable file
+        return [f"the flat files cannot be read back: {type(exc).__name__}"]
+    for name, frame in ((FLAT_PARQUET_FILE, flat), (FLAT_CSV_FILE, csv)):
+        if not frame.equals(expected):
+            problems.append(f"{name} does not hold exactly the rows of {INDICATORS_DIR}/")
+    return problems
+
+
 def _manifest_problems(
     release: Path,
     run_id: str,
@@ -604,6 +641,7 @@ def _manifest_problems(
         )
     listed = {e["path"] for e in manifest.get("files", [])}
     written = {p.relative_to(release).as_posix() for p in release.rglob("*.parquet")}
+    written.add(FLAT_CSV_FILE)
     if listed != written:
         problems.append(f"{MANIFEST_FILE}: files does not list exactly the Parquet files written")
     return problems
@@ -648,6 +686,7 @@ def audit(
     problems += privacy_problems(
         release, {"indicators": indicators, "indicator_catalogue": catalogue}
     )
+    problems += _flat_problems(release, indicators)
     problems += _manifest_problems(
         release, run_id, indicators, catalogue, config.suppress_up_to, config.round_to
     )

@@ -3,6 +3,9 @@ are the documented ones; and the reading examples in docs/OUTPUTS.md run as writ
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import re
 from pathlib import Path
@@ -162,3 +165,29 @@ def test_the_guide_gives_the_settings_the_code_uses():
     assert f"{publish.PARQUET_ROW_GROUP_SIZE:,} rows" in text
     assert f"format {publish.PARQUET_FORMAT_VERSION}" in text
     assert os.path.basename(publish.INDICATORS_SCHEMA_PATH) in text
+
+
+def test_the_flat_files_hold_every_published_row_for_power_bi_and_excel(synthetic_run):
+    """indicators.parquet and indicators.csv (UTF-8 with a BOM) beside the partitioned
+    dataset: the same rows, period_type and period_end as ordinary columns."""
+    release = synthetic_run.release
+    partitioned = pl.from_arrow(publish.read_indicators(release))
+    raw = (release / "indicators.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
+    header = raw[3:].split(b"\r\n", 1)[0].decode("utf-8").split(",")
+    assert header == partitioned.columns
+    csv_rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(csv_rows) == partitioned.height
+    first = partitioned.sort(publish.PRIMARY_KEY).row(0, named=True)
+    match = [
+        r
+        for r in csv_rows
+        if all(r[k] == str(first[k]) for k in publish.PRIMARY_KEY if first[k] is not None)
+    ]
+    assert len(match) == 1
+    flat = pq.read_table(release / "indicators.parquet")
+    assert flat.num_rows == partitioned.height
+    assert {"period_type", "period_end"} <= set(flat.schema.names)
+    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    listed = {f["path"]: f["rows"] for f in manifest["files"]}
+    assert listed["indicators.parquet"] == listed["indicators.csv"] == partitioned.height

@@ -279,10 +279,13 @@ def test_the_manifest_describes_the_release(synthetic_run):
     assert manifest["parquet"]["compression"] == "snappy"
     assert manifest["parquet"]["row_group_size"] == 100_000
     written = sorted(p.relative_to(release).as_posix() for p in release.rglob("*.parquet"))
-    assert [f["path"] for f in manifest["files"]] == written
+    assert [f["path"] for f in manifest["files"]] == [*written, "indicators.csv"]
     for entry in manifest["files"]:
         assert entry["sha256"] == sha256(release / entry["path"])
-        assert entry["rows"] == pq.read_metadata(release / entry["path"]).num_rows
+        if entry["path"].endswith(".parquet"):
+            assert entry["rows"] == pq.read_metadata(release / entry["path"]).num_rows
+    csv_lines = (release / "indicators.csv").read_bytes().count(b"\r\n")
+    assert manifest["files"][-1]["rows"] == csv_lines - 1  # the header
 
 
 def test_the_manifest_lists_every_loaded_input_with_its_checksum(synthetic_run):
