@@ -59,8 +59,16 @@ def validation_results_dir(config: Config) -> Path:
 
 
 def record_run(con: duckdb.DuckDBPyConnection, config: Config, run_id: str, outcomes) -> None:
-    """Write the run's validation summary, then store its GX results and build the Data Docs."""
+    """Write the run's validation summary and the providers' quality pages, then store its GX
+    results and build the Data Docs."""
+    from diewell.quality import render_quality_pages
+
     write_summary(con, run_id, outcomes)
+    if outcomes:
+        pages = render_quality_pages(con, config, run_id, outcomes)
+        log.info(
+            "data quality pages for providers: %d written, the run's is %s", len(pages), pages[0]
+        )
     validated = [o for o in outcomes if o.validation is not None]
     if validated:
         build_data_docs(config, run_id, validated)
@@ -245,15 +253,22 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
 
 
 def quarantine_by_rule(findings: pl.DataFrame, shown: int) -> dict:
-    """Per (rule, column): rows failing, and the first `shown` (masked) values and row numbers."""
+    """Per (rule, column): rows failing, and the first `shown` (masked) values, their row
+    numbers and the messages saying what to fix."""
     if not findings.height:
         return {}
     grouped = findings.group_by("rule", "column", maintain_order=True).agg(
         pl.col("row_number").n_unique().alias("n"),
         pl.col("value").head(shown).alias("values"),
         pl.col("row_number").head(shown).alias("rows"),
+        pl.col("message").head(shown).alias("messages"),
     )
     out: dict = defaultdict(dict)
     for r in grouped.iter_rows(named=True):
-        out[(r["rule"], r["column"])] = {"n": r["n"], "values": r["values"], "rows": r["rows"]}
+        out[(r["rule"], r["column"])] = {
+            "n": r["n"],
+            "values": r["values"],
+            "rows": r["rows"],
+            "messages": r["messages"],
+        }
     return dict(out)
