@@ -1,10 +1,13 @@
-"""What validation tells people: GX Data Docs for every run, and a summary per provider.
+"""What validation tells people: the providers' data quality pages, GX Data Docs for every
+run, and a summary per provider.
 
 At the end of each ingest run `record_run`:
 1. writes `meta_validation_summary`: per (run, provider, extract) the files seen, loaded,
    rejected and unchanged, rows read, loaded and quarantined, and rows quarantined by rule
    (rows read = rows loaded + rows quarantined is a CHECK);
-2. stores one Great Expectations validation result per validated file (GX JSON, in
+2. writes the data quality pages providers are sent (`diewell.quality`): one self-contained
+   page per run and one per provider, in `quality/` beside `data_docs/`, opening offline;
+3. stores one Great Expectations validation result per validated file (GX JSON, in
    `validation_results_dir`) and builds the GX Data Docs site (`data_docs_dir`): an index of
    every stored result and a page per file listing each expectation of its suite, its
    provider note, and the rows that failed it (offending values masked and cut).
@@ -18,6 +21,8 @@ it is given into its pages as they are, so every text that came from a sender (o
 values, file names, reasons) is HTML-escaped here, before GX sees it (`sender_text`): a
 value such as `<img src=x onerror=...>` is shown as those characters and never becomes markup.
 The stored GX results hold the escaped text too; they exist only to build these pages.
+GX Data Docs load GX's styles and scripts from public CDNs, so offline they are unstyled:
+they are an engineer's view; the quality pages are the providers'.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import datetime as dt
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -201,6 +202,17 @@ def _from_warehouse(con: duckdb.DuckDBPyConnection, run_id: str, views: list[Fil
             view.period_end = view.period_end or period
             if view.status == "loaded":
                 loaded[file_id] = view
+    unchanged = [v for v in views if v.status == "unchanged" and v.period_end is None]
+    if unchanged:  # an identical re-send is not recorded again: its period is the loaded one's
+        periods = dict(
+            con.execute(
+                "SELECT file_name, any_value(period_end) FROM landing_files WHERE status = "
+                "'loaded' AND file_name IN (SELECT unnest(?::VARCHAR[])) GROUP BY file_name",
+                [[v.file_name for v in unchanged]],
+            ).fetchall()
+        )
+        for v in unchanged:
+            v.period_end = periods.get(v.file_name)
     if not loaded:
         return
     held = con.execute(
@@ -221,6 +233,7 @@ def _from_warehouse(con: duckdb.DuckDBPyConnection, run_id: str, views: list[Fil
         view.held_back = rules.get(file_id, [])
 
 
+@cache
 def _stylesheet() -> str:
     """The vendored NHS.UK CSS with nothing that would reach the network (as the report
     inlines it: web fonts dropped, icons as data: URIs)."""

@@ -173,3 +173,13 @@ def test_in_a_browser_offline_accessible_and_screenshotted(run, chromium, tmp_pa
         assert ALERT in text  # shown literally
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tmp_path / "quality.png", SHOT)
+
+
+def test_an_identical_re_send_is_shown_as_unchanged_with_its_period(tmp_path, pseudo_key):
+    ics = Ics(tmp_path / "ics")
+    ics.deliver(GOOD_FILE, spells(2), COLUMNS)
+    ics.run("run-1")
+    ics.deliver(GOOD_FILE, spells(2), COLUMNS)
+    ics.run("run-2")
+    page = text_of(provider_page(ics.config, "run-2", "RX1").read_text(encoding="utf-8"))
+    assert f"2025-01-31 {GOOD_FILE} Unchanged (identical to the file already loaded)" in page
