@@ -37,6 +37,7 @@ import duckdb
 import polars as pl
 
 from diewell.config import Config
+from diewell.quality import render_quality_pages
 
 log = logging.getLogger("diewell.validation")
 
@@ -66,13 +67,12 @@ def validation_results_dir(config: Config) -> Path:
 def record_run(con: duckdb.DuckDBPyConnection, config: Config, run_id: str, outcomes) -> None:
     """Write the run's validation summary and the providers' quality pages, then store its GX
     results and build the Data Docs."""
-    from diewell.quality import render_quality_pages
-
     write_summary(con, run_id, outcomes)
     if outcomes:
         pages = render_quality_pages(con, config, run_id, outcomes)
+        run_page = pages[0].relative_to(config.outputs.parent).as_posix()
         log.info(
-            "data quality pages for providers: %d written, the run's is %s", len(pages), pages[0]
+            "data quality pages for providers: %d written, the run's is %s", len(pages), run_page
         )
     validated = [o for o in outcomes if o.validation is not None]
     if validated:
