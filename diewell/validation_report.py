@@ -1,10 +1,13 @@
-"""What validation tells people: GX Data Docs for every run, and a summary per provider.
+"""What validation tells people: the providers' data quality pages, GX Data Docs for every
+run, and a summary per provider.
 
 At the end of each ingest run `record_run`:
 1. writes `meta_validation_summary`: per (run, provider, extract) the files seen, loaded,
    rejected and unchanged, rows read, loaded and quarantined, and rows quarantined by rule
    (rows read = rows loaded + rows quarantined is a CHECK);
-2. stores one Great Expectations validation result per validated file (GX JSON, in
+2. writes the data quality pages providers are sent (`diewell.quality`): one self-contained
+   page per run and one per provider, in `quality/` beside `data_docs/`, opening offline;
+3. stores one Great Expectations validation result per validated file (GX JSON, in
    `validation_results_dir`) and builds the GX Data Docs site (`data_docs_dir`): an index of
    every stored result and a page per file listing each expectation of its suite, its
    provider note, and the rows that failed it (offending values masked and cut).
@@ -18,6 +21,8 @@ it is given into its pages as they are, so every text that came from a sender (o
 values, file names, reasons) is HTML-escaped here, before GX sees it (`sender_text`): a
 value such as `<img src=x onerror=...>` is shown as those characters and never becomes markup.
 The stored GX results hold the escaped text too; they exist only to build these pages.
+GX Data Docs load GX's styles and scripts from public CDNs, so offline they are unstyled:
+they are an engineer's view; the quality pages are the providers'.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import duckdb
 import polars as pl
 
 from diewell.config import Config
+from diewell.quality import render_quality_pages
 
 log = logging.getLogger("diewell.validation")
 
@@ -59,8 +65,15 @@ def validation_results_dir(config: Config) -> Path:
 
 
 def record_run(con: duckdb.DuckDBPyConnection, config: Config, run_id: str, outcomes) -> None:
-    """Write the run's validation summary, then store its GX results and build the Data Docs."""
+    """Write the run's validation summary and the providers' quality pages, then store its GX
+    results and build the Data Docs."""
     write_summary(con, run_id, outcomes)
+    if outcomes:
+        pages = render_quality_pages(con, config, run_id, outcomes)
+        run_page = pages[0].relative_to(config.outputs.parent).as_posix()
+        log.info(
+            "data quality pages for providers: %d written, the run's is %s", len(pages), run_page
+        )
     validated = [o for o in outcomes if o.validation is not None]
     if validated:
         build_data_docs(config, run_id, validated)
@@ -245,15 +258,22 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
 
 
 def quarantine_by_rule(findings: pl.DataFrame, shown: int) -> dict:
-    """Per (rule, column): rows failing, and the first `shown` (masked) values and row numbers."""
+    """Per (rule, column): rows failing, and the first `shown` (masked) values, their row
+    numbers and the messages saying what to fix."""
     if not findings.height:
         return {}
     grouped = findings.group_by("rule", "column", maintain_order=True).agg(
         pl.col("row_number").n_unique().alias("n"),
         pl.col("value").head(shown).alias("values"),
         pl.col("row_number").head(shown).alias("rows"),
+        pl.col("message").head(shown).alias("messages"),
     )
     out: dict = defaultdict(dict)
     for r in grouped.iter_rows(named=True):
-        out[(r["rule"], r["column"])] = {"n": r["n"], "values": r["values"], "rows": r["rows"]}
+        out[(r["rule"], r["column"])] = {
+            "n": r["n"],
+            "values": r["values"],
+            "rows": r["rows"],
+            "messages": r["messages"],
+        }
     return dict(out)
