@@ -1,0 +1,289 @@
+"""The performance benchmark: diewell beside the bare scan and the usual analyst script.
+
+    .venv/bin/python benchmarks/run.py --size S|M|L [--population N] [--years N]
+                                       [--json OUT] [--dir DIR] [--keep]
+
+Generates a synthetic ICS with the project's generator (S: 1M people over 3 years, M: 10M over
+5 years, L: 57M over 5 years; --population and --years override, for smoke runs), then, on
+the same files and in this order:
+
+1. the bare DuckDB scan: `count(*)` of every file, one query per file (the floor: reading
+   everything once);
+2. the analyst script (benchmarks/analyst_pandas.py: pandas, GX on pandas, 13 indicators at
+   ICS level for one period), in a child process; a failure (MemoryError, killed) is recorded;
+3. `diewell run` as pipeline.refresh with a step runner that times each step (pull, validate,
+   load, build, compute, disclosure control, publish, swap in; validate and load summed over
+   ingest's windows) and the run report with its GX Data Docs (validation_report.record_run,
+   timed by a wrapper), in a child process.
+
+Each child measures its own peak resident memory (ru_maxrss of itself and of its children).
+Prints every figure and the ratios (diewell / bare scan, pandas / diewell) and writes them as
+JSON. The folder is a temporary one, removed afterwards, unless --dir or --keep is given.
+Asserts nothing: tests assert behaviour, benchmarks measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+SIZES = {  # size -> (population, years)
+    "S": (1_000_000, 3),
+    "M": (10_000_000, 5),
+    "L": (57_000_000, 5),
+}
+SEED = 20261123  # the generator's default
+PERIOD_END = dt.date(2026, 9, 30)  # the generator's default last period end
+STAGES = ("generate", "pull", "validate", "load", "report", "build", "compute")
+STAGES += ("disclosure control", "publish", "swap in")
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+
+
+def peak_mib() -> float:
+    """The largest resident set of this process and of any child it waited for, in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024  # Linux reports KiB
+
+
+# ---------------------------------------------------------------------------------------------
+# The children: each runs one part and writes its figures as JSON to the path it is given.
+
+
+def child_generate(folder: Path, population: int, years: int, out: Path) -> None:
+    from diewell.synth import synthesize
+
+    started = time.perf_counter()
+    synthesize(folder, seed=SEED, population=population, years=years, end_date=PERIOD_END)
+    wall = time.perf_counter() - started
+    out.write_text(json.dumps({"wall_s": wall, "peak_mib": peak_mib()}))
+
+
+def child_pandas(landing: Path, out: Path) -> None:
+    sys.path.insert(0, str(HERE))
+    import analyst_pandas
+
+    started = time.perf_counter()
+    values = analyst_pandas.compute(landing, PERIOD_END)
+    wall = time.perf_counter() - started
+    out.write_text(json.dumps({"wall_s": wall, "peak_mib": peak_mib(), "values": values}))
+
+
+def child_diewell(config_path: Path, out: Path) -> None:
+    import polars as pl
+
+    from diewell import ingest, pipeline
+    from diewell.config import load_config
+
+    seconds: dict[str, float] = defaultdict(float)
+
+    def timed_step(name, fn, *args):
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            seconds[name] += time.perf_counter() - started
+
+    record_run = ingest.record_run  # the run report and GX Data Docs, inside ingest
+
+    def timed_record_run(*args, **kwargs):
+        return timed_step("report", lambda: record_run(*args, **kwargs))
+
+    ingest.record_run = timed_record_run
+    config = load_config(config_path)
+    summary = pipeline.RunSummary(pipeline.new_run_id())
+    started = time.perf_counter()
+    values = pipeline.refresh(config, summary, step=timed_step)
+    wall = time.perf_counter() - started
+    headline = pipeline.headline_rows(values).filter(pl.col("period_end") == PERIOD_END)
+    figures = {
+        "wall_s": wall,
+        "peak_mib": peak_mib(),
+        "stages_s": dict(seconds),
+        "files": len(summary.files),
+        "files_rejected": summary.count("rejected"),
+        "rows_loaded": summary.rows_loaded,
+        "rows_quarantined": summary.rows_quarantined,
+        "indicator_rows": summary.indicator_rows,
+        "published": summary.release is not None,
+        "values": {
+            r["indicator_id"]: [r["numerator"], r["denominator"]] for r in headline.to_dicts()
+        },
+    }
+    out.write_text(json.dumps(figures))
+
+
+CHILDREN = {"generate": child_generate, "pandas": child_pandas, "diewell": child_diewell}
+
+
+def run_child(part: str, *args: str) -> dict:
+    """Run one part in a child process; its figures, or how it failed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "figures.json"
+        command = [sys.executable, str(Path(__file__).resolve()), "--child", part, *args, str(out)]
+        env = os.environ | {"PYTHONPATH": os.pathsep.join([str(PROJECT), str(HERE)])}
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode == 0 and out.exists():
+            return json.loads(out.read_text())
+        last = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        killed = done.returncode < 0
+        reason = f"killed by signal {-done.returncode}" if killed else last
+        return {"failed": reason[:300], "returncode": done.returncode, "wall_s": wall}
+
+
+# ---------------------------------------------------------------------------------------------
+# The bare scan and the whole benchmark
+
+
+def bare_scan(landing: Path) -> dict:
+    """count(*) of every extract file with DuckDB, one query per file: the floor."""
+    import duckdb
+
+    files = sorted(p for p in landing.rglob("*") if p.suffix in (".csv", ".parquet"))
+    con = duckdb.connect()
+    rows = 0
+    started = time.perf_counter()
+    for path in files:
+        reader = (
+            "read_parquet(?)" if path.suffix == ".parquet" else "read_csv(?, all_varchar = true)"
+        )
+        rows += con.execute(f"SELECT count(*) FROM {reader}", [str(path)]).fetchone()[0]
+    wall = time.perf_counter() - started
+    con.close()
+    size = sum(p.stat().st_size for p in files)
+    return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": size}
+
+
+def machine() -> dict:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def benchmark(size: str, population: int, years: int, folder: Path) -> dict:
+    figures: dict = {"size": size, "population": population, "years": years}
+    figures["machine"] = machine()
+    print(f"generating a synthetic ICS of {population:,} people over {years} years ...")
+    figures["generate"] = run_child("generate", str(folder), str(population), str(years))
+    if "failed" in figures["generate"]:
+        return figures
+    landing = folder / "landing"
+    print("bare scan ...")
+    figures["bare_scan"] = bare_scan(landing)
+    print("the analyst script (pandas, GX on pandas) ...")
+    figures["pandas"] = run_child("pandas", str(landing))  # before diewell moves the files
+    print("diewell run ...")
+    figures["diewell"] = run_child("diewell", str(folder / "diewell.yaml"))
+    run_s = figures["diewell"].get("wall_s") if "failed" not in figures["diewell"] else None
+    pandas_s = figures["pandas"].get("wall_s") if "failed" not in figures["pandas"] else None
+    if run_s and pandas_s:  # with the generator's defects the two may differ (README)
+        ours = figures["diewell"]["values"]
+        theirs = figures["pandas"]["values"]
+        figures["pandas_same_13_values"] = all(ours.get(i) == v for i, v in theirs.items())
+    figures["ratios"] = {
+        "diewell_over_bare_scan": ratio(run_s, figures["bare_scan"]["wall_s"]),
+        "pandas_over_diewell": ratio(pandas_s, run_s),
+    }
+    return figures
+
+
+def describe(figures: dict) -> str:
+    """The figures as the lines the benchmark prints."""
+
+    def part(name: str) -> str:
+        f = figures.get(name, {})
+        if "failed" in f:
+            return f"FAILED after {f['wall_s']:.1f} s: {f['failed']}"
+        return f"{f.get('wall_s', 0):.1f} s, peak {f.get('peak_mib', 0):,.0f} MiB"
+
+    m, scan = figures["machine"], figures.get("bare_scan", {})
+    lines = [
+        f"size {figures['size']}: {figures['population']:,} people, {figures['years']} years; "
+        f"{m['cpus']} cpus, {m['memory_gib']} GiB",
+        f"generate:  {part('generate')}",
+    ]
+    if scan:
+        lines.append(
+            f"bare scan: {scan['wall_s']:.1f} s ({scan['files']:,} files, {scan['rows']:,} rows, "
+            f"{scan['bytes'] / 1e6:,.0f} MB)"
+        )
+    if "pandas" in figures:
+        lines.append(f"pandas:    {part('pandas')} (13 indicators, ICS, one period)")
+    run = figures.get("diewell", {})
+    if run:
+        lines.append(f"diewell:   {part('diewell')}")
+        for stage in STAGES[1:]:
+            if stage in run.get("stages_s", {}):
+                lines.append(f"  {stage:<20} {run['stages_s'][stage]:8.1f} s")
+            else:
+                lines.append(f"  {stage:<20}      not run")
+        if "rows_loaded" in run:
+            lines.append(
+                f"  {run['files']:,} files ({run['files_rejected']} rejected), "
+                f"{run['rows_loaded']:,} rows loaded, {run['rows_quarantined']:,} quarantined, "
+                f"{run['indicator_rows']:,} indicator values"
+            )
+    if "pandas_same_13_values" in figures:
+        lines.append(f"pandas gives diewell's 13 values: {figures['pandas_same_13_values']}")
+    for name, value in figures.get("ratios", {}).items():
+        lines.append(f"{name.replace('_', ' ')}: {value if value is not None else 'n/a'}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        part, *args = sys.argv[2:]
+        child = CHILDREN[part]
+        paths = [Path(a) if not a.isdigit() else int(a) for a in args]
+        logging.basicConfig(level=logging.WARNING)
+        child(*paths)
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", choices=sorted(SIZES), required=True)
+    parser.add_argument("--population", type=int, help="instead of the size's (smoke runs)")
+    parser.add_argument("--years", type=int, help="instead of the size's")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument(
+        "--dir", type=Path, help="generate here (kept) instead of a temporary folder"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    population, years = SIZES[args.size]
+    population, years = args.population or population, args.years or years
+    folder = (args.dir or Path(tempfile.mkdtemp(prefix="diewell-bench-"))).resolve()
+    try:
+        figures = benchmark(args.size, population, years, folder)
+    finally:
+        if not (args.dir or args.keep):
+            shutil.rmtree(folder, ignore_errors=True)
+    print(describe(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
