@@ -20,6 +20,7 @@ from diewell.config import Config, ConfigError
 from diewell.delivery import FILE_NAME, FileRejected, discover, parse_file_name
 from diewell.mesh import MeshPullSummary
 from diewell.pipeline import HEADLINE_COLUMNS, RunSummary, headline_rows
+from diewell.quality.pages import quality_run_page
 
 LISTED_FILES = 10  # rejected files named per rule; the rest are counted
 
@@ -29,7 +30,7 @@ def data_docs_index(config: Config) -> Path:
     return config.outputs.parent / "data_docs" / "index.html"
 
 
-def report_paths(config: Config, release: Path | None) -> str:
+def report_paths(config: Config, release: Path | None, run_id: str | None = None) -> str:
     """Markdown naming the pages to open after a run, as paths (a browser refuses a file://
     link from the Prefect UI, so the path is shown for copying instead)."""
     lines = []
@@ -38,9 +39,12 @@ def report_paths(config: Config, release: Path | None) -> str:
         if folder is not None and (folder / publish.REPORT_FILE).is_file():
             lines.append(f'- "Die well" report of {what}: `{folder / publish.REPORT_FILE}`')
             break
+    quality = quality_run_page(config, run_id) if run_id else None
+    if quality is not None and quality.is_file():
+        lines.append(f"- Data quality report for providers (this run, one page each): `{quality}`")
     docs = data_docs_index(config)
     if docs.is_file():
-        lines.append(f"- Validation reports for providers (Data Docs): `{docs}`")
+        lines.append(f"- Validation results for engineers (GX Data Docs): `{docs}`")
     if not lines:
         return ""
     return "# Reports\n\nOpen these files in a browser on the machine that ran diewell:\n\n" + (

@@ -28,6 +28,8 @@ import polars as pl
 from diewell import __version__, indicators, key_check, mesh, permissions, publish, warehouse
 from diewell.config import Config
 from diewell.ingest import FileOutcome, ingest_landing, run_directly
+from diewell.quality.pages import quality_dir
+from diewell.validation_report import data_docs_dir
 from diewell.warehouse import fetch_one
 
 log = logging.getLogger("diewell")
@@ -70,9 +72,16 @@ def new_run_id() -> str:
 
 
 def identifiable_folders(config: Config) -> list[Path]:
-    """The folders holding identifiable or row-level data: the archive, the rejected files and
-    the warehouse folder (warehouse, working copy, cached results, lock)."""
-    return [config.archive, config.rejected, config.warehouse.parent]
+    """The folders holding identifiable or row-level data: the archive, the rejected files,
+    the warehouse folder (warehouse, working copy, cached results, lock), and the validation
+    pages (row numbers and masked values, for the providers they concern only)."""
+    return [
+        config.archive,
+        config.rejected,
+        config.warehouse.parent,
+        quality_dir(config),
+        data_docs_dir(config),
+    ]
 
 
 def protect_identifiable(config: Config) -> None:

@@ -151,7 +151,7 @@ def report_refresh(
         key=f"diewell-headline-{code}",
         description=f"Headline indicators, {config.ics_name}, 12 months to {period} ({what})",
     )
-    reports = artifacts.report_paths(config, summary.release)
+    reports = artifacts.report_paths(config, summary.release, summary.run_id)
     if reports:
         create_markdown_artifact(
             reports, key=f"diewell-reports-{code}", description="Where this run's reports are"
