@@ -22,6 +22,7 @@ from diewell.config import Config
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
 from transforms import statistics
 from transforms.comparison import add_comparison
+from transforms.contracts import load_contract
 from transforms.disclosure import TREND_KEYS
 from transforms.inequality import add_sii_rows
 from transforms.periods import reporting_periods
@@ -36,7 +37,8 @@ BREAKDOWN_COLUMNS = {
     "condition_group": "condition_group",
     "ethnicity": "ethnicity",
 }
-SNAPSHOT_EXTRACTS = {"ref_lsoa", "ref_practice"}
+
+SNAPSHOT_TABLE = "snapshot_table"  # the load of reference extracts (ref_lsoa, ref_care_homes, ...)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def _delivered_up_to(
 def data_complete(indicator: Indicator, period_end: dt.date, config: Config, delivered) -> bool:
     """True when every provider registered for the indicator's extracts has delivered up to period_end."""
     for extract in indicator.source_extracts:
-        if extract in SNAPSHOT_EXTRACTS:
+        if load_contract(extract).load == SNAPSHOT_TABLE:  # reference data: no period
             continue
         for provider in config.providers_for(extract):
             last = delivered.get((extract, provider.code))
