@@ -47,13 +47,6 @@ def transition_referrals(
     n = len(who)
     dob, dod = people.dob[who], people.dod[who]
     referral = dob + _years(rng, *P.TRANSITION_FIRST_REFERRAL_AGE, n)
-    kind = pick(rng, P.TRANSITION_PLAN_SHARES, n)
-    plan = np.full(n, NO_DATE, dtype=np.int64)
-    for name, (low, high) in P.TRANSITION_PLAN_AGE.items():
-        rows = np.flatnonzero(kind == name)
-        plan[rows] = dob[rows] + _years(rng, low, high, len(rows))
-    alive_then = (dod == NO_DEATH) | (plan < dod)
-    plan = np.where((plan >= referral) & alive_then, plan, NO_DATE)
     # Delivered in the months of referral, first contact and plan: a caseload referral made
     # before the window is re-sent when it changes; here it is first sent in the window.
     referral = np.maximum(referral, window.start)
@@ -62,7 +55,7 @@ def transition_referrals(
     childrens = _referrals(
         rows=keep, who=who, hospice=svc.childrens_hospice[who], referral=referral,
         first_contact=first_contact, service=np.full(n, "childrens", dtype=object),
-        plan=plan, with_dob=np.ones(n, bool), rng=rng, ids=ids,
+        plan=np.full(n, NO_DATE, dtype=np.int64), with_dob=np.ones(n, bool), rng=rng, ids=ids,
     )  # fmt: skip
     adult_day = dob + _years(rng, *P.ADULT_SERVICES_AGE, n)
     moves = (
@@ -78,6 +71,25 @@ def transition_referrals(
         plan=np.full(n, NO_DATE, dtype=np.int64), with_dob=rng.random(n) < 0.5, rng=rng, ids=ids,
     )  # fmt: skip
     return Table({k: np.concatenate([childrens[k], adult[k]]) for k in childrens})
+
+
+def add_transition_plans(refs: Table, people: People, rng: np.random.Generator) -> Table:
+    """Transition plans on children's referrals with a date of birth (every caseload, not only
+    `transition_referrals`'): agreed by the 17th birthday for some, later for others, never
+    for the rest; only on or after the referral and while the young person is alive."""
+    if not len(refs):
+        return refs
+    n = len(refs["person"])
+    dob, dod = people.dob[refs["person"]], people.dod[refs["person"]]
+    kind = pick(rng, P.TRANSITION_PLAN_SHARES, n)
+    plan = np.full(n, NO_DATE, dtype=np.int64)
+    for name, (low, high) in P.TRANSITION_PLAN_AGE.items():
+        rows = np.flatnonzero(kind == name)
+        plan[rows] = dob[rows] + _years(rng, low, high, len(rows))
+    applies = (refs["service"] == "childrens") & refs["with_dob"].astype(bool)
+    alive_then = (dod == NO_DEATH) | (plan < dod)
+    plan = np.where(applies & (plan >= refs["referral"]) & alive_then, plan, NO_DATE)
+    return Table({**refs, "transition_plan": plan})
 
 
 def _referrals(

@@ -174,7 +174,9 @@ def generate_chunk(
         "hospice_referrals": records.referrals_frame(
             window,
             people,
-            concat([dying["referrals"], living["referrals"], transition]),
+            alliances.add_transition_plans(
+                concat([dying["referrals"], living["referrals"], transition]), people, v2_rng
+            ),
             hospice_codes,
             chunk,
         ),

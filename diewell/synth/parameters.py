@@ -376,7 +376,7 @@ ADULT_SERVICES = {
 # Dementia register: diagnosed prevalence ~0.7% of registered patients (QOF 2023-24: 0.74%),
 # by age at the window end or at death.
 DEMENTIA_DIAGNOSED_BY_AGE = {  # lower age of band -> share diagnosed
-    0: 0.0004, 65: 0.008, 70: 0.017, 75: 0.035, 80: 0.07, 85: 0.12, 90: 0.19,
+    0: 0.0003, 65: 0.006, 70: 0.012, 75: 0.025, 80: 0.05, 85: 0.085, 90: 0.13,
 }  # fmt: skip
 DEMENTIA_CAUSE_DIAGNOSED = 0.85  # of deaths from dementia (F01, F03, G30) diagnosed before
 DEMENTIA_CAUSE_PREFIXES = ("F00", "F01", "F02", "F03", "G30")
