@@ -65,6 +65,7 @@ class Indicator:
     # (extract, days): a period is complete only once every provider of that extract has
     # delivered up to `days` after the period end (BV01: the 90-day bereavement window).
     follow_up: tuple[str, int] | None = None
+    plausible: str | None = None  # the range a value should fall in, and why (docs only)
 
     @property
     def sql(self) -> str:
