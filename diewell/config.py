@@ -46,6 +46,11 @@ EXTRACTS = (
     "gp_population",
     "ref_lsoa",
     "ref_practice",
+    # v2
+    "dementia_register",
+    "bereavement_contacts",
+    "education_sessions",
+    "ref_care_homes",
 )
 
 ODS_CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")

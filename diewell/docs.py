@@ -39,20 +39,33 @@ def indicators_page() -> str:
         "and one entry in `warehouse/indicators/catalogue.yaml`. Statistics: `proportion` is a",
         "percentage with Wilson 95% and 99.8% intervals; `rate_per_100` a crude rate (exact",
         "limits below 10 events, Byar's at 10 and over); `dsr` a directly standardised rate",
-        "(ESP2013, Dobson); `median` and `mean` carry no interval.",
+        "(ESP2013, Dobson); `median` and `mean` carry no interval; `count` is a sum (ED01's",
+        "attendances) published as its rounded count, without a denominator or an interval.",
+        "Levels are the geography levels an indicator is published at. Disclosure: `people`",
+        "indicators follow every disclosure rule; `counts_not_people` ones (staff and",
+        "organisations) are rounded but never suppressed (docs/OUTPUTS.md).",
         "",
-        "| id | name | statistic | polarity | unit | breakdowns | sources |",
-        "|---|---|---|---|---|---|---|",
+        "| id | name | statistic | polarity | unit | levels | breakdowns | disclosure | sources |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for i in catalogue():
         lines.append(
             f"| [{i.id}](#{i.id.lower()}) | {i.name} | {i.statistic} | {i.polarity} | {i.unit} "
-            f"| {', '.join(i.breakdowns)} | {', '.join(i.source_extracts)} |"
+            f"| {', '.join(i.levels)} | {', '.join(i.breakdowns)} | {i.disclosure} "
+            f"| {', '.join(i.source_extracts)} |"
         )
     for i in catalogue():
         lines += ["", f"## {i.id}", "", f"**{i.name}.** {i.definition}", ""]
         for name, text in sql_header(i.sql):
             lines.append(f"- **{name}**: {text}")
+        if i.follow_up:
+            extract, days = i.follow_up
+            lines.append(
+                f"- **Complete**: a period is `data_complete` only once every {extract} "
+                f"provider has delivered up to {days} days after its end."
+            )
+        if i.plausible:
+            lines.append(f"- **Plausible range**: {i.plausible}")
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,7 @@ from diewell.config import Config
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
 from transforms import statistics
 from transforms.comparison import add_comparison
+from transforms.contracts import load_contract
 from transforms.disclosure import TREND_KEYS
 from transforms.inequality import add_sii_rows
 from transforms.periods import reporting_periods
@@ -35,8 +36,15 @@ BREAKDOWN_COLUMNS = {
     "imd_quintile": "imd_quintile",
     "condition_group": "condition_group",
     "ethnicity": "ethnicity",
+    "audience_sector": "audience_sector",  # ED01 only (indicators.md v2)
 }
-SNAPSHOT_EXTRACTS = {"ref_lsoa", "ref_practice"}
+# An indicator's `disclosure` (catalogue.yaml): "people" (the default) or COUNTS_NOT_PEOPLE,
+# for indicators that count staff and organisations (ED01, ED02), which disclosure rules 1
+# and 3 do not apply to (transforms.disclosure, `not_people`).
+PEOPLE = "people"
+COUNTS_NOT_PEOPLE = "counts_not_people"
+
+SNAPSHOT_TABLE = "snapshot_table"  # the load of reference extracts (ref_lsoa, ref_care_homes, ...)
 
 
 @dataclass(frozen=True)
@@ -52,25 +60,54 @@ class Indicator:
     source_extracts: tuple[str, ...]
     breakdowns: tuple[str, ...]
     shares_denominator: str | None = None  # a set whose numerators sum to one denominator
+    levels: tuple[str, ...] = tuple(LEVELS)  # the geography levels it is published at
+    disclosure: str = PEOPLE
+    # (extract, days): a period is complete only once every provider of that extract has
+    # delivered up to `days` after the period end (BV01: the 90-day bereavement window).
+    follow_up: tuple[str, int] | None = None
+    plausible: str | None = None  # the range a value should fall in, and why (docs only)
 
     @property
     def sql(self) -> str:
         return (SQL_DIR / "indicators" / f"{self.id}.sql").read_text(encoding="utf-8")
 
 
+def _indicator(entry: dict) -> Indicator:
+    """One catalogue entry, its levels, breakdowns and disclosure checked against the known ones."""
+    follow_up = entry.get("follow_up")
+    indicator = Indicator(
+        **{
+            **entry,
+            "source_extracts": tuple(entry["source_extracts"]),
+            "breakdowns": tuple(entry["breakdowns"]),
+            "levels": tuple(entry.get("levels", LEVELS)),
+            "follow_up": (follow_up["extract"], int(follow_up["days"])) if follow_up else None,
+        }
+    )
+    unknown = [
+        *(f"level {v}" for v in indicator.levels if v not in LEVELS),
+        *(f"breakdown {v}" for v in indicator.breakdowns if v not in BREAKDOWN_COLUMNS),
+        *(
+            [f"disclosure {indicator.disclosure}"]
+            if indicator.disclosure not in (PEOPLE, COUNTS_NOT_PEOPLE)
+            else []
+        ),
+        *([f"statistic {indicator.statistic}"] if indicator.statistic not in AGGREGATES else []),
+    ]
+    if unknown:
+        raise ValueError(f"catalogue.yaml {indicator.id}: unknown {', '.join(unknown)}")
+    return indicator
+
+
 @cache
 def catalogue() -> tuple[Indicator, ...]:
     raw = yaml.safe_load((SQL_DIR / "indicators" / "catalogue.yaml").read_text(encoding="utf-8"))
-    return tuple(
-        Indicator(
-            **{
-                **entry,
-                "source_extracts": tuple(entry["source_extracts"]),
-                "breakdowns": tuple(entry["breakdowns"]),
-            }
-        )
-        for entry in raw
-    )
+    return tuple(_indicator(entry) for entry in raw)
+
+
+def counts_not_people() -> set[str]:
+    """Ids of the indicators whose counts are not of people: disclosure rules 1 and 3 skip them."""
+    return {i.id for i in catalogue() if i.disclosure == COUNTS_NOT_PEOPLE}
 
 
 def catalogue_frame() -> pl.DataFrame:
@@ -131,13 +168,16 @@ AGGREGATES = {
     # A DSR is aggregated per age band here and standardised in add_statistics.
     "dsr": "esp_band, CAST(sum(numerator) AS BIGINT) AS numerator, "
     "CAST(sum(denominator) AS BIGINT) AS denominator",
+    # A count (ED01: attendances) is its numerator; it has no denominator.
+    "count": "CAST(sum(numerator) AS BIGINT) AS numerator, CAST(NULL AS BIGINT) AS denominator",
 }
 
 
 def aggregate_sql(indicator: Indicator, ics_code: str) -> str:
     """One GROUP BY per geography level and breakdown over the indicator's unit rows."""
     parts = []
-    for level, geo_col in LEVELS.items():
+    for level in indicator.levels:
+        geo_col = LEVELS[level]
         for breakdown in indicator.breakdowns:
             col = BREAKDOWN_COLUMNS[breakdown]
             parts.append(
@@ -174,13 +214,17 @@ def _delivered_up_to(
 
 
 def data_complete(indicator: Indicator, period_end: dt.date, config: Config, delivered) -> bool:
-    """True when every provider registered for the indicator's extracts has delivered up to period_end."""
+    """True when every provider registered for the indicator's extracts has delivered up to
+    period_end (and, for its follow-up extract, up to the end of the follow-up after it)."""
     for extract in indicator.source_extracts:
-        if extract in SNAPSHOT_EXTRACTS:
+        if load_contract(extract).load == SNAPSHOT_TABLE:  # reference data: no period
             continue
+        needed = period_end
+        if indicator.follow_up and indicator.follow_up[0] == extract:
+            needed = period_end + dt.timedelta(days=indicator.follow_up[1])
         for provider in config.providers_for(extract):
             last = delivered.get((extract, provider.code))
-            if last is None or last < period_end:
+            if last is None or last < needed:
                 return False
     return True
 
@@ -204,6 +248,10 @@ def add_statistics(df: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
         )
     if indicator.statistic == "dsr":
         return _standardise(df)
+    if indicator.statistic == "count":  # the count itself, no interval
+        return df.with_columns(pl.col("numerator").cast(pl.Float64).alias("value")).with_columns(
+            pl.lit(None, pl.Float64).alias(c) for c in statistics.STATISTIC_COLUMNS[1:]
+        )
     raise ValueError(f"{indicator.id}: unknown statistic {indicator.statistic!r}")
 
 

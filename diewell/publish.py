@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ import pyarrow.parquet as pq
 
 from diewell import __version__
 from diewell.config import Config
-from diewell.indicators import SORT_KEYS, catalogue_frame, shared_denominators
+from diewell.indicators import SORT_KEYS, catalogue_frame, counts_not_people, shared_denominators
 from diewell.report import render_report
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
 from transforms.disclosure import (
@@ -210,6 +211,7 @@ def disclosure_controlled(values: pl.DataFrame, config: Config, run_id: str) -> 
         threshold=config.suppress_up_to,
         multiple=config.round_to,
         shared_denominators=shared_denominators(),
+        not_people=counts_not_people(),
     ).with_columns(pl.lit(run_id).alias("run_id"), pl.lit(SCHEMA_VERSION).alias("schema_version"))
     return published.select(columns).sort(SORT_KEYS)
 
@@ -420,9 +422,17 @@ def _exact_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def disclosure_problems(
-    published: pl.DataFrame, exact: pl.DataFrame, threshold: int, multiple: int
+    published: pl.DataFrame,
+    exact: pl.DataFrame,
+    threshold: int,
+    multiple: int,
+    not_people: Collection[str] = (),
 ) -> list[str]:
-    """How the published rows break disclosure control v2, judged against the exact rows."""
+    """How the published rows break disclosure control v2, judged against the exact rows.
+
+    The rows of `not_people` indicators (counts of staff or organisations) may show a count
+    of 1 to threshold, rounded: rules 1 and 3 do not apply to them, rule 2 does.
+    """
     problems = []
     compared = [*COUNT_COLUMNS, *STATISTIC_COLUMNS]
     rows = published.join(
@@ -442,9 +452,10 @@ def disclosure_problems(
         return frame.filter(condition.fill_null(False)).height
 
     # Rules 1 and 2: counts.
+    of_people = shown.filter(~pl.col("indicator_id").is_in(list(not_people)))
     for c in COUNT_COLUMNS:
         exact_c = pl.col(f"exact_{c}")
-        if n := count(shown, exact_c.is_between(1, threshold)):
+        if n := count(of_people, exact_c.is_between(1, threshold)):
             problems.append(f"{n} published rows show a {c} whose true count is 1-{threshold}")
         rounded = (exact_c + multiple // 2) // multiple * multiple
         if n := count(shown, pl.col(c).ne_missing(rounded)):
@@ -453,7 +464,7 @@ def disclosure_problems(
             )
         if n := count(shown, pl.col(c) % multiple != 0):
             problems.append(f"{n} published {c}s are not multiples of {multiple}")
-        if n := count(shown, pl.col(c).is_between(1, smallest - 1)):
+        if n := count(of_people, pl.col(c).is_between(1, smallest - 1)):
             problems.append(f"{n} published {c}s lie in 1-{smallest - 1}")
     for statistic, (c, minimum) in MINIMUM_COUNTS.items():
         below = (pl.col("statistic") == statistic) & pl.col(f"exact_{c}").is_between(1, minimum - 1)
@@ -681,7 +692,11 @@ def audit(
     if uncatalogued:
         problems.append(f"indicator(s) {', '.join(sorted(uncatalogued))} are not in the catalogue")
     problems += disclosure_problems(
-        indicators, _exact_values(con), config.suppress_up_to, config.round_to
+        indicators,
+        _exact_values(con),
+        config.suppress_up_to,
+        config.round_to,
+        not_people=counts_not_people(),
     )
     problems += privacy_problems(
         release, {"indicators": indicators, "indicator_catalogue": catalogue}

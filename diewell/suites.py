@@ -26,6 +26,7 @@ from expectations.contracts import (
     MAX_YEARS_BEFORE_PERIOD_END,
     MIN_VOLUME_SHARE,
     NHS_NUMBER_SHAPE,
+    NUMBER_SHAPE,
     PATTERNS,
     SUITES_DIR,
     Column,
@@ -51,6 +52,9 @@ _TYPE_WORDS = {
     "ods_practice": "an ODS GP practice code: one letter and 5 digits (for example A81001)",
     "ods_code": "an ODS organisation code: 3 to 9 upper-case letters or digits",
     "code_text": "an NHS Data Dictionary code of 1 to 3 upper-case letters or digits",
+    "cqc_location": "a CQC location id: 1- followed by 9 to 11 digits (for example 1-123456789)",
+    "ods_or_cqc": "the organisation's ODS code (3 to 9 upper-case letters or digits) or, for a "
+    "care home, its CQC location id (1- followed by 9 to 11 digits)",
 }
 HELD_BACK = "the row is held back (quarantined) and the rest of the file loads"
 
@@ -123,24 +127,32 @@ def _type_expectations(col: Column) -> list:
                 f"end is a typing error or a placeholder such as 1900-01-01: {HELD_BACK}.",
             ),
         ]
-    if t == "integer":
+    if t in ("integer", "number"):
+        if t == "integer":
+            shape, rule = r"^-?[0-9]{1,18}$", "not_an_integer"
+            words = "a whole number written with digits only (not 1,234, 12.0 or 12 patients)"
+        else:
+            shape, rule = NUMBER_SHAPE, "not_a_number"
+            words = "a number written with digits and at most one decimal point (not 1,5 or 2h)"
         out = [
             E.ExpectColumnValuesToMatchRegex(
                 column=c,
-                regex=r"^-?[0-9]{1,18}$",
-                meta={"rule": "not_an_integer", **meta},
-                notes=f"{c} must be a whole number written with digits only (not 1,234, 12.0 "
-                f"or 12 patients): {HELD_BACK}.",
+                regex=shape,
+                meta={"rule": rule, **meta},
+                notes=f"{c} must be {words}: {HELD_BACK}.",
             )
         ]
         if col.min is not None or col.max is not None or col.multiple_of is not None:
             bounds = {"min_value": col.min, "max_value": col.max}
+            if col.min_exclusive:
+                bounds["strict_min"] = True
             extra = {"multiple_of": col.multiple_of} if col.multiple_of is not None else {}
+            lowest = "more than" if col.min_exclusive else "at least"
             words = " and ".join(
                 w
                 for w in (
-                    f"at least {col.min}" if col.min is not None else "",
-                    f"at most {col.max}" if col.max is not None else "",
+                    f"{lowest} {col.min:g}" if col.min is not None else "",
+                    f"at most {col.max:g}" if col.max is not None else "",
                     f"a multiple of {col.multiple_of}" if col.multiple_of is not None else "",
                 )
                 if w

@@ -34,11 +34,14 @@ POLARS_TYPES = {
     "code_text": pl.String,
     "text": pl.String,
     "integer": pl.Int64,
+    "number": pl.Float64,
     "icd10": pl.String,
     "icd10_list": pl.String,
     "lsoa": pl.String,
     "ods_practice": pl.String,
     "ods_code": pl.String,
+    "cqc_location": pl.String,
+    "ods_or_cqc": pl.String,
 }
 
 PATTERNS = {
@@ -47,7 +50,18 @@ PATTERNS = {
     "ods_practice": (r"^[A-Z][0-9]{5}$", "an ODS practice code (a letter and 5 digits)"),
     "ods_code": (r"^[A-Z0-9]{3,9}$", "an ODS organisation code (3-9 upper-case letters/digits)"),
     "code_text": (r"^[0-9A-Z]{1,3}$", "an NHS Data Dictionary code"),
+    "cqc_location": (
+        r"^1-[0-9]{9,11}$",
+        "a CQC location id: 1- and 9 to 11 digits (such as 1-123456789)",
+    ),
+    "ods_or_cqc": (
+        r"^([A-Z0-9]{3,9}|1-[0-9]{9,11})$",
+        "an ODS organisation code (3-9 upper-case letters/digits) or, for a care home, a CQC "
+        "location id (1- and 9 to 11 digits)",
+    ),
 }
+# A number (type "number"): digits with an optional decimal point, no sign or separators.
+NUMBER_SHAPE = r"^[0-9]{1,9}(\.[0-9]{1,6})?$"
 ICD10_LIST_ITEM = r"[A-Z][0-9]{2}(\.?[0-9A-Z]{1,2})?"
 MAX_TEXT_LENGTH = 255
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
@@ -73,9 +87,10 @@ class Column:
     required: bool
     allowed: tuple[str, ...] = ()
     canonical: dict[str, str] = field(default_factory=dict)
-    min: int | None = None
-    max: int | None = None
+    min: float | None = None  # a whole number for an integer column
+    max: float | None = None
     multiple_of: int | None = None
+    min_exclusive: bool = False  # a number column whose minimum is not allowed (hours > 0)
 
 
 @dataclass(frozen=True)
@@ -153,8 +168,11 @@ def contract_from_suite(suite: dict) -> Contract:
             required.add(kw["column"])
         elif rule == "value_out_of_range":
             spec = specs.setdefault(kw["column"], {})
-            # GX stores the bounds as floats (0.0): the contract's are whole numbers.
-            spec["min"], spec["max"] = _whole(kw.get("min_value")), _whole(kw.get("max_value"))
+            if spec.get("type") == "number":
+                spec["min"], spec["max"] = kw.get("min_value"), kw.get("max_value")
+                spec["min_exclusive"] = bool(kw.get("strict_min", False))
+            else:  # GX stores the bounds as floats (0.0): an integer's are whole numbers.
+                spec["min"], spec["max"] = _whole(kw.get("min_value")), _whole(kw.get("max_value"))
             spec["multiple_of"] = meta.get("multiple_of")
         elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
             order_rules.append(OrderRule(rule, kw["column_B"], kw["column_A"], meta["message"]))
@@ -333,6 +351,38 @@ def _parse_other_formats(frame: pl.DataFrame, col: Column) -> pl.DataFrame:
     return frame.with_columns(typed.clone().scatter(left, retried))
 
 
+def _bound(value: float) -> str:
+    return f"{value:g}"
+
+
+def _range_checks(col: Column, raw: pl.Expr, typed_col: pl.Expr) -> list[Check]:
+    """value_out_of_range for a number column: its minimum (or more than it), maximum, multiple."""
+    out_of_range, bounds = pl.lit(False), []
+    if col.min is not None and col.min_exclusive:
+        out_of_range = out_of_range | (typed_col <= col.min)
+        bounds.append(f"> {_bound(col.min)}")
+    elif col.min is not None:
+        out_of_range = out_of_range | (typed_col < col.min)
+        bounds.append(f">= {_bound(col.min)}")
+    if col.max is not None:
+        out_of_range = out_of_range | (typed_col > col.max)
+        bounds.append(f"<= {_bound(col.max)}")
+    if col.multiple_of is not None:
+        out_of_range = out_of_range | (typed_col % col.multiple_of != 0)
+        bounds.append(f"a multiple of {col.multiple_of}")
+    if not bounds:
+        return []
+    return [
+        _check(
+            "value_out_of_range",
+            col.name,
+            out_of_range,
+            raw,
+            f"{col.name} must be {' and '.join(bounds)}",
+        )
+    ]
+
+
 def _typed_and_checks(col: Column) -> tuple[pl.Expr, list[pl.Expr], list[Check]]:
     """The typed expression for a column (from its raw strings), helper columns computed from
     the typed one, and the checks on it.
@@ -402,39 +452,26 @@ def _typed_and_checks(col: Column) -> tuple[pl.Expr, list[pl.Expr], list[Check]]
                 f"{col.name} is more than {MAX_YEARS_BEFORE_PERIOD_END} years before the period end",
             ),
         ]
-    elif col.type == "integer":
-        is_int = raw.str.contains(r"^-?[0-9]{1,18}$")
-        typed = pl.when(is_int).then(raw).otherwise(None).cast(pl.Int64)
+    elif col.type in ("integer", "number"):
+        if col.type == "integer":
+            shape, cast = r"^-?[0-9]{1,18}$", pl.Int64
+            rule = "not_an_integer"
+            words = "a whole number written with digits only (no thousands separators, decimal point or spaces)"
+        else:
+            shape, cast = NUMBER_SHAPE, pl.Float64
+            rule = "not_a_number"
+            words = "a number written with digits and at most one decimal point (no thousands separators, units or spaces)"
+        typed = pl.when(raw.str.contains(shape)).then(raw).otherwise(None).cast(cast)
         checks.append(
             _check(
-                "not_an_integer",
+                rule,
                 col.name,
                 present & typed_col.is_null(),
                 raw,
-                f"{col.name} must be a whole number written with digits only (no thousands "
-                "separators, decimal point or spaces)",
+                f"{col.name} must be {words}",
             )
         )
-        out_of_range, bounds = pl.lit(False), []
-        if col.min is not None:
-            out_of_range = out_of_range | (typed_col < col.min)
-            bounds.append(f">= {col.min}")
-        if col.max is not None:
-            out_of_range = out_of_range | (typed_col > col.max)
-            bounds.append(f"<= {col.max}")
-        if col.multiple_of is not None:
-            out_of_range = out_of_range | (typed_col % col.multiple_of != 0)
-            bounds.append(f"a multiple of {col.multiple_of}")
-        if bounds:
-            checks.append(
-                _check(
-                    "value_out_of_range",
-                    col.name,
-                    out_of_range,
-                    raw,
-                    f"{col.name} must be {' and '.join(bounds)}",
-                )
-            )
+        checks += _range_checks(col, raw, typed_col)
     elif col.type == "code":
         typed = raw.replace(col.canonical) if col.canonical else raw
         checks.append(

@@ -37,6 +37,10 @@ EXTRACTS = {
     "gp_population": "quarterly",
     "ref_lsoa": "once",
     "ref_practice": "once",
+    "dementia_register": "quarterly",
+    "bereavement_contacts": "monthly",
+    "education_sessions": "monthly",
+    "ref_care_homes": "once",
 }
 FILE_NAME = re.compile(
     r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(csv|parquet)$"
@@ -347,6 +351,49 @@ def landing_bytes(root: Path) -> dict[str, bytes]:
     files = {str(p.relative_to(root)): p.read_bytes() for p in landing_files(root)}
     files["diewell.yaml"] = (root / "diewell.yaml").read_bytes()
     return files
+
+
+# --- catalogue v2 -----------------------------------------------------------------------
+
+
+def test_dementia_register_is_about_0_7_percent_of_registered_patients(ics):
+    register = read_extract(ics, "dementia_register")
+    last = register["_period"].max()
+    on_register = register.filter(pl.col("_period") == last)["nhs_number"].n_unique()
+    population = read_extract(ics, "gp_population").filter(pl.col("_period") == last)
+    patients = population["patients"].cast(pl.Int64).sum()
+    # QOF 2023-24 recorded dementia prevalence is 0.74%: 0.5% to 1.0% is plausible.
+    assert 0.005 < on_register / patients < 0.010, on_register / patients
+
+
+def test_bereavement_contacts_for_about_half_the_families_of_hospice_patients(ics):
+    deaths = read_extract(ics, "deaths").select("nhs_number", "date_of_death")
+    contacts = read_extract(ics, "hospice_contacts").select("nhs_number", "contact_date")
+    known = (
+        contacts.join(deaths, on="nhs_number")
+        .filter(pl.col("contact_date") <= pl.col("date_of_death"))
+        .filter(pl.col("date_of_death") < "2026-06-30")  # families with time to be reached
+    )["nhs_number"].unique()
+    supported = read_extract(ics, "bereavement_contacts")["deceased_nhs_number"].unique()
+    share = known.is_in(supported.implode()).mean()
+    assert 0.4 < share < 0.6, share
+
+
+def test_education_reaches_every_sector_and_names_listed_care_homes(ics):
+    sessions = read_extract(ics, "education_sessions")
+    homes = set(read_extract(ics, "ref_care_homes")["location_id"])
+    assert set(sessions["audience_sector"]) >= {"care_home", "primary_care", "acute", "prison"}
+    care_home_codes = sessions.filter(pl.col("audience_sector") == "care_home")[
+        "organisation_code"
+    ].drop_nulls()
+    assert care_home_codes.len() > 0 and set(care_home_codes) <= homes
+    assert sessions["organisation_code"].null_count() > 0  # some sessions name no organisation
+
+
+def test_childrens_caseload_has_dates_of_birth_and_some_transition_plans(ics):
+    childrens = read_extract(ics, "hospice_referrals").filter(pl.col("service") == "childrens")
+    assert childrens["date_of_birth"].null_count() == 0
+    assert childrens["transition_plan_date"].drop_nulls().len() > 0
 
 
 def test_same_seed_gives_identical_files_and_the_key_is_written_once(tmp_path):

@@ -39,12 +39,19 @@ warehouse, which keeps the exact figures.
 5. `threshold` and `multiple` are parameters defaulting to the NHS values below; the run
    takes them from the configuration (disclosure.suppress_up_to, disclosure.round_to).
 
+Counts that are not of people (indicators.md v2: ED01 attendances, ED02 care homes): the
+indicators named in `not_people` count staff and organisations, so rules 1 and 3 do not
+apply to their rows (a count of 1 to `threshold` is published, rounded, and their rows are
+neither hidden nor used as complements); rule 2 does: counts are rounded and values restated
+from them. A `count` statistic's value is its rounded numerator; it has no denominator and
+no interval.
+
 A row that arrives with `suppressed` true stays suppressed and counts as suppressed by rule 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -227,8 +234,8 @@ def restate_from_rounded_counts(df: pl.DataFrame) -> pl.DataFrame:
     """Recompute value and limits of every row from its (already rounded) counts.
 
     By `statistic`: proportion (Wilson, percent), rate_per_100 (crude rate), mean (sum over
-    denominator, no interval), median (to whole days, no interval) and dsr (one decimal
-    place, limits from the rounded total count). Rows of other statistics (sii) and rows
+    denominator, no interval), median (to whole days, no interval), dsr (one decimal
+    place, limits from the rounded total count) and count (the rounded numerator). Rows of other statistics (sii) and rows
     with null counts keep their columns as they are.
     """
     if df.height == 0:
@@ -254,6 +261,8 @@ def _restated(part: pl.DataFrame, statistic: str) -> pl.DataFrame:
         return part.with_columns(_half_up(pl.col("value"), MEDIAN_DECIMALS).alias("value"))
     if statistic == "dsr":
         return _dsr_from_rounded_total(part)
+    if statistic == "count":  # the rounded count itself, no interval
+        return part.with_columns(pl.col("numerator").cast(pl.Float64).alias("value"))
     return part
 
 
@@ -320,8 +329,12 @@ def apply_disclosure_control(
     threshold: int = SUPPRESSION_THRESHOLD,
     multiple: int = ROUNDING_MULTIPLE,
     shared_denominators: Mapping[str, str] | None = None,
+    not_people: Collection[str] = (),
 ) -> pl.DataFrame:
     """The published copy of exact indicator rows: rules 1-4 (module docstring).
+
+    `not_people` names the indicators whose counts are not of people: rules 1 and 3 skip
+    their rows (a row of theirs arriving suppressed stays suppressed).
 
     Keeps the input's rows, row order and columns; `suppressed` is set (appended if absent).
     Where the table has `statistic`, values and limits are recomputed from the rounded
@@ -347,8 +360,12 @@ def apply_disclosure_control(
     is_sii = pl.col("breakdown") == SII_BREAKDOWN
     rows, sii_rows = work.filter(~is_sii), work.filter(is_sii)
 
+    exempt = rows["indicator_id"].is_in(list(not_people))
+    arrived_hidden = rows["suppressed"].fill_null(False)
     primary = primary_suppression(rows, threshold)
+    primary = (primary & ~exempt) | (arrived_hidden & exempt)
     hidden = complementary_suppression(rows, primary, shared_denominators or {})
+    hidden = (hidden & ~exempt) | (arrived_hidden & exempt)
     rows = rows.with_columns(hidden.alias("suppressed"))
     rows = rows.with_columns(
         pl.when(pl.col("suppressed"))

@@ -52,6 +52,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "hospice_referrals": [
         ("referral_id", TEXT), ("nhs_number", NHS), ("date_of_birth", DATE), ("referral_date", DATE),
         ("referral_source", TEXT), ("service", TEXT), ("first_contact_date", DATE), ("discharge_date", DATE),
+        ("transition_plan_date", DATE),
     ],
     "hospice_contacts": [
         ("contact_id", TEXT), ("referral_id", TEXT), ("nhs_number", NHS), ("contact_date", DATE),
@@ -74,6 +75,21 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("gp_practice_code", TEXT), ("practice_name", TEXT), ("pcn_code", TEXT), ("pcn_name", TEXT),
         ("place_code", TEXT), ("place_name", TEXT),
     ],
+    # v2
+    "dementia_register": [
+        ("nhs_number", NHS), ("gp_practice_code", TEXT), ("date_diagnosed", DATE), ("dementia_subtype", TEXT),
+    ],
+    "bereavement_contacts": [
+        ("contact_id", TEXT), ("deceased_nhs_number", NHS), ("contact_date", DATE), ("support", TEXT),
+        ("relationship", TEXT),
+    ],
+    "education_sessions": [
+        ("session_id", TEXT), ("session_date", DATE), ("course", TEXT), ("audience_sector", TEXT),
+        ("organisation_code", TEXT), ("attendees", INT), ("hours", TEXT),
+    ],
+    "ref_care_homes": [
+        ("location_id", TEXT), ("care_home_name", TEXT), ("lsoa_code", TEXT), ("beds", INT), ("nursing", TEXT),
+    ],
 }  # fmt: skip
 # Row order within a file: the event date, then the record's key.
 SORT_KEYS = {
@@ -86,6 +102,9 @@ SORT_KEYS = {
     "community_contacts": ["contact_date", "contact_id"],
     "spoc_calls": ["call_datetime", "call_id"],
     "outcome_assessments": ["assessment_date", "assessment_id"],
+    "dementia_register": ["date_diagnosed", "nhs_number"],
+    "bereavement_contacts": ["contact_date", "contact_id"],
+    "education_sessions": ["session_date", "session_id"],
 }
 KEYS = {
     "apc_spells": "spell_id",
@@ -95,6 +114,8 @@ KEYS = {
     "community_contacts": "contact_id",
     "spoc_calls": "call_id",
     "outcome_assessments": "assessment_id",
+    "bereavement_contacts": "contact_id",
+    "education_sessions": "session_id",
 }
 EVENT_DATES = {extract: keys[0] for extract, keys in SORT_KEYS.items()}
 DEFECT_EXTRACTS = ("deaths", *KEYS)  # activity and deaths rows carry defects; references do not

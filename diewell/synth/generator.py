@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from diewell.synth import activity, end_of_life, palliative_care, records
+from diewell.synth import activity, alliances, end_of_life, palliative_care, records
 from diewell.synth import parameters as P
 from diewell.synth.deliveries import (
     Parts,
@@ -62,7 +62,9 @@ ASSEMBLED = (
     "community_contacts",
     "spoc_calls",
     "outcome_assessments",
+    "bereavement_contacts",
 )
+REGISTERS = ("palliative_register", "dementia_register")  # quarterly, per practice
 GENERATED_FILE = re.compile(r"^[a-z_]+_[A-Z0-9]{3,6}_[0-9]{8}\.(csv|parquet)$")
 
 
@@ -98,12 +100,15 @@ def synthesize(
     )
     try:
         for chunk, (first, stop) in enumerate(layout.chunks):
-            frames, register, counts = generate_chunk(
+            frames, registers, counts = generate_chunk(
                 layout, window, seed, chunk, range(first, stop)
             )
             for extract, frame in frames.items():
                 parts.add(chunk, extract, frame)
-            write_registers(register, layout, range(first, stop), window, landing, seed)
+            for extract, register in registers.items():
+                write_registers(
+                    register, extract, layout, range(first, stop), window, landing, seed
+                )
             registered[first:stop] = counts
             report("generate", chunk + 1, len(layout.chunks))
         for extract in ASSEMBLED:
@@ -123,6 +128,7 @@ def synthesize(
     write_registered_population(registered, layout, window, landing)
     report("write gp_population", 1, 1)
     write_references(layout, window, landing)
+    write_education(layout, window, landing, seed, defect_rate)
     report("write reference", 1, 1)
     config = out_dir / CONFIG_NAME
     header = (
@@ -137,9 +143,13 @@ def synthesize(
 
 def generate_chunk(
     layout: Layout, window: Window, seed: int, chunk: int, practices: range
-) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, np.ndarray]:
-    """One chunk's extract records (by extract), register rows and registered-patient counts."""
+) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame], np.ndarray]:
+    """One chunk's extract records (by extract), register rows (by register) and
+    registered-patient counts."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, CHUNK_STREAM, chunk]))
+    v2_rng = np.random.default_rng(
+        np.random.SeedSequence([seed, alliances.ALLIANCES_STREAM, chunk])
+    )
     people = make_people(layout, window, practices, rng)
     deaths = make_deaths(people, rng)
     svc = activity.services(layout, people)
@@ -150,6 +160,11 @@ def generate_chunk(
     apc = activity.tidy_spells(concat([usual["apc"], dying["apc"]]), len(people))
     episodes = concat([dying["episodes"], living["episodes"]])
     hospice_codes = records.hospice_codes(layout)
+    transition = alliances.transition_referrals(people, window, svc, v2_rng, ids)
+    dementia = alliances.dementia_register(people, deaths, window, v2_rng)
+    bereavement = alliances.bereavement_contacts(
+        people, concat([dying["contacts"], living["contacts"]]), v2_rng
+    )
     frames = {
         "deaths": records.deaths_frame(layout, window, people, deaths, rng),
         "apc_spells": records.apc_frame(layout, window, people, apc, chunk, rng),
@@ -157,7 +172,13 @@ def generate_chunk(
             layout, window, people, concat([usual["ae"], dying["ae"]]), chunk
         ),
         "hospice_referrals": records.referrals_frame(
-            window, people, concat([dying["referrals"], living["referrals"]]), hospice_codes, chunk
+            window,
+            people,
+            alliances.add_transition_plans(
+                concat([dying["referrals"], living["referrals"], transition]), people, v2_rng
+            ),
+            hospice_codes,
+            chunk,
         ),
         "hospice_contacts": records.contacts_frame(
             window, people, concat([dying["contacts"], living["contacts"]]), hospice_codes, chunk
@@ -175,32 +196,38 @@ def generate_chunk(
         "outcome_assessments": records.assessments_frame(
             window, people, palliative_care.assessments(episodes, rng), chunk
         ),
+        "bereavement_contacts": records.bereavement_frame(
+            window, people, bereavement, hospice_codes, chunk
+        ),
     }
     register = records.register_frame(
         layout, window, people, concat([dying["register"], living["register"]]), rng
     )
+    registers = {
+        "palliative_register": register,
+        "dementia_register": records.dementia_register_frame(layout, window, people, dementia),
+    }
     counts = records.registered_counts(people, window, len(practices), practices.start)
-    return frames, register, counts
+    return frames, registers, counts
 
 
 def write_registers(
     register: pl.DataFrame,
+    extract: str,
     layout: Layout,
     practices: range,
     window: Window,
     landing: Path,
     seed: int,
 ) -> None:
-    """Each practice's quarterly cumulative palliative_register file (header-only if empty)."""
+    """Each practice's quarterly cumulative register file of one register (header-only if empty)."""
     groups = register.partition_by("provider", "period", as_dict=True)
     by_key = {(code, to_days(period)): frame for (code, period), frame in groups.items()}
     for i in practices:
         practice = layout.practices[i]
         for period_end in window.quarter_ends:
-            rows = by_key.get(
-                (practice.code, int(period_end)), empty_records("palliative_register")
-            )
-            deliver(rows, "palliative_register", practice, int(period_end), landing, seed, 0.0)
+            rows = by_key.get((practice.code, int(period_end)), empty_records(extract))
+            deliver(rows, extract, practice, int(period_end), landing, seed, 0.0)
 
 
 def write_registered_population(
@@ -250,6 +277,29 @@ def write_references(layout: Layout, window: Window, landing: Path) -> None:
         )
 
 
+def write_education(
+    layout: Layout, window: Window, landing: Path, seed: int, defect_rate: float
+) -> None:
+    """ref_care_homes (the ICB's CQC list, once at the window end) and each hospice's monthly
+    education_sessions file, drawn once per ICS (they hold no people)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, alliances.EDUCATION_STREAM]))
+    homes = alliances.care_homes(layout, rng)
+    write_file(
+        formatted(homes, "ref_care_homes", layout.icb),
+        file_path(landing, "ref_care_homes", layout.icb, window.end),
+        layout.icb,
+    )
+    sessions = alliances.education_sessions(layout, window, homes, rng)
+    groups = sessions.partition_by("provider", "period", as_dict=True)
+    by_key = {(code, to_days(period)): frame for (code, period), frame in groups.items()}
+    for provider in layout.providers_for("education_sessions"):
+        for period_end in window.month_ends:
+            rows = by_key.get((provider.code, int(period_end)), empty_records("education_sessions"))
+            deliver(
+                rows, "education_sessions", provider, int(period_end), landing, seed, defect_rate
+            )
+
+
 def write_key_once(path: Path) -> None:
     """64 random hex characters, readable by the owner only; an existing key is kept."""
     try:
@@ -266,7 +316,8 @@ def _remove_earlier_deliveries(landing: Path) -> None:
         return
     for folder in landing.iterdir():
         if folder.is_dir() and folder.name in records.ID_PREFIX.keys() | {
-            "deaths", "palliative_register", "gp_population", "ref_lsoa", "ref_practice"
+            "deaths", *REGISTERS, "gp_population", "ref_lsoa", "ref_practice", "ref_care_homes",
+            "education_sessions",
         }:  # fmt: skip
             for path in folder.iterdir():
                 if path.is_file() and GENERATED_FILE.match(path.name):

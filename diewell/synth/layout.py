@@ -21,10 +21,16 @@ ICS_CODE = "QSY"
 LAYOUT_STREAM = 1  # SeedSequence spawn keys: layout, chunks, defects use distinct streams
 NHS_STREAM = 2
 
-REGISTER_EXTRACTS = ("palliative_register",)
-ICB_EXTRACTS = ("deaths", "gp_population", "ref_lsoa", "ref_practice")
+REGISTER_EXTRACTS = ("palliative_register", "dementia_register")
+ICB_EXTRACTS = ("deaths", "gp_population", "ref_lsoa", "ref_practice", "ref_care_homes")
 TRUST_EXTRACTS = ("apc_spells", "ae_attendances")
-HOSPICE_EXTRACTS = ("hospice_referrals", "hospice_contacts", "outcome_assessments")
+HOSPICE_EXTRACTS = (
+    "hospice_referrals",
+    "hospice_contacts",
+    "outcome_assessments",
+    "bereavement_contacts",
+    "education_sessions",
+)
 COMMUNITY_EXTRACTS = ("community_contacts", "outcome_assessments")
 SPOC_EXTRACTS = ("spoc_calls",)
 

@@ -86,6 +86,7 @@ def referral_rows(
         source=pick(rng, P.HOSPICE_REFERRAL_SOURCES, n),
         service=service,
         with_dob=childrens | (rng.random(n) < 0.3),
+        transition_plan=np.full(n, NO_DATE, dtype=np.int64),
     )
 
 

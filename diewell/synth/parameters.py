@@ -354,3 +354,70 @@ DEFECT_KINDS = (
     "duplicate_key",
 )
 MAX_DEFECT_SHARE_PER_FILE = 0.10  # brief: never more than 10% of a file's rows
+
+# --- Catalogue v2: children's transition, dementia, bereavement, education -----------------
+# Each rate is a plausible England figure, rounded; docs/INDICATORS.md compares the results.
+
+# Young people with a life-limiting condition known to a children's hospice: about 66 per
+# 10,000 aged 0-19 have one (Fraser et al. 2020); about a quarter are on a hospice caseload.
+TRANSITION_CASELOAD_SHARE = 0.0015  # of people aged 12-19 at some time in the window
+TRANSITION_FIRST_REFERRAL_AGE = (8.0, 16.0)  # years: referral to the children's hospice
+TRANSITION_PLAN_SHARES = {"by_17": 0.5, "after_17": 0.2, "none": 0.3}
+TRANSITION_PLAN_AGE = {"by_17": (14.0, 17.0), "after_17": (17.0, 18.0)}  # years
+ADULT_SERVICES_SHARE = 0.6  # reach adult palliative care from 16 to 18 1/2 (then to 19)
+ADULT_SERVICES_AGE = (16.0, 19.0)  # years: the adult referral
+ADULT_SERVICES = {
+    "community": 0.5,
+    "day_services": 0.25,
+    "outpatient": 0.15,
+    "hospice_at_home": 0.1,
+}
+
+# Dementia register: diagnosed prevalence ~0.7% of registered patients (QOF 2023-24: 0.74%),
+# by age at the window end or at death.
+DEMENTIA_DIAGNOSED_BY_AGE = {  # lower age of band -> share diagnosed
+    0: 0.0003, 65: 0.006, 70: 0.012, 75: 0.025, 80: 0.05, 85: 0.085, 90: 0.13,
+}  # fmt: skip
+DEMENTIA_CAUSE_DIAGNOSED = 0.85  # of deaths from dementia (F01, F03, G30) diagnosed before
+DEMENTIA_CAUSE_PREFIXES = ("F00", "F01", "F02", "F03", "G30")
+DEMENTIA_YEARS_BEFORE = (0.1, 7.0)  # diagnosis to death or the window end
+DEMENTIA_SUBTYPES = {
+    "alzheimers": 0.5, "vascular": 0.17, "mixed": 0.1, "lewy_body": 0.04, "frontotemporal": 0.02,
+    "other": 0.02, "unspecified": 0.1, "": 0.05,
+}  # fmt: skip
+
+# Bereavement support: about half the families of people the hospice knew (brief).
+BEREAVEMENT_SUPPORTED_SHARE = 0.5
+BEREAVEMENT_FIRST_DAYS = (3, 28.0)  # first contact: at least 3 days after, then exponential mean
+BEREAVEMENT_MORE_CONTACTS_MEAN = 1.2
+BEREAVEMENT_DAYS_BETWEEN = (7, 42)
+BEREAVEMENT_FIRST_SUPPORT = {"offer": 0.65, "assessment": 0.35}
+BEREAVEMENT_LATER_SUPPORT = {"one_to_one": 0.5, "group": 0.3, "signposted": 0.2}
+BEREAVEMENT_RELATIONSHIPS = {
+    "partner": 0.45, "child": 0.3, "parent": 0.05, "sibling": 0.05, "friend": 0.04, "other": 0.03,
+    "": 0.08,
+}  # fmt: skip
+
+# Care homes (CQC directory): ~14,800 in England for ~57 million people.
+PEOPLE_PER_CARE_HOME = 3_850
+CARE_HOME_BEDS = (8, 90)
+CARE_HOME_NURSING_SHARE = 0.3
+# Education sessions: a hospice education team's monthly programme, scaled to the ICS.
+EDUCATION_SESSIONS_PER_100K_MONTH = 2.5
+EDUCATION_SECTORS = {
+    "care_home": 0.35, "primary_care": 0.15, "acute": 0.15, "community": 0.12,
+    "social_care": 0.08, "prison": 0.03, "hospice": 0.07, "other": 0.05,
+}  # fmt: skip
+EDUCATION_ORGANISATION_RECORDED = 0.9  # sessions naming the attendees' organisation
+EDUCATION_ATTENDEES = {"care_home": (3, 14), "default": (5, 30)}  # uniform whole numbers
+EDUCATION_HOURS = ("1", "1.5", "2", "3", "3.5", "7", "14")
+EDUCATION_COURSES = (
+    "Recognising dying",
+    "Advance care planning conversations",
+    "Symptom control at the end of life",
+    "Verification of expected death",
+    "ReSPECT conversations",
+    "Six Steps to Success",
+    "Communication skills (SAGE & THYME)",
+    "Bereavement awareness",
+)

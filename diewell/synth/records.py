@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from diewell.synth import parameters as P
+from diewell.synth.deliveries import empty_records
 from diewell.synth.events import NO_DATE, SECONDS_PER_DAY, Table
 from diewell.synth.layout import Layout, Window
 from diewell.synth.people import NO_DEATH, Deaths, People
@@ -25,6 +26,7 @@ ID_PREFIX = {
     "community_contacts": "C",
     "spoc_calls": "K",
     "outcome_assessments": "O",
+    "bereavement_contacts": "B",
 }
 ID_DIGITS = 8  # sequence digits within a chunk, after a 5-digit chunk number
 
@@ -212,7 +214,9 @@ def referrals_frame(
 ) -> pl.DataFrame:
     """hospice_referrals rows, in the months of referral, first contact and discharge."""
     row, period_index = delivery_rows(
-        [refs["referral"], refs["first_contact"], refs["discharge"]], window.month_ends, window
+        [refs["referral"], refs["first_contact"], refs["discharge"], refs["transition_plan"]],
+        window.month_ends,
+        window,
     )
     period = window.month_ends[period_index]
     who = refs["person"][row]
@@ -228,6 +232,7 @@ def referrals_frame(
         "service": _strings(refs["service"][row]),
         "first_contact_date": _date(masked(refs["first_contact"][row], period)),
         "discharge_date": _date(masked(refs["discharge"][row], period)),
+        "transition_plan_date": _date(masked(refs["transition_plan"][row], period)),
     })  # fmt: skip
 
 
@@ -383,3 +388,49 @@ def hospice_codes(layout: Layout) -> np.ndarray:
 
 def community_codes(layout: Layout) -> np.ndarray:
     return np.array([c.code for c in layout.community], dtype=object)
+
+
+def dementia_register_frame(
+    layout: Layout, window: Window, people: People, register: Table
+) -> pl.DataFrame:
+    """Quarterly cumulative dementia register deliveries per practice: everyone diagnosed by
+    the quarter end and alive at some time in the quarter."""
+    quarter_end = window.quarter_ends
+    quarter_start = np.concatenate([[window.start], quarter_end[:-1] + 1])
+    who, diagnosed = register["person"], register["diagnosed"]
+    dod = people.dod[who]
+    last_day = np.where(dod == NO_DEATH, np.iinfo(np.int64).max, dod)
+    on = (diagnosed[:, None] <= quarter_end[None, :]) & (
+        last_day[:, None] >= quarter_start[None, :]
+    )
+    row, quarter = np.nonzero(on)
+    practice_codes = np.array([p.code for p in layout.practices], dtype=object)
+    code = _strings(practice_codes[people.practice[who[row]]])
+    return pl.DataFrame({
+        "provider": code,
+        "period": _date(quarter_end[quarter]),
+        "nhs_number": pl.Series(people.nhs[who[row]], dtype=pl.Int64),
+        "gp_practice_code": code,
+        "date_diagnosed": _date(diagnosed[row]),
+        "dementia_subtype": _strings(register["subtype"][row]),
+    })  # fmt: skip
+
+
+def bereavement_frame(
+    window: Window, people: People, contacts: Table, hospice_codes: np.ndarray, chunk: int
+) -> pl.DataFrame:
+    """bereavement_contacts rows, in the month of the contact (contacts after the window end
+    are not delivered yet)."""
+    if not len(contacts):
+        return empty_records("bereavement_contacts")
+    row, period_index = delivery_rows([contacts["day"]], window.month_ends, window)
+    ids = record_ids("bereavement_contacts", chunk, np.arange(len(contacts)))
+    return pl.DataFrame({
+        "provider": _strings(hospice_codes[contacts["hospice"][row]]),
+        "period": _date(window.month_ends[period_index]),
+        "contact_id": ids.gather(row),
+        "deceased_nhs_number": pl.Series(people.nhs[contacts["person"][row]], dtype=pl.Int64),
+        "contact_date": _date(contacts["day"][row]),
+        "support": _strings(contacts["support"][row]),
+        "relationship": _strings(contacts["relationship"][row]),
+    })  # fmt: skip

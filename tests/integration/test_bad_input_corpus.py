@@ -39,7 +39,8 @@ CASES = [c for c in ALL_CASES if not c.get("hostile")]
 HOSTILE_CASES = [c for c in ALL_CASES if c.get("hostile")]
 # An NHS number as it may be written: 3-3-4 digits, with or without spaces or hyphens; 9 or 10
 # digits so that a mistyped one is caught too. Dates (4-2-2) do not have this shape.
-NHS_LIKE = re.compile(r"(?<![0-9])[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{3,4}(?![0-9])")
+# 9-10 digits, perhaps grouped 3-3-4; not the digits of a CQC location id ("1-" and 9-11 digits).
+NHS_LIKE = re.compile(r"(?<![0-9])(?<!1-)[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{3,4}(?![0-9])")
 MASKED = re.compile(r"^\*+[0-9A-Za-z]{0,2}$")
 csv.field_size_limit(10_000_000)  # the corpus has a 1 MB field
 

@@ -15,7 +15,10 @@ back-test's ground truth is not the publication code's own output copied back:
   crude rate with exact limits under 10 events and Byar's from 10; mean; median half up to
   whole days; DSR half up to 1 dp with Byar's limits on the rounded total, scaled);
 - rule 4: the SII value from the published quintiles (all five published), and the
-  comparison with the published ICS value.
+  comparison with the published ICS value;
+- v2: ED01 and ED02 count staff and organisations, not people: rules 1 and 3 do not apply
+  to them (never hidden, never a complement), rule 2 does; ED01's statistic `count` is
+  published as its rounded count (no denominator, no interval).
 
 Trend markers and the SII's simulated limits are left to the unit tests of those methods.
 """
@@ -31,6 +34,7 @@ from scipy.stats import chi2
 THRESHOLD = 7
 MULTIPLE = 5
 PLACE_OF_DEATH = {"PD01", "PD02", "PD03", "PD04", "PD05"}
+NOT_PEOPLE = {"ED01", "ED02"}  # indicators.md v2: rules 1 and 3 do not apply
 Z = {"95": NormalDist().inv_cdf(0.975), "99_8": NormalDist().inv_cdf(0.999)}
 CONFIDENCE = {"95": 0.95, "99_8": 0.998}
 FIGURES = ["value", "lower_95", "upper_95", "lower_99_8", "upper_99_8"]
@@ -66,6 +70,9 @@ def _half_up(value: float | None, decimals: int) -> float | None:
 
 
 def _small(row: dict) -> bool:
+    if row["indicator_id"] in NOT_PEOPLE:
+        return False
+
     def between(c, low, high):
         return row[c] is not None and low <= row[c] <= high
 
@@ -83,6 +90,8 @@ def hidden_rows(rows: list[dict]) -> set[Key]:
     breakdowns: dict[Key, list[dict]] = defaultdict(list)
     sets: dict[Key, list[dict]] = defaultdict(list)
     for r in rows:
+        if r["indicator_id"] in NOT_PEOPLE:
+            continue
         if r["breakdown"] not in ("all", "imd_sii"):
             breakdowns[key(r)[:6]].append(r)
         if r["indicator_id"] in PLACE_OF_DEATH:
@@ -151,6 +160,8 @@ def _figures(row: dict, x: int | None, n: int | None) -> list[float | None]:
         return [x / n if n else None, None, None, None, None]
     if statistic == "median":
         return [_half_up(row["value"], 0), None, None, None, None]
+    if statistic == "count":
+        return [float(x) if x is not None else None, None, None, None, None]
     if statistic == "dsr":
         value = _half_up(row["value"], 1)
         if value is None:

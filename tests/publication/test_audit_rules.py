@@ -104,10 +104,12 @@ def hidden(row, comparator=None, **changes):
     return out
 
 
-def problems(published_rows, exact_rows, threshold=7, multiple=5):
+def problems(published_rows, exact_rows, threshold=7, multiple=5, not_people=()):
     published = pl.DataFrame(published_rows, schema=PUBLISHED_SCHEMA)
     warehouse = pl.DataFrame(exact_rows, schema=EXACT_SCHEMA)
-    return publish.disclosure_problems(published, warehouse, threshold, multiple)
+    return publish.disclosure_problems(
+        published, warehouse, threshold, multiple, not_people=not_people
+    )
 
 
 def sex_table(male=(50, 100), female=(40, 120)):
@@ -429,3 +431,23 @@ def test_person_level_columns_and_shaped_values_are_found(tmp_path):
         "indicators.person_id: 1 strings shaped like a pseudonym (32 hex characters)",
         "manifest.json: 1 strings shaped like an NHS number",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Counts that are not of people (ED01, ED02): rules 1 and 3 do not apply, rule 2 does
+
+
+def test_a_small_count_not_of_people_is_published_rounded_without_a_problem():
+    # ED02: 3 of 41 care homes reached, published as 5 of 40 (12.5%, Wilson of 5/40).
+    reached = exact("all", "all", 3, 41, indicator="ED02")
+    published = [shown(reached, 5, 40)]
+    assert problems(published, [reached], not_people={"ED02"}) == []
+    # Counted as people the same row breaks rule 1.
+    assert any("true count is 1-7" in p for p in problems(published, [reached]))
+
+
+def test_a_count_not_of_people_must_still_be_rounded():
+    reached = exact("all", "all", 3, 41, indicator="ED02")
+    published = [shown(reached, 3, 40)]
+    found = problems(published, [reached], not_people={"ED02"})
+    assert any("not the true count rounded" in p for p in found)

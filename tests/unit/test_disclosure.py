@@ -695,3 +695,86 @@ def test_disclosure_properties(df, parameters):
             lower, upper = wilson(r["numerator"], r["denominator"], level)
             assert r[f"lower_{level}"] == pytest.approx(max(lower, 0.0), abs=1e-9)
             assert r[f"upper_{level}"] == pytest.approx(min(upper, 100.0), abs=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# Counts that are not of people (indicators.md v2: ED01, ED02): rules 1 and 3 do not apply,
+# rule 2 does.
+
+
+def attendances(breakdown, breakdown_value, attendees):
+    """An ED01 row: a count statistic, its value the count, no denominator, no interval."""
+    return row(
+        breakdown,
+        breakdown_value,
+        attendees,
+        None,
+        indicator_id="ED01",
+        value=float(attendees),
+        lower_95=None,
+        upper_95=None,
+        lower_99_8=None,
+        upper_99_8=None,
+        statistic="count",
+        unit="attendances",
+        polarity="higher_is_better",
+        comparator_value=None,
+        comparison="not_compared",
+        trend=None,
+    )
+
+
+def test_a_count_not_of_people_is_published_rounded_even_in_1_to_7():
+    # Prisons 3 attendees, care homes 6, acute 41; all 50. Of people, 3 and 6 would be hidden
+    # and (rule 3) nothing else; not of people every cell is published, rounded to 5:
+    # 3 -> 5, 6 -> 5, 41 -> 40, 50 -> 50; each value is its rounded count.
+    df = table(
+        [
+            attendances("audience_sector", "prison", 3),
+            attendances("audience_sector", "care_home", 6),
+            attendances("audience_sector", "acute", 41),
+            attendances("all", "all", 50),
+        ]
+    )
+    out = apply_disclosure_control(df, not_people={"ED01"})
+    assert out["suppressed"].to_list() == [False] * 4
+    assert out["numerator"].to_list() == [5, 5, 40, 50]
+    assert out["value"].to_list() == [5.0, 5.0, 40.0, 50.0]
+    assert out["denominator"].to_list() == [None] * 4
+    assert out.select(LIMITS).null_count().row(0) == (4, 4, 4, 4)
+    # Without the exception the same rows are counts of people: 3 and 6 are hidden.
+    people = apply_disclosure_control(df)
+    assert people["suppressed"].to_list() == [True, True, False, False]
+
+
+def test_a_count_of_1_or_2_not_of_people_rounds_to_0():
+    out = apply_disclosure_control(table([attendances("all", "all", 2)]), not_people={"ED01"}).row(
+        0, named=True
+    )
+    assert (out["suppressed"], out["numerator"], out["value"]) == (False, 0, 0.0)
+
+
+def test_a_proportion_not_of_people_is_restated_from_its_rounded_counts():
+    # ED02 care homes reached: 3 of 41. Rounded: 5 of 40, so the value is 12.5% and the
+    # Wilson limits are those of 5 / 40; not suppressed although 3 is in 1-7.
+    df = table([row("all", "all", 3, 41, indicator_id="ED02")])
+    got = apply_disclosure_control(df, not_people={"ED02"}).row(0, named=True)
+    assert (got["suppressed"], got["numerator"], got["denominator"]) == (False, 5, 40)
+    assert got["value"] == pytest.approx(12.5)
+    lower, upper = wilson(5, 40, "95")
+    assert (got["lower_95"], got["upper_95"]) == (pytest.approx(lower), pytest.approx(upper))
+
+
+def test_an_exempt_indicator_is_never_a_complement_and_others_keep_their_rules():
+    # ED02 place P1 denominator 6 beside P1 PD01 sex cells: the PD01 male cell (4 of 50) is
+    # hidden and its complement is the other PD01 cell (female 30 of 60), never an ED02 row.
+    df = table(
+        [
+            row("sex", "male", 4, 50),
+            row("sex", "female", 30, 60),
+            row("all", "all", 2, 6, indicator_id="ED02"),
+        ]
+    )
+    out = apply_disclosure_control(df, not_people={"ED02"})
+    assert out["suppressed"].to_list() == [True, True, False]
+    assert out.row(2, named=True)["numerator"] == 0 and out.row(2, named=True)["denominator"] == 5

@@ -66,6 +66,10 @@ def icd10() -> st.SearchStrategy[str]:
     )
 
 
+def _cqc_digits() -> st.SearchStrategy[str]:
+    return st.integers(9, 11).flatmap(lambda n: _chars(DIGITS, n))
+
+
 def plain_value(col: Column) -> st.SearchStrategy:
     """A valid value of the column: a string, or a date/datetime formatted later."""
     if col.type == "nhs_number":
@@ -86,6 +90,15 @@ def plain_value(col: Column) -> st.SearchStrategy:
         high = col.max if col.max is not None else 1_000_000
         step = col.multiple_of or 1
         return st.integers(-(-low // step), high // step).map(lambda k: str(k * step))
+    if col.type == "number":  # hours: more than 0, at most 40, up to 2 decimals
+        return st.integers(1, int(col.max * 100)).map(lambda k: f"{k / 100:g}")
+    if col.type == "cqc_location":
+        return st.builds(str.__add__, st.just("1-"), _cqc_digits())
+    if col.type == "ods_or_cqc":
+        return st.one_of(
+            st.text(alphabet=DIGITS + UPPER, min_size=3, max_size=9),
+            st.builds(str.__add__, st.just("1-"), _cqc_digits()),
+        )
     if col.type == "icd10":
         return icd10()
     if col.type == "icd10_list":
@@ -227,8 +240,8 @@ def defects(contract: Contract) -> list[tuple[str, str]]:
                 out.append(("date_implausibly_early", c.name))
         elif c.type == "code":
             out.append(("value_not_allowed", c.name))
-        elif c.type == "integer":
-            out.append(("not_an_integer", c.name))
+        elif c.type in ("integer", "number"):
+            out.append(("not_an_integer" if c.type == "integer" else "not_a_number", c.name))
             if c.min is not None or c.max is not None or c.multiple_of:
                 out.append(("value_out_of_range", c.name))
         elif c.type == "text":
@@ -275,6 +288,11 @@ def bad_value(rule: str, col: Column, data) -> object:
         return draw(st.sampled_from([*wrong_case, *others]))
     if rule == "not_an_integer":
         return draw(st.sampled_from(["1,234", "12.5", "ten", "1 000"]))
+    if rule == "not_a_number":
+        return draw(st.sampled_from(["1,5", "2h", "ten", "-1", "1.2.3"]))
+    if rule == "value_out_of_range" and col.type == "number":  # at or under an exclusive minimum
+        low = f"{col.min:g}" if col.min_exclusive else f"{col.min - 1:g}"
+        return draw(st.sampled_from([low, f"{col.max + 0.5:g}", f"{col.max + 100:g}"]))
     if rule == "value_out_of_range":
         options = []
         if col.min is not None:

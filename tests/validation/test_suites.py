@@ -30,7 +30,7 @@ ROW_RULES = {
 
 def test_one_suite_per_extract_of_the_contract():
     assert SUITES == sorted(EXTRACTS)
-    assert len(all_contracts()) == 12
+    assert len(all_contracts()) == 16  # the twelve of v1 and the four of v2
 
 
 @pytest.mark.parametrize("extract", SUITES)

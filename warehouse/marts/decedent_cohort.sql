@@ -4,6 +4,7 @@
 -- Linking to activity is by person_id only. Windows are inclusive at both ends:
 --   window_90d  = [date_of_death - 90, date_of_death]  (91 days)
 --   window_12m  = [date_of_death - 365, date_of_death]
+--   bereavement = [date_of_death, date_of_death + 90]  (after death: support for those close)
 -- Activity after the date of death never counts.
 
 CREATE OR REPLACE TABLE mart_decedent_cohort AS
@@ -72,6 +73,13 @@ spc_contacts AS (
     UNION ALL
     SELECT person_id, admission_date FROM core_apc_spells WHERE specialist_palliative_care = 'Y'
 ),
+bereavement AS (
+    SELECT c.person_id, min(b.contact_date) AS first_bereavement_contact_date
+    FROM classified c
+    JOIN core_bereavement_contacts b ON b.person_id = c.person_id
+    WHERE b.contact_date BETWEEN c.date_of_death AND c.date_of_death + INTERVAL 90 DAY
+    GROUP BY c.person_id
+),
 spc AS (
     SELECT c.person_id, min(s.spc_date) AS first_spc_contact_date
     FROM classified c
@@ -124,6 +132,11 @@ SELECT
     coalesce(a.n, 0) AS ae_attendances_90d,
     spc.first_spc_contact_date IS NOT NULL AS spc_contact_12m,
     spc.first_spc_contact_date,
+    -- v2: dementia (a register diagnosis before the day of death, or the underlying cause)
+    (coalesce(dr.date_diagnosed < c.date_of_death, FALSE)
+        OR left(c.cause, 3) IN ('F00', 'F01', 'F02', 'F03', 'G30')) AS dementia,
+    bv.first_bereavement_contact_date,
+    date_diff('day', c.date_of_death, bv.first_bereavement_contact_date) AS days_to_bereavement_contact,
     c.file_id AS death_file_id
 FROM classified c
 LEFT JOIN core_ref_lsoa l ON l.lsoa_code = c.lsoa_code
@@ -133,4 +146,6 @@ LEFT JOIN emergency e ON e.person_id = c.person_id
 LEFT JOIN bed_days b ON b.person_id = c.person_id
 LEFT JOIN ae a ON a.person_id = c.person_id
 LEFT JOIN spc ON spc.person_id = c.person_id
+LEFT JOIN core_dementia_register dr ON dr.person_id = c.person_id
+LEFT JOIN bereavement bv ON bv.person_id = c.person_id
 ORDER BY c.date_of_death, c.person_id;
