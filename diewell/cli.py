@@ -93,6 +93,7 @@ class IngestProgressBar(logging.Handler):
             TaskProgressColumn(),
             MofNCompleteColumn(),
             console=Console(stderr=True),
+            auto_refresh=False,  # drawn as each progress line arrives, not by a thread
         )
         self.task = None
 
@@ -104,9 +105,8 @@ class IngestProgressBar(logging.Handler):
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("ingest", total=total)
-        self.progress.update(self.task, completed=done, total=total)
+        self.progress.update(self.task, completed=done, total=total, refresh=True)
         if done >= total:
-            self.progress.refresh()
             self.progress.stop()
             self.task = None
 
@@ -117,7 +117,13 @@ def _show_progress_bar() -> IngestProgressBar | None:
         return None
     bar = IngestProgressBar()
     logging.getLogger("diewell").addHandler(bar)
+    for handler in logging.getLogger().handlers:  # the bar replaces the plain lines on screen
+        handler.addFilter(_not_ingest_progress)
     return bar
+
+
+def _not_ingest_progress(record: logging.LogRecord) -> bool:
+    return INGEST_PROGRESS.match(record.getMessage()) is None
 
 
 def run_pipeline(config_path: Path, publish: bool = True, rebuild: bool = False) -> int:
@@ -143,6 +149,8 @@ def run_pipeline(config_path: Path, publish: bool = True, rebuild: bool = False)
         if bar is not None:
             bar.progress.stop()
             logging.getLogger("diewell").removeHandler(bar)
+            for handler in logging.getLogger().handlers:
+                handler.removeFilter(_not_ingest_progress)
     elapsed = time.perf_counter() - started
     print()
     print(f"Run {summary.run_id} completed in {elapsed:.1f} s")
