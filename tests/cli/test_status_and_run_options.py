@@ -2,7 +2,8 @@
 
 A first run with --no-publish refreshes the warehouse and leaves outputs/current absent; a
 second run publishes. Status says what waits in landing, the last run and how it ended, the
-current release and who holds the writer lock (read without taking it).
+current release and who holds the writer lock (read without taking it). Then, with nothing
+changed, a plain run reuses the cached build and compute and `--rebuild` runs them again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.conftest import REPO
 from tests.integration.tiny_cli import cli_env, deaths_ics
 
 TIMEOUT_SECONDS = 600
+CACHED = "Finished in state Cached"  # Prefect's line for a task whose cached result was reused
 
 
 def diewell(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -88,3 +90,12 @@ def test_status_and_a_first_run_without_publication(tmp_path):
     assert status_lines(ics.config_path, env)["Writer lock"] == (
         "nobody: no run is writing the warehouse"
     )
+
+    # Nothing has changed since: a plain run reuses the cached build and compute, while
+    # --rebuild (the flow's rebuild parameter) runs them again.
+    again = diewell("run", "--config", str(ics.config_path), env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert CACHED in again.stderr
+    rebuilt = diewell("run", "--config", str(ics.config_path), "--rebuild", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert CACHED not in rebuilt.stderr
