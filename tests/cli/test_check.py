@@ -131,3 +131,24 @@ def test_several_files_one_rejected_exits_1_and_counts_them():
     out = check(str(good), str(bad), "--config", str(CONFIG))
     assert out.returncode == 1
     assert "2 file(s) checked: 1 would load, 1 would be rejected" in out.stdout
+
+
+def test_terminal_control_characters_a_sender_wrote_are_printed_escaped(tmp_path):
+    """A value (or a name) holding an escape sequence cannot drive the reader's terminal."""
+    spells = tmp_path / "apc_spells_RX1_20241231.csv"
+    spells.write_text(
+        "spell_id,nhs_number,admission_date,admission_method\n"
+        "S1,9990000018,2024-12-01,21\n"
+        "S2,9990000026,2024-12-02,\x1b[2J21\n",
+        encoding="utf-8",
+    )
+    named = tmp_path / "deaths_QXX_20241231.csv\x1b[31m"
+    named.write_text("", encoding="utf-8")
+    out = check(str(spells), str(named), "--config", str(CONFIG))
+    assert "\x1b" not in out.stdout + out.stderr
+    assert "held back: row 2, value_not_allowed on admission_method, value \\x1b[2J21:" in (
+        out.stdout
+    )
+    assert "deaths_QXX_20241231.csv\\x1b[31m: would be rejected whole (file_name_invalid)" in (
+        out.stdout
+    )
