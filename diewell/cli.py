@@ -1,14 +1,18 @@
-"""diewell's command line: `diewell demo`, `diewell run --config PATH`, `diewell synth --out DIR`,
-`diewell reprocess --config PATH (--rejected | --quarantined) [--file NAME ...]
-[--accept-low-volume]`."""
+"""diewell's command line: run the palliative and end-of-life care pipeline for an ICS, check
+delivered files before they are sent or loaded, and see what is waiting and what ran.
+
+Each command has its own help: diewell COMMAND --help."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import re
 import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,9 +24,12 @@ if TYPE_CHECKING:
     import polars as pl
 
 log = logging.getLogger("diewell")
+HELP_WIDTH = 88  # a command's description is wrapped to this width in its --help
+STATUS_MESSAGE_CHARS = 300  # of a failed run's message, shown by diewell status
 
 # Exit codes (README "Running it"): a run that has nothing to publish yet still ends EXIT_OK.
 EXIT_OK = 0
+EXIT_REJECTED = 1  # diewell check: a file would be rejected
 EXIT_CONFIG = 2  # the configuration or the key is wrong: fix it and run again
 EXIT_WAREHOUSE_BUSY = 3  # another run held the warehouse for longer than the wait allows
 EXIT_TIMED_OUT = 4  # the run went over its time-out ($DIEWELL_REFRESH_TIMEOUT_SECONDS)
@@ -65,7 +72,61 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_pipeline(config_path: Path) -> int:
+INGEST_PROGRESS = re.compile(r"^ingest: (\d+)/(\d+) files")  # pipeline.ingest's progress lines
+
+
+class IngestProgressBar(logging.Handler):
+    """A progress bar on the terminal, driven by the pipeline's "ingest: n/N files" log lines.
+
+    The flow's log lines stay as they are (they are the plain progress when output is not a
+    terminal, and they reach Prefect's run logs); on a terminal this draws the bar beside them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn
+
+        self.progress = Progress(
+            "ingest files",
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            console=Console(stderr=True),
+            auto_refresh=False,  # drawn as each progress line arrives, not by a thread
+        )
+        self.task = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = INGEST_PROGRESS.match(record.getMessage())
+        if not found:
+            return
+        done, total = int(found[1]), int(found[2])
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("ingest", total=total)
+        self.progress.update(self.task, completed=done, total=total, refresh=True)
+        if done >= total:
+            self.progress.stop()
+            self.task = None
+
+
+def _show_progress_bar() -> IngestProgressBar | None:
+    """Attach the ingest progress bar to the 'diewell' logger when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    bar = IngestProgressBar()
+    logging.getLogger("diewell").addHandler(bar)
+    for handler in logging.getLogger().handlers:  # the bar replaces the plain lines on screen
+        handler.addFilter(_not_ingest_progress)
+    return bar
+
+
+def _not_ingest_progress(record: logging.LogRecord) -> bool:
+    return INGEST_PROGRESS.match(record.getMessage()) is None
+
+
+def run_pipeline(config_path: Path, publish: bool = True, rebuild: bool = False) -> int:
     from prefect.flow_engine import FlowRunTimeoutError
 
     from diewell.pipeline import headline
@@ -75,14 +136,21 @@ def run_pipeline(config_path: Path) -> int:
     config = load_config(config_path)  # fail early, before Prefect starts, on a bad config
     config.pseudonymisation_key()
     started = time.perf_counter()
+    bar = _show_progress_bar()
     try:
-        summary = refresh(str(config_path))
+        summary = refresh(str(config_path), publish=publish, rebuild=rebuild)
     except WarehouseBusy as exc:
         print(f"diewell: the warehouse is busy: {exc}", file=sys.stderr)
         return EXIT_WAREHOUSE_BUSY
     except FlowRunTimeoutError as exc:
         print(f"diewell: the run went over its time-out and was stopped: {exc}", file=sys.stderr)
         return EXIT_TIMED_OUT
+    finally:
+        if bar is not None:
+            bar.progress.stop()
+            logging.getLogger("diewell").removeHandler(bar)
+            for handler in logging.getLogger().handlers:
+                handler.removeFilter(_not_ingest_progress)
     elapsed = time.perf_counter() - started
     print()
     print(f"Run {summary.run_id} completed in {elapsed:.1f} s")
@@ -150,7 +218,7 @@ def headline_lines(table: pl.DataFrame) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return run_pipeline(Path(args.config))
+    return run_pipeline(Path(args.config), publish=not args.no_publish, rebuild=args.rebuild)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -220,33 +288,257 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="diewell", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_check(args: argparse.Namespace) -> int:
+    from diewell.check import REGISTRATION_SKIPPED, REJECTED, check_file, expand, report_lines
 
-    p = sub.add_parser("run", help="run the pipeline for an ICS configuration")
-    p.add_argument("--config", required=True, help="path of the ICS configuration file (config.md)")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("synth", help="write a synthetic ICS: extract files and config")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=20261123)
-    p.add_argument("--population", type=int, default=1_000_000)
-    p.add_argument("--years", type=int, default=3)
-    p.set_defaults(func=cmd_synth)
-
-    p = sub.add_parser("demo", help="generate the embedded demo ICS and run the pipeline on it")
-    p.add_argument("--dir", default="demo", help="folder for the demo ICS (default: ./demo)")
-    p.add_argument("--seed", type=int, default=20261123)
-    p.add_argument("--population", type=int, default=1_000_000)
-    p.add_argument("--years", type=int, default=3)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser(
-        "reprocess",
-        help="queue rejected files, or files with quarantined rows, for the next run",
+    config = load_config(args.config) if args.config else None
+    if config is None:
+        print(f"Note: {REGISTRATION_SKIPPED}.")
+    print(
+        "Note: volume_drop and duplicate_death need the warehouse and are not checked here; "
+        "a run applies them as well.\n"
     )
-    p.add_argument("--config", required=True, help="path of the ICS configuration file")
+    checks = [check_file(path, config) for path in expand(Path(p) for p in args.files)]
+    for check in checks:
+        print("\n".join(report_lines(check)))
+    rejected = sum(c.verdict == REJECTED for c in checks)
+    print(
+        f"\n{len(checks)} file(s) checked: {len(checks) - rejected} would load, "
+        f"{rejected} would be rejected"
+    )
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def _last_run(warehouse_path: Path) -> str:
+    """The last run recorded in the analysts' warehouse file (opened read-only), in words."""
+    import duckdb
+
+    from diewell.warehouse import connect
+
+    if not warehouse_path.is_file():
+        return "none yet (there is no warehouse: the first run creates it)"
+    try:
+        con = connect(warehouse_path, read_only=True)
+    except duckdb.Error:
+        return "not readable now (a run has the warehouse open); try again when it finishes"
+    try:
+        row = con.execute(
+            "SELECT run_id, started_at, finished_at, status, files_loaded, files_rejected, "
+            "files_unchanged, rows_loaded, rows_quarantined, message FROM meta_runs "
+            "ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+    except duckdb.Error:
+        return "none yet (the warehouse has no run history)"
+    finally:
+        con.close()
+    if row is None:
+        return "none yet"
+    run_id, started, finished, status, loaded, rejected, unchanged, rows, held, message = row
+    text = f"{run_id}, started {started:%Y-%m-%d %H:%M:%S} UTC: {status}"
+    if finished is not None:
+        text += f" at {finished:%Y-%m-%d %H:%M:%S} UTC"
+    if status == "completed":
+        text += (
+            f"; files {loaded or 0} loaded, {unchanged or 0} unchanged, {rejected or 0} "
+            f"rejected; rows {rows or 0:,} loaded, {held or 0:,} quarantined"
+        )
+    elif message:
+        text += f"; {message[:STATUS_MESSAGE_CHARS]}"
+    return text
+
+
+def _current_release(outputs: Path) -> str:
+    from diewell.publish import CURRENT, MANIFEST_FILE
+
+    manifest = outputs / CURRENT / MANIFEST_FILE
+    if not manifest.is_file():
+        return "none published yet"
+    about = json.loads(manifest.read_text(encoding="utf-8"))
+    return f"{about.get('run_id')}, created {about.get('created_at')}"
+
+
+def _lock_holder(config) -> str:
+    """Who holds the writer lock, read without taking it (flows/support.py one_writer)."""
+    import fcntl
+
+    from flows.support import writer_lock_path
+
+    path = writer_lock_path(config)
+    if not path.is_file():
+        return "nobody (no run has held it yet)"
+    with path.open("r", encoding="utf-8") as f:
+        try:  # a shared lock granted means no run holds the exclusive one; release it at once
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return "nobody: no run is writing the warehouse"
+        except BlockingIOError:
+            pass
+        try:
+            who = json.loads(f.read() or "{}")
+        except ValueError:
+            who = {}
+    if not who:
+        return "a run (holder unknown)"
+    return (
+        f"run {who.get('run_id')}, pid {who.get('pid')} on {who.get('host')}, "
+        f"since {who.get('started')}"
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from diewell.artifacts import survey_landing
+
+    config = load_config(args.config)
+    survey = survey_landing(config)
+    waiting = sum(survey.by_extract.values()) + sum(survey.name_problems.values())
+    print(f"ICS: {config.ics_name}")
+    print(f"Waiting in landing: {waiting} file(s)")
+    for extract, n in sorted(survey.by_extract.items()):
+        print(f"  {extract}: {n}")
+    for rule, n in sorted(survey.name_problems.items()):
+        print(f"  names a run will reject ({rule}): {n}")
+    print(f"Last run: {_last_run(config.warehouse)}")
+    print(f"Current release: {_current_release(config.outputs)}")
+    print(f"Writer lock: {_lock_holder(config)}")
+    return EXIT_OK
+
+
+def _command(sub, name: str, summary: str, description: str, example: str, func):
+    """A sub-command with its one-line summary, a sentence describing it and an example."""
+    p = sub.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, HELP_WIDTH),
+        epilog=f"Example: {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(func=func)
+    return p
+
+
+CONFIG_HELP = "the ICS configuration file (docs/CONFIGURATION.md), e.g. ics/diewell.yaml"
+
+
+def _synthetic_options(p) -> None:
+    p.add_argument(
+        "--seed", type=int, default=20261123, help="random seed: the same seed, the same ICS"
+    )
+    p.add_argument(
+        "--population",
+        type=int,
+        default=1_000_000,
+        help="people registered with the ICS's practices (default: 1,000,000)",
+    )
+    p.add_argument("--years", type=int, default=3, help="years of deliveries (default: 3)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from diewell import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="diewell",
+        description=__doc__,
+        epilog="Example: diewell run --config ics/diewell.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"diewell {__version__}", help="print the version"
+    )
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="what to do (each command has its own --help)",
+    )
+
+    p = _command(
+        sub,
+        "run",
+        "run the pipeline for an ICS configuration",
+        "Validate and load what waits in landing, build the warehouse, compute the indicators "
+        "and publish a disclosure-controlled release.",
+        "diewell run --config ics/diewell.yaml --no-publish",
+        cmd_run,
+    )
+    p.add_argument("--config", required=True, help=CONFIG_HELP)
+    p.add_argument(
+        "--no-publish",
+        action="store_true",
+        help="refresh the warehouse and compute, but publish no release (as the nightly run)",
+    )
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build and compute even when nothing they read has changed",
+    )
+
+    p = _command(
+        sub,
+        "check",
+        "check delivered files against the contract, without a warehouse or a key",
+        "Say, for each file, whether a run would load it (and which rows it would hold back, "
+        "and why) or reject it (and why), with the same rules and reasons as a run; nothing "
+        "is moved or loaded. Exits 1 when any file would be rejected.",
+        "diewell check deaths_QXX_20241231.csv --config ics/diewell.yaml",
+        cmd_check,
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a delivered file, or a folder of them (each named as the contract says)",
+    )
+    p.add_argument(
+        "--config",
+        help=CONFIG_HELP + "; with it the sender's registration and the file size limit are "
+        "checked too",
+    )
+
+    p = _command(
+        sub,
+        "status",
+        "what waits in landing, the last run, the current release and the writer lock",
+        "Show what waits in the landing folder, the last run and how it ended, the current "
+        "release and which run (if any) holds the warehouse; nothing is changed.",
+        "diewell status --config ics/diewell.yaml",
+        cmd_status,
+    )
+    p.add_argument("--config", required=True, help=CONFIG_HELP)
+
+    p = _command(
+        sub,
+        "synth",
+        "write a synthetic ICS: extract files and config",
+        "Write a synthetic ICS (its configuration and a landing folder of extract files) with "
+        "no real person in it, for trying the pipeline out.",
+        "diewell synth --out synthetic-ics --population 50000 --years 2",
+        cmd_synth,
+    )
+    p.add_argument("--out", required=True, help="the folder to write the synthetic ICS into")
+    _synthetic_options(p)
+
+    p = _command(
+        sub,
+        "demo",
+        "generate the embedded demo ICS and run the pipeline on it",
+        "Generate a synthetic ICS in a folder (replacing an earlier demo there) and run the "
+        "whole pipeline on it, publication included.",
+        "diewell demo --dir demo --population 20000 --years 2",
+        cmd_demo,
+    )
+    p.add_argument("--dir", default="demo", help="folder for the demo ICS (default: ./demo)")
+    _synthetic_options(p)
+
+    p = _command(
+        sub,
+        "reprocess",
+        "queue rejected files, or files with quarantined rows, for the next run",
+        "Put rejected files back into landing, or mark archived files with quarantined rows "
+        "for validation again, so the next run loads them.",
+        "diewell reprocess --config ics/diewell.yaml --rejected --file deaths_QXX_20241231.csv",
+        cmd_reprocess,
+    )
+    p.add_argument("--config", required=True, help=CONFIG_HELP)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--rejected", action="store_true", help="move rejected files back into the landing folder"
@@ -263,24 +555,34 @@ def main(argv: list[str] | None = None) -> int:
         help="with --rejected --file NAME: load a file rejected as volume_drop without that rule, "
         "once the provider has confirmed it is complete",
     )
-    p.set_defaults(func=cmd_reprocess)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "report",
-        help="render the board report (one self-contained HTML page) of a published release",
-        description="Render the 'Die well' report from a release's published files only. "
-        "Example: diewell report --config ics/diewell.yaml --out report.html",
+        "render the board report (one self-contained HTML page) of a published release",
+        "Render the 'Die well' report from a release's published files only.",
+        "diewell report --config ics/diewell.yaml --out report.html",
+        cmd_report,
     )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", help="the ICS configuration: report its current release")
     where.add_argument("--release", help="a release folder (outputs/releases/<id>)")
     p.add_argument("--out", help="where to write the page (default: report.html in the release)")
-    p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("docs", help="regenerate the generated documentation pages in docs/")
-    p.set_defaults(func=cmd_docs)
+    _command(
+        sub,
+        "docs",
+        "regenerate the generated documentation pages in docs/",
+        "Write the documentation pages generated from the contract (the extracts' columns "
+        "and rules) into docs/.",
+        "diewell docs",
+        cmd_docs,
+    )
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     private_umask()  # identifiable data is the service account's alone (diewell/permissions.py)
     _setup_logging()
     try:

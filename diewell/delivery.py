@@ -76,8 +76,11 @@ class Delivery:
         return (reference_first, self.period_end, self.extract, self.provider, self.name)
 
 
-def parse_file_name(path: Path, config: Config) -> Delivery:
-    """Identify a delivery by its name alone; reject names, extracts or senders the contract does not allow."""
+def parse_file_name(path: Path, config: Config | None) -> Delivery:
+    """Identify a delivery by its name alone; reject names, extracts or senders the contract does not allow.
+
+    Without a configuration (`diewell check` with no --config) the sender's registration is
+    not checked: only the ICS's configuration says who may send what."""
     m = FILE_NAME.match(path.name)
     if not m:
         shown = shown_name(path.name)
@@ -102,7 +105,7 @@ def parse_file_name(path: Path, config: Config) -> Delivery:
             "period_invalid",
             f"the period end '{period}' in the file name is not a real date in YYYYMMDD form",
         ) from None
-    if not config.is_registered(provider, extract):
+    if config is not None and not config.is_registered(provider, extract):
         if config.provider(provider) is None:
             what = f"sender {provider} is not a registered provider in this ICS"
         else:

@@ -254,6 +254,28 @@ def _read(
     return as_strings(raw), [normalise_column_name(c) for c in raw.columns], extra
 
 
+def read_and_validate(
+    delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES
+) -> tuple[ValidationResult, list[str], list[str]]:
+    """Read one delivery and apply the row rules: the result, its column names and its extra
+    columns. Raises FileRejected when a file rule rejects it (`diewell check` uses this too)."""
+    rows, columns, extra = _read(delivery, limit)
+    return validate_rows(rows, load_contract(delivery.extract), delivery.period_end), columns, extra
+
+
+def quarantined_rows(findings: pl.DataFrame) -> int:
+    """How many rows the findings hold back (a row breaking two rules counts once)."""
+    return findings["row_number"].n_unique() if findings.height else 0
+
+
+def too_many_failing(findings: pl.DataFrame, rows_read: int, contract) -> FileRejected | None:
+    """The rejection of a file whose held-back rows are over the contract's share, else None."""
+    quarantined = quarantined_rows(findings)
+    if rows_read and quarantined > contract.max_quarantined_share * rows_read:
+        return _too_many_failing(findings, quarantined, rows_read)
+    return None
+
+
 def validate_files(
     con: duckdb.DuckDBPyConnection, config: Config, paths: list[Path], forced: set[str]
 ) -> dict[Path, Validated]:
@@ -334,8 +356,7 @@ def ingest_file(
         if validated is not None and validated.result is not None:
             result, columns, extra = validated.result, validated.columns_present, validated.extra
         else:
-            rows, columns, extra = _read(delivery, limit)
-            result = validate_rows(rows, load_contract(delivery.extract), delivery.period_end)
+            result, columns, extra = read_and_validate(delivery, limit)
         report["columns_present"] = columns
         report["period_end"] = delivery.period_end
         outcome = _load(
@@ -477,7 +498,7 @@ def _load(
                     "row_number", "rule", "column"
                 )
                 rows = rows.filter(~pl.col("row_number").is_in(dups["row_number"].implode()))
-        quarantined = findings["row_number"].n_unique() if findings.height else 0
+        quarantined = quarantined_rows(findings)
         previous = _previous_delivery(con, d)
         report.update(
             rows_read=result.rows_read,
@@ -485,8 +506,9 @@ def _load(
             by_rule=quarantine_by_rule(findings, SHOWN_PER_RULE),
             previous_rows=previous[1] if previous else None,
         )
-        if result.rows_read and quarantined > contract.max_quarantined_share * result.rows_read:
-            raise _too_many_failing(findings, quarantined, result.rows_read)
+        failing = too_many_failing(findings, result.rows_read, contract)
+        if failing is not None:
+            raise failing
         low_volume = bool(
             result.rows_read
             and previous

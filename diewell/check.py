@@ -1,0 +1,130 @@
+"""`diewell check FILE...`: what a run would do with delivered files, without a warehouse or a key.
+
+The same file rules and row rules as a run, with the same reasons (`delivery.screen`,
+`delivery.parse_file_name`, `ingest.read_and_validate`, `ingest.too_many_failing`): each file
+would load (and which rows would be held back, and why) or would be rejected whole (and why).
+Two rules need the warehouse and are not checked here: a delivery's volume against the
+provider's previous one (volume_drop) and a death already loaded from another delivery
+(duplicate_death); nor whether the file is byte-identical to a delivery already loaded.
+Without a configuration, whether the sender is registered to send the extract is not checked
+either. Nothing is moved, written or loaded. NHS numbers are shown masked, as in a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from diewell.config import DEFAULT_MAX_FILE_BYTES, Config
+from diewell.delivery import FileRejected, discover, parse_file_name, screen, shown_name
+from diewell.ingest import SHOWN_PER_RULE, quarantined_rows, read_and_validate, too_many_failing
+from expectations.contracts import load_contract
+
+LOADS = "would load"
+REJECTED = "would be rejected"
+# The rules a run applies that need the warehouse: (rule, what it compares, extracts or None).
+WAREHOUSE_ONLY = (
+    ("volume_drop", "the row count against the provider's previous delivery", None),
+    ("duplicate_death", "deaths already loaded from other deliveries", {"deaths"}),
+)
+NOT_CHECKED = "not checked without the warehouse"
+REGISTRATION_SKIPPED = (
+    "without --config the sender's registration (provider_not_registered) is not checked: "
+    "give the ICS configuration with --config to check it"
+)
+
+
+@dataclass
+class FileCheck:
+    """What a run would do with one file."""
+
+    file_name: str  # as it may be shown (escaped)
+    verdict: str  # LOADS | REJECTED
+    extract: str | None = None
+    rows_read: int = 0
+    rows_held_back: int = 0
+    findings: pl.DataFrame | None = None  # row_number, rule, column, value (masked), message
+    rule: str | None = None
+    reason: str | None = None
+    not_checked: list[str] = field(default_factory=list)
+
+
+def printable(text: str | None) -> str:
+    """Sender text as it may be printed to a terminal: control characters escaped."""
+    if text is None:
+        return ""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def expand(paths: Iterable[Path]) -> list[Path]:
+    """The files to check: each path given, a folder (not a link to one) as every delivery in it."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            files.extend(discover(path))
+        else:
+            files.append(path)
+    return files
+
+
+def check_file(path: Path, config: Config | None) -> FileCheck:
+    """Apply a run's file and row rules to one file, without the warehouse."""
+    limit = config.max_file_bytes if config is not None else DEFAULT_MAX_FILE_BYTES
+    shown = shown_name(path.name)
+    extract = None
+    try:
+        screen(path, limit)  # a link, a pipe, a huge file: rejected, never opened
+        delivery = parse_file_name(path, config)
+        extract = delivery.extract
+        result, _, _ = read_and_validate(delivery, limit)
+        failing = too_many_failing(result.findings, result.rows_read, load_contract(extract))
+        if failing is not None:
+            raise failing
+    except FileRejected as rejection:
+        return FileCheck(shown, REJECTED, extract, rule=rejection.rule, reason=rejection.reason)
+    except FileNotFoundError:
+        return FileCheck(shown, REJECTED, rule="not_found", reason="there is no such file")
+    not_checked = [
+        f"{rule} ({what})"
+        for rule, what, extracts in WAREHOUSE_ONLY
+        if extracts is None or extract in extracts
+    ]
+    return FileCheck(
+        shown,
+        LOADS,
+        extract,
+        rows_read=result.rows_read,
+        rows_held_back=quarantined_rows(result.findings),
+        findings=result.findings,
+        not_checked=not_checked,
+    )
+
+
+def report_lines(check: FileCheck, shown_per_rule: int = SHOWN_PER_RULE) -> list[str]:
+    """The check of one file in words, held-back rows one a line (at most shown_per_rule per rule)."""
+    name = printable(check.file_name)
+    if check.verdict == REJECTED:
+        return [
+            f"{name}: {REJECTED} whole ({check.rule}); nothing of it would load",
+            f"  reason: {printable(check.reason)}",
+        ]
+    loadable = check.rows_read - check.rows_held_back
+    lines = [
+        f"{name}: {LOADS}: {check.rows_read} row(s) read, {loadable} would load, "
+        f"{check.rows_held_back} would be held back (quarantined)"
+    ]
+    findings = check.findings if check.findings is not None else pl.DataFrame()
+    for (rule,), group in findings.group_by("rule", maintain_order=True):
+        for f in group.head(shown_per_rule).iter_rows(named=True):
+            lines.append(
+                f"  held back: row {f['row_number']}, {f['rule']} on {f['column']}, "
+                f"value {printable(f['value']) or '(empty)'}: {printable(f['message'])}"
+            )
+        if group.height > shown_per_rule:
+            lines.append(f"  ... and {group.height - shown_per_rule} more {rule} finding(s)")
+    for what in check.not_checked:
+        lines.append(f"  {NOT_CHECKED}: {what}")
+    return lines
