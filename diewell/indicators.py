@@ -20,9 +20,9 @@ import yaml
 
 from diewell.config import Config
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
+from expectations.contracts import load_contract
 from transforms import statistics
 from transforms.comparison import add_comparison
-from transforms.contracts import load_contract
 from transforms.disclosure import TREND_KEYS
 from transforms.inequality import add_sii_rows
 from transforms.periods import reporting_periods
