@@ -275,7 +275,7 @@ def write_release(
 
     files = []
     parquet = [*(folder / INDICATORS_DIR).rglob("*.parquet"), folder / CATALOGUE_FILE]
-    for path in sorted([*parquet, folder / FLAT_PARQUET_FILE]):
+    for path in sorted([*parquet, folder / FLAT_PARQUET_FILE], key=lambda p: p.as_posix()):
         files.append(
             {
                 "path": path.relative_to(folder).as_posix(),
