@@ -509,11 +509,7 @@ def _load(
         failing = too_many_failing(findings, result.rows_read, contract)
         if failing is not None:
             raise failing
-        low_volume = bool(
-            result.rows_read
-            and previous
-            and result.rows_read < contract.min_volume_share * previous[1]
-        )
+        low_volume = contract.looks_truncated(result.rows_read, previous[1] if previous else None)
         if low_volume and low_volume_ok:
             log.warning(
                 "%s: %d rows, under %d%% of the previous delivery's %d; loaded because its "
@@ -527,7 +523,8 @@ def _load(
             raise FileRejected(
                 "volume_drop",
                 f"the file has {result.rows_read} data row{'s' if result.rows_read != 1 else ''}, "
-                f"under 20% of the {previous[1]} rows of the previous delivery {previous[0]}; the "
+                f"under {contract.min_volume_share:.0%} of the {previous[1]} rows of the previous "
+                f"delivery {previous[0]}; the "
                 "export looks truncated; re-send the complete extract (a period with nothing to "
                 "report is sent as a header-only file)",
             )

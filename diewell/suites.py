@@ -24,7 +24,6 @@ from expectations.contracts import (
     ICD10_LIST_ITEM,
     MAX_TEXT_LENGTH,
     MAX_YEARS_BEFORE_PERIOD_END,
-    MIN_VOLUME_SHARE,
     NHS_NUMBER_SHAPE,
     NUMBER_SHAPE,
     PATTERNS,
@@ -264,11 +263,14 @@ def suite_from_contract(contract: Contract) -> gx.ExpectationSuite:
             meta={
                 "rule": "volume_drop",
                 "min_share_of_previous_delivery": contract.min_volume_share,
+                "applies_from_previous_rows": contract.volume_rule_min_previous_rows,
             },
             notes=f"A file with under {contract.min_volume_share:.0%} of the rows of your previous "
             "delivery of this extract looks like a truncated export: the whole file is rejected "
             "and nothing of it loads. Re-send the complete extract; a period with nothing to "
-            "report is sent as a header-only file (which is always accepted).",
+            "report is sent as a header-only file (which is always accepted). The rule applies "
+            f"only when that previous delivery had {contract.volume_rule_min_previous_rows} rows "
+            "or more: a small service's quiet month is real.",
         )
     )
     for e in expectations:
@@ -297,6 +299,18 @@ def suite_from_contract(contract: Contract) -> gx.ExpectationSuite:
             }
         },
     )
+
+
+def _volume_floor(suite: gx.ExpectationSuite, previous_rows: int | None) -> int:
+    """The fewest rows the suite's volume rule lets through after a previous delivery of
+    previous_rows (0: no floor, the rule does not apply)."""
+    for expectation in suite.expectations:
+        meta = expectation.meta or {}
+        if meta.get("rule") == "volume_drop":
+            if not previous_rows or previous_rows < meta["applies_from_previous_rows"]:
+                return 0
+            return int(previous_rows * meta["min_share_of_previous_delivery"])
+    return 0
 
 
 def suite_json(contract: Contract) -> str:
@@ -359,7 +373,7 @@ def validation_result(
             )
             continue
         if rule == "volume_drop":
-            floor = int(previous_rows * MIN_VOLUME_SHARE) if previous_rows else 0
+            floor = _volume_floor(suite, previous_rows)
             ok = not (file_rule and file_rule[0] == "volume_drop")
             results.append(
                 ExpectationValidationResult(
@@ -400,9 +414,7 @@ def validation_result(
         suite_parameters={
             "period_end": period_end.isoformat(),
             "earliest_plausible_date": earliest_plausible_date(period_end).isoformat(),
-            "min_rows_from_previous_delivery": (
-                int(previous_rows * MIN_VOLUME_SHARE) if previous_rows else 0
-            ),
+            "min_rows_from_previous_delivery": _volume_floor(suite, previous_rows),
         },
         statistics={
             "evaluated_expectations": len(results),

@@ -73,6 +73,9 @@ NHS_NUMBER_SHAPE = r"^([0-9][ -]*){9}[0-9]$"
 # File rules' defaults (each suite states its own: see Contract).
 MAX_QUARANTINED_SHARE = 0.5  # more than half the rows failing means a mis-exported file
 MIN_VOLUME_SHARE = 0.2  # under 20% of the previous delivery means a truncated export
+# ... unless that previous delivery had fewer rows than this: a small service's quiet month
+# is real, not a truncation (extracts.md v2, the volume rule's minimum).
+MIN_PREVIOUS_ROWS_FOR_VOLUME_RULE = 50
 
 
 def earliest_plausible_date(period_end: dt.date) -> dt.date:
@@ -112,6 +115,17 @@ class Contract:
     order_rules: tuple[OrderRule, ...]
     max_quarantined_share: float = MAX_QUARANTINED_SHARE
     min_volume_share: float = MIN_VOLUME_SHARE
+    volume_rule_min_previous_rows: int = MIN_PREVIOUS_ROWS_FOR_VOLUME_RULE
+
+    def looks_truncated(self, rows: int, previous_rows: int | None) -> bool:
+        """The volume rule: a file with rows, under min_volume_share of a previous delivery
+        of at least volume_rule_min_previous_rows rows (a header-only file never is)."""
+        return bool(
+            rows
+            and previous_rows is not None
+            and previous_rows >= self.volume_rule_min_previous_rows
+            and rows < self.min_volume_share * previous_rows
+        )
 
     @property
     def required_columns(self) -> list[str]:
@@ -155,6 +169,7 @@ def contract_from_suite(suite: dict) -> Contract:
     order_rules: list[OrderRule] = []
     key: tuple[str, ...] = ()
     min_volume_share = MIN_VOLUME_SHARE
+    min_previous_rows = MIN_PREVIOUS_ROWS_FOR_VOLUME_RULE
     for e in suite["expectations"]:
         kind, kw, meta = e["type"], e["kwargs"], e.get("meta") or {}
         rule = meta.get("rule")
@@ -180,6 +195,7 @@ def contract_from_suite(suite: dict) -> Contract:
             key = tuple(kw["column_list"]) if "column_list" in kw else (kw["column"],)
         elif rule == "volume_drop":
             min_volume_share = meta["min_share_of_previous_delivery"]
+            min_previous_rows = meta.get("applies_from_previous_rows", min_previous_rows)
     columns = []
     for name, spec in specs.items():
         if spec.get("type") not in POLARS_TYPES:
@@ -200,6 +216,7 @@ def contract_from_suite(suite: dict) -> Contract:
         order_rules=tuple(order_rules),
         max_quarantined_share=share.get("max_quarantined_share", MAX_QUARANTINED_SHARE),
         min_volume_share=min_volume_share,
+        volume_rule_min_previous_rows=min_previous_rows,
     )
 
 

@@ -106,3 +106,18 @@ def test_long_field_does_not_break_reading(ics):
     long_id = "X" * 1_000_000
     df, _ = read(ics, OK_NAME, (HEADER + f"{long_id},{nhs(0)},2025-01-05T10:00,01\n").encode())
     assert df["attendance_id"].str.len_chars().to_list() == [1_000_000]
+
+
+@pytest.mark.parametrize(
+    "rows, previous, truncated",
+    [
+        (1, 49, False),  # after fewer than 50 rows the rule does not apply (a quiet month)
+        (1, 50, True),  # from 50 it does: 1 is under 20% of 50
+        (9, 50, True),
+        (10, 50, False),  # exactly 20% is not under it
+        (0, 500, False),  # header-only: "nothing this period"
+        (5, None, False),  # no previous delivery
+    ],
+)
+def test_the_volume_rule_applies_after_a_delivery_of_50_rows(rows, previous, truncated):
+    assert load_contract("ae_attendances").looks_truncated(rows, previous) is truncated

@@ -82,9 +82,9 @@ def test_a_quarantined_file_reprocessed_after_a_contract_change_loads_its_rows_o
 
 def test_a_small_delivery_confirmed_complete_loads_once_and_only_when_named(ics, capsys):
     config = str(ics.config_path)
-    ics.deliver(NAME, spells(10), COLUMNS)
+    ics.deliver(NAME, spells(60), COLUMNS)
     feb = "apc_spells_RX1_20250228.csv"
-    quiet = [dict(r, spell_id=f"F{i}") for i, r in enumerate(spells(1))]  # 1 row after 10
+    quiet = [dict(r, spell_id=f"F{i}") for i, r in enumerate(spells(1))]  # 1 row after 60
     ics.deliver(feb, quiet, COLUMNS)
     assert [(o.status, o.rule) for o in ics.run("run-1")] == [
         ("loaded", None),
@@ -115,7 +115,7 @@ def test_a_small_delivery_confirmed_complete_loads_once_and_only_when_named(ics,
     assert not (ics.config.landing / ".accept-low-volume" / feb).exists()
     # The acceptance was for that delivery only: a later truncated re-delivery of the same
     # period (0 of 1 rows is header-only, so use a new month after a full one) is rejected.
-    ics.deliver("apc_spells_RX1_20250331.csv", spells(10), COLUMNS)
+    ics.deliver("apc_spells_RX1_20250331.csv", spells(60), COLUMNS)
     ics.deliver("apc_spells_RX1_20250430.csv", spells(1), COLUMNS)
     assert [(o.status, o.rule) for o in ics.run("run-4")] == [
         ("loaded", None),
