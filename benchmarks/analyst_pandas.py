@@ -62,7 +62,8 @@ PLACE_CODES = {"10": "hospital", "20": "home", "21": "home", "22": "other", "30"
 PLACE_CODES |= {"40": "care_home", "41": "care_home", "42": "care_home", "50": "other"}
 EMERGENCY_METHODS = ["21", "22", "23", "24", "25", "2A", "2B", "2C", "2D", "28"]
 NEONATAL_DAYS = 28
-TRUNCATED_SHARE = 0.2  # a file under 20% of the previous one is a truncated export
+TRUNCATED_SHARE = 0.2  # a file under 20% of the previous one is a truncated export...
+TRUNCATION_FROM_ROWS = 50  # ... when the previous one had at least this many rows
 MOST_FAILING = 0.5  # a file with more than half its rows failing is mis-exported
 
 
@@ -193,7 +194,12 @@ def validate(files: dict[str, list]) -> dict[str, pd.DataFrame]:
                 print(f"skipped {extract} {provider} {period_end}: most rows fail")
                 continue
             before = previous_rows.get(provider)
-            if len(df) and before and len(df) < TRUNCATED_SHARE * before:
+            if (
+                len(df)
+                and before
+                and before >= TRUNCATION_FROM_ROWS
+                and len(df) < TRUNCATED_SHARE * before
+            ):
                 print(f"skipped {extract} {provider} {period_end}: looks truncated")
                 continue
             previous_rows[provider] = len(df)
