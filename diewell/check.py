@@ -12,15 +12,18 @@ either. Nothing is moved, written or loaded. NHS numbers are shown masked, as in
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 
 from diewell.config import DEFAULT_MAX_FILE_BYTES, Config
 from diewell.delivery import FileRejected, discover, parse_file_name, screen, shown_name
 from diewell.ingest import SHOWN_PER_RULE, quarantined_rows, read_and_validate, too_many_failing
+from diewell.validation_report import quarantine_by_rule
 from expectations.contracts import load_contract
 
 LOADS = "would load"
@@ -50,6 +53,32 @@ class FileCheck:
     rule: str | None = None
     reason: str | None = None
     not_checked: list[str] = field(default_factory=list)
+    provider: str | None = None
+    period_end: dt.date | None = None
+
+    def as_outcome(self) -> SimpleNamespace:
+        """The check in the shape of a run's FileOutcome, for the data quality page."""
+        loads = self.verdict == LOADS
+        validation = None
+        if loads:
+            findings = self.findings if self.findings is not None else pl.DataFrame()
+            validation = {
+                "period_end": self.period_end,
+                "by_rule": quarantine_by_rule(findings, SHOWN_PER_RULE) if findings.height else {},
+            }
+        return SimpleNamespace(
+            file_name=self.file_name,
+            status="loaded" if loads else "rejected",
+            extract=self.extract,
+            provider=self.provider,
+            period_end=self.period_end,
+            rows_read=self.rows_read,
+            rows_loaded=self.rows_read - self.rows_held_back if loads else 0,
+            rows_quarantined=self.rows_held_back,
+            rule=self.rule,
+            reason=self.reason,
+            validation=validation,
+        )
 
 
 def printable(text: str | None) -> str:
@@ -74,17 +103,25 @@ def check_file(path: Path, config: Config | None) -> FileCheck:
     """Apply a run's file and row rules to one file, without the warehouse."""
     limit = config.max_file_bytes if config is not None else DEFAULT_MAX_FILE_BYTES
     shown = shown_name(path.name)
-    extract = None
+    extract = provider = period_end = None
     try:
         screen(path, limit)  # a link, a pipe, a huge file: rejected, never opened
         delivery = parse_file_name(path, config)
-        extract = delivery.extract
+        extract, provider, period_end = delivery.extract, delivery.provider, delivery.period_end
         result, _, _ = read_and_validate(delivery, limit)
         failing = too_many_failing(result.findings, result.rows_read, load_contract(extract))
         if failing is not None:
             raise failing
     except FileRejected as rejection:
-        return FileCheck(shown, REJECTED, extract, rule=rejection.rule, reason=rejection.reason)
+        return FileCheck(
+            shown,
+            REJECTED,
+            extract,
+            rule=rejection.rule,
+            reason=rejection.reason,
+            provider=provider,
+            period_end=period_end,
+        )
     except FileNotFoundError:
         return FileCheck(shown, REJECTED, rule="not_found", reason="there is no such file")
     not_checked = [
@@ -100,7 +137,22 @@ def check_file(path: Path, config: Config | None) -> FileCheck:
         rows_held_back=quarantined_rows(result.findings),
         findings=result.findings,
         not_checked=not_checked,
+        provider=provider,
+        period_end=period_end,
     )
+
+
+def write_page(checks: list[FileCheck], out: Path) -> Path:
+    """The data quality page a run would give these files (diewell/quality), as one file."""
+    from diewell.quality.pages import render_file_pages
+
+    html = render_file_pages(
+        [c.as_outcome() for c in checks],
+        title="Files checked before sending",
+        heading="Data quality check (diewell check, before a load)",
+    )
+    out.write_text(html, encoding="utf-8")
+    return out
 
 
 def report_lines(check: FileCheck, shown_per_rule: int = SHOWN_PER_RULE) -> list[str]:

@@ -302,6 +302,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for check in checks:
         print("\n".join(report_lines(check)))
     rejected = sum(c.verdict == REJECTED for c in checks)
+    if args.page:
+        from diewell.check import write_page
+
+        print(f"\nData quality page: {write_page(checks, Path(args.page))}")
     print(
         f"\n{len(checks)} file(s) checked: {len(checks) - rejected} would load, "
         f"{rejected} would be rejected"
@@ -492,6 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         help=CONFIG_HELP + "; with it the sender's registration and the file size limit are "
         "checked too",
+    )
+    p.add_argument(
+        "--page",
+        metavar="HTML",
+        help="also write the data quality page a run would give these files (one "
+        "self-contained HTML file, no network needed), for example check.html",
     )
 
     p = _command(

@@ -12,6 +12,7 @@ number of a case's file appears in what it prints.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,19 @@ def test_terminal_control_characters_a_sender_wrote_are_printed_escaped(tmp_path
     assert "deaths_QXX_20241231.csv\\x1b[31m: would be rejected whole (file_name_invalid)" in (
         out.stdout
     )
+
+
+def test_check_writes_the_data_quality_page_a_run_would_give(tmp_path):
+    """--page writes the providers' page for the files checked: the held-back row with its
+    rule and row number, a rejected file with its reason, no raw NHS number, nothing to fetch."""
+    held_back = _files(CORPUS / "nhs_number_bad_checksum")[0]
+    rejected = _files(CORPUS / "unknown_extract_name")[0]
+    page = tmp_path / "check.html"
+    out = check(str(held_back), str(rejected), "--config", str(CONFIG), "--page", str(page))
+    assert out.returncode == 1, out.stdout + out.stderr  # one file would be rejected
+    assert f"Data quality page: {page}" in out.stdout
+    html = page.read_text(encoding="utf-8")
+    assert "invalid_nhs_number" in html and "fails the modulus 11 check" in html
+    assert "unknown_extract" in html and "did you mean ae_attendances?" in html
+    assert not raw_nhs_numbers(held_back) & set(re.findall(r"\d{10}", html))
+    assert not re.search(r"""(src|href)=["']?https?:""", html)
