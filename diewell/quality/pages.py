@@ -19,22 +19,20 @@ modulus 11 check in a shown value or message is masked too.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import duckdb
 import jinja2
 
 from diewell.config import Config
+from diewell.report.stylesheet import offline_stylesheet
 from transforms.nhs_number import is_valid_nhs_number, mask
 
 HERE = Path(__file__).resolve().parent
-VENDOR = HERE.parent / "report" / "vendor" / "nhsuk-frontend"
 QUALITY_DIR = "quality"
 ROWS_SHOWN_PER_RULE = 200  # held-back rows listed per (file, rule, column); the rest counted
 UNATTRIBUTED = "unattributed"  # files whose name names no provider: on the run page only
@@ -233,23 +231,6 @@ def _from_warehouse(con: duckdb.DuckDBPyConnection, run_id: str, views: list[Fil
         view.held_back = rules.get(file_id, [])
 
 
-@cache
-def _stylesheet() -> str:
-    """The vendored NHS.UK CSS with nothing that would reach the network (as the report
-    inlines it: web fonts dropped, icons as data: URIs)."""
-    css = (VENDOR / "nhsuk-frontend.min.css").read_text(encoding="utf-8")
-    css = re.sub(r"@font-face\{[^}]*\}", "", css)
-
-    def inline(match: re.Match) -> str:
-        svg = (VENDOR / "images" / match.group(1)).read_bytes()
-        return f"url(data:image/svg+xml;base64,{base64.b64encode(svg).decode('ascii')})"
-
-    css = re.sub(r"url\(/assets/images/([a-z0-9-]+\.svg)\)", inline, css)
-    if re.search(r"url\((?!data:)", css):
-        raise ValueError("the vendored stylesheet refers to a file outside the page")
-    return css
-
-
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -298,7 +279,7 @@ def _page(
         _environment()
         .get_template("quality.html.j2")
         .render(
-            css=_stylesheet(),
+            css=offline_stylesheet(),
             title=title,
             heading=heading,
             providers=providers,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +22,9 @@ from diewell.report.sections import (
     SECTIONS,
     Section,
 )
+from diewell.report.stylesheet import offline_stylesheet
 
 HERE = Path(__file__).resolve().parent
-VENDOR = HERE / "vendor" / "nhsuk-frontend"
 REPORT_FILE = "report.html"
 PROPORTION = "proportion"
 LEVEL_WORDS = {"pcn": "primary care networks", "practice": "GP practices", "place": "places"}
@@ -56,23 +54,6 @@ class SectionView:
     headlines: list[Headline]
     figures: list[charts.Figure] = field(default_factory=list)
     tables: list[charts.Table] = field(default_factory=list)
-
-
-def _stylesheet() -> str:
-    """The vendored NHS.UK CSS, with nothing in it that would reach the network: the web
-    font rules are dropped (Arial is the design system's fallback) and the icons it refers
-    to become data: URIs."""
-    css = (VENDOR / "nhsuk-frontend.min.css").read_text(encoding="utf-8")
-    css = re.sub(r"@font-face\{[^}]*\}", "", css)
-
-    def inline(match: re.Match) -> str:
-        svg = (VENDOR / "images" / match.group(1)).read_bytes()
-        return f"url(data:image/svg+xml;base64,{base64.b64encode(svg).decode('ascii')})"
-
-    css = re.sub(r"url\(/assets/images/([a-z0-9-]+\.svg)\)", inline, css)
-    if re.search(r"url\((?!data:)", css):
-        raise ValueError("the vendored stylesheet refers to a file outside the page")
-    return css
 
 
 def _row(frame: pl.DataFrame, indicator_id: str, period: dt.date | None) -> dict | None:
@@ -251,7 +232,7 @@ def render_report(release: Path, out: Path | None = None) -> Path:
         lstrip_blocks=True,
     )
     page = env.get_template("report.html.j2").render(
-        css=_stylesheet(),
+        css=offline_stylesheet(),
         ics_name=data.ics_name or "the ICS",
         period=wording.rolling_period(data.latest),
         previous=wording.rolling_period(data.previous) if data.previous else None,
