@@ -21,13 +21,9 @@ from diewell.delivery import FILE_NAME, FileRejected, discover, parse_file_name
 from diewell.mesh import MeshPullSummary
 from diewell.pipeline import HEADLINE_COLUMNS, RunSummary, headline_rows
 from diewell.quality.pages import quality_run_page
+from diewell.validation_report import data_docs_index
 
 LISTED_FILES = 10  # rejected files named per rule; the rest are counted
-
-
-def data_docs_index(config: Config) -> Path:
-    """Where the Great Expectations Data Docs for this ICS are written (their index page)."""
-    return config.outputs.parent / "data_docs" / "index.html"
 
 
 def report_paths(config: Config, release: Path | None, run_id: str | None = None) -> str:

@@ -19,9 +19,7 @@ import pytest
 from diewell.config import load_config
 from flows.support import writer_lock_path
 from tests.conftest import REPO
-from tests.integration.tiny_cli import cli_env, deaths_ics, diewell
-
-RUN_TIMEOUT = 300  # a run of the tiny ICS takes about 15 s; the old code waited for ever
+from tests.integration.tiny_cli import cli_env, deaths_ics, diewell, run_diewell
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -73,14 +71,7 @@ def test_a_run_killed_with_sigkill_does_not_stop_the_next_run(tmp_path):
     assert first.returncode == -signal.SIGKILL
 
     started = time.monotonic()
-    second = subprocess.run(
-        [sys.executable, "-m", "diewell.cli", "run", "--config", str(ics.config_path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
+    second = run_diewell("run", "--config", str(ics.config_path), env=env)
     took = time.monotonic() - started
     print(f"\nthe run after a kill -9 completed in {took:.1f} s (exit {second.returncode})")
     assert second.returncode == 0, second.stderr[-3000:]
@@ -115,14 +106,7 @@ def test_a_live_holder_makes_a_second_run_wait_naming_it_then_give_up(tmp_path):
             DIEWELL_WRITER_WAIT_TIMEOUT_SECONDS="6",
             DIEWELL_WRITER_WAIT_LOG_SECONDS="2",
         )
-        second = subprocess.run(
-            [sys.executable, "-m", "diewell.cli", "run", "--config", str(ics.config_path)],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-        )
+        second = run_diewell("run", "--config", str(ics.config_path), env=env)
     finally:
         kill_session(holder)
     out = second.stdout + second.stderr

@@ -6,26 +6,15 @@ with exit code 0 (nothing is wrong), publishes nothing and leaves `current` unto
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from diewell.config import load_config
-from tests.conftest import REPO
-from tests.integration.tiny_cli import cli_env, deaths_ics
-
-RUN_TIMEOUT = 300
+from tests.integration.tiny_cli import cli_env, deaths_ics, run_diewell
 
 
 def test_a_run_before_anything_is_delivered_says_so_and_publishes_nothing(tmp_path):
     ics = deaths_ics(tmp_path / "ics", delivered=False)  # one ICB provider, empty landing
     config = load_config(ics.config_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "diewell.cli", "run", "--config", str(ics.config_path)],
-        cwd=REPO,
-        env=cli_env(tmp_path / "prefect-home"),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
+    done = run_diewell(
+        "run", "--config", str(ics.config_path), env=cli_env(tmp_path / "prefect-home")
     )
     out = done.stdout + done.stderr
     assert "Traceback" not in out

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 
 from diewell.config import load_config
-from tests.conftest import REPO
-from tests.integration.tiny_cli import cli_env, deaths_ics
+from tests.integration.tiny_cli import cli_env, deaths_ics, run_diewell
 
-RUN_TIMEOUT = 300
 GROUP_OR_OTHER = 0o077
 PERMISSIVE_UMASK = 0o022
 
@@ -43,13 +39,8 @@ def test_a_real_run_leaves_identifiable_data_readable_by_its_owner_only(tmp_path
 
     previous = os.umask(PERMISSIVE_UMASK)  # the child inherits a shell's usual umask
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "diewell.cli", "run", "--config", str(ics.config_path)],
-            cwd=REPO,
-            env=cli_env(tmp_path / "prefect-home"),
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
+        done = run_diewell(
+            "run", "--config", str(ics.config_path), env=cli_env(tmp_path / "prefect-home")
         )
     finally:
         os.umask(previous)

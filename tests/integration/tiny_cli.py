@@ -3,7 +3,8 @@
 `deaths_ics` writes one ICB provider with a deaths extract of a few hand-made decedents;
 `diewell` starts `python -m diewell.cli` with the ICS's key, in its own session (so a test
 can kill it and everything it started), with a Prefect home of the test's choosing (a
-crashed run's Prefect state is found by the next run only when they share it).
+crashed run's Prefect state is found by the next run only when they share it);
+`run_diewell` runs it to the end and returns what it printed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tests.conftest import DEATHS_COLUMNS, REPO, TEST_KEY, TinyIcs, nhs
 
 ICB = {"code": "QTT", "name": "ICB", "extracts": ["deaths"]}
 DECEDENTS = 12
+RUN_TIMEOUT = 300  # seconds: a run of the tiny ICS takes about 15 s
 
 
 def deaths(n: int = DECEDENTS) -> list[dict]:
@@ -68,4 +70,18 @@ def diewell(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+    )
+
+
+def run_diewell(
+    *args: str, env: dict[str, str], timeout: float = RUN_TIMEOUT
+) -> subprocess.CompletedProcess:
+    """Run `diewell ARGS` to its end (at most `timeout` seconds); its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "diewell.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -19,11 +18,10 @@ import pytest
 from diewell import pipeline, warehouse
 from diewell.config import load_config
 from tests.conftest import TinyIcs
-from tests.integration.tiny_cli import DECEDENTS, cli_env, deaths_ics
+from tests.integration.tiny_cli import DECEDENTS, cli_env, deaths_ics, run_diewell
 from tests.venvs import cached_venv_python
 
 OLD_DUCKDB = "duckdb==1.4.*"  # the LTS line analysts' tools bundle
-RUN_TIMEOUT = 300
 # The documented cohort and mart tables and analyst views (warehouse/dictionary.yaml).
 DOCUMENTED = [
     "mart_periods",
@@ -66,12 +64,8 @@ def counts_in(python: Path, database: Path, tables: list[str]) -> dict:
 
 def test_a_real_runs_warehouse_opens_read_only_in_duckdb_1_4(tmp_path, duckdb_lts_python):
     ics = deaths_ics(tmp_path / "ics")
-    run = subprocess.run(
-        [sys.executable, "-m", "diewell.cli", "run", "--config", str(ics.config_path)],
-        env=cli_env(tmp_path / "prefect-home"),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
+    run = run_diewell(
+        "run", "--config", str(ics.config_path), env=cli_env(tmp_path / "prefect-home")
     )
     assert run.returncode == 0, run.stderr[-3000:]
     analysts = load_config(ics.config_path).warehouse
