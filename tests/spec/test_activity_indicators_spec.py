@@ -21,9 +21,9 @@ import os
 
 import pytest
 
-from diewell import pipeline
-from diewell.config import load_config
 from tests.conftest import TEST_KEY, TinyIcs, nhs
+from tests.spec.tiny_values import computed_values
+from tests.spec.tiny_values import pick as pick_row
 
 BANDS = [f"{a}-{a + 4}" for a in range(0, 90, 5)] + ["90+"]
 R1, R2, R3, R4 = nhs(101), nhs(102), nhs(103), nhs(104)
@@ -181,30 +181,11 @@ def values(tmp_path_factory):
             call("C7", "2024-03-06T12:00"),  # Wednesday noon: in hours
         ],
     )
-    config = load_config(ics.config_path)
-    con = pipeline.open_warehouse(config)
-    pipeline.start_run(con, config, "test-run")
-    outcomes = pipeline.ingest(con, config, "test-run")
-    assert all(o.status == "loaded" and o.rows_quarantined == 0 for o in outcomes), [
-        (o.file_name, o.status, o.reason)
-        for o in outcomes
-        if o.status != "loaded" or o.rows_quarantined
-    ]
-    pipeline.build(con)
-    yield pipeline.compute(con, config, "test-run")
-    con.close()
+    yield from computed_values(ics)
 
 
 def pick(values, indicator, level="ics", code="QTT", breakdown="all", breakdown_value="all"):
-    rows = values.filter(
-        (values["indicator_id"] == indicator)
-        & (values["geography_level"] == level)
-        & (values["geography_code"] == code)
-        & (values["breakdown"] == breakdown)
-        & (values["breakdown_value"] == breakdown_value)
-    )
-    assert rows.height == 1, (indicator, level, code, breakdown, breakdown_value, rows)
-    row = rows.row(0, named=True)
+    row = pick_row(values, indicator, level, code, breakdown, breakdown_value)
     assert row["period_end"] == dt.date(2024, 12, 31)
     return row
 

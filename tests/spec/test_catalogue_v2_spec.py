@@ -58,9 +58,9 @@ import os
 
 import pytest
 
-from diewell import pipeline
-from diewell.config import load_config
 from tests.conftest import TEST_KEY, TinyIcs, nhs
+from tests.spec.tiny_values import computed_values
+from tests.spec.tiny_values import pick as pick_row
 
 PERIOD_END = dt.date(2024, 12, 31)
 # NHS numbers: young people 200+, dementia 300+, bereavement 400+.
@@ -306,31 +306,13 @@ def values(tmp_path_factory):
             session("S6", "2023-12-15", "care_home", CH3, 10),
         ],
     )
-    config = load_config(ics.config_path)
-    con = pipeline.open_warehouse(config)
-    pipeline.start_run(con, config, "test-run")
-    outcomes = pipeline.ingest(con, config, "test-run")
-    assert all(o.status == "loaded" and o.rows_quarantined == 0 for o in outcomes), [
-        (o.file_name, o.status, o.reason)
-        for o in outcomes
-        if o.status != "loaded" or o.rows_quarantined
-    ]
-    pipeline.build(con)
-    yield pipeline.compute(con, config, "test-run")
-    con.close()
+    yield from computed_values(ics)
 
 
 def pick(values, indicator, level="ics", code="QTT", breakdown="all", breakdown_value="all"):
-    rows = values.filter(
-        (values["indicator_id"] == indicator)
-        & (values["period_end"] == PERIOD_END)
-        & (values["geography_level"] == level)
-        & (values["geography_code"] == code)
-        & (values["breakdown"] == breakdown)
-        & (values["breakdown_value"] == breakdown_value)
+    return pick_row(
+        values, indicator, level, code, breakdown, breakdown_value, period_end=PERIOD_END
     )
-    assert rows.height == 1, (indicator, level, code, breakdown, breakdown_value, rows)
-    return rows.row(0, named=True)
 
 
 @pytest.mark.parametrize(

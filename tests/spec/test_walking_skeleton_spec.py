@@ -24,6 +24,7 @@ import pytest
 from diewell import pipeline
 from diewell.config import load_config
 from tests.conftest import DEATHS_COLUMNS, TinyIcs, nhs
+from tests.spec.tiny_values import pick as pick_row
 
 A_DOD = dt.date(2024, 6, 30)
 
@@ -384,16 +385,9 @@ def values(tiny):
 
 
 def pick(values, indicator, level="ics", code="QTT", breakdown="all", breakdown_value="all"):
-    rows = values.filter(
-        (values["indicator_id"] == indicator)
-        & (values["period_type"] == "rolling_12m")
-        & (values["geography_level"] == level)
-        & (values["geography_code"] == code)
-        & (values["breakdown"] == breakdown)
-        & (values["breakdown_value"] == breakdown_value)
+    return pick_row(
+        values, indicator, level, code, breakdown, breakdown_value, period_type="rolling_12m"
     )
-    assert rows.height == 1, (indicator, level, code, breakdown, breakdown_value)
-    return rows.row(0, named=True)
 
 
 @pytest.mark.parametrize(
