@@ -312,15 +312,18 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
     return index
 
 
-_NETWORK_ATTR = re.compile(r'\b(src|href)="(https?://[^"]*)"')
+# Each pattern starts with literal text, which the regex engine scans for quickly (a page is
+# some 50 kB): an address in quotes, the attribute's name checked before it.
+_NETWORK_ATTR = re.compile(r'="(https?://[^"]*)"')
 _NEWSLETTER = re.compile(
-    r'\s*<footer>\s*<p>Stay current on everything GX[^<]*<a href="[^"]*">[^<]*</a></p>\s*</footer>'
+    r'<footer>\s*<p>Stay current on everything GX[^<]*<a href="[^"]*">[^<]*</a></p>\s*</footer>'
 )
 _WEB_LINK = re.compile(r'<a href="https?://[^"]*">([^<]*)</a>')
-_SRI = re.compile(r'\s+integrity="sha\d+-[^"]*"\s+crossorigin="anonymous"')
+_SRI = re.compile(r' integrity="sha\d+-[^"]*" crossorigin="anonymous"')
 _FAVICON = re.compile(r'href="(?:\./|(?:\.\./)*)static/images/favicon\.ico"')
 _GX_LOGO_URL = re.compile(r"url\('" + re.escape(GX_WEB_ASSETS) + r"[^']*'\)")
-_LEFT = re.compile(r'\b(?:src|href)="https?://|url\([\'"]?https?://')
+_ADDRESS = re.compile(r"https?://")
+_LOADS_IT = re.compile(r'(?:src|href)\s*=\s*[\'"]?\s*$|url\(\s*[\'"]?\s*$')  # just before it
 HEAD_BYTES = 4096  # GX's pages load their assets at the top: a page made offline has no
 # address there, so the rest of a page already rewritten is never read again
 
@@ -348,11 +351,13 @@ def offline_text(text: str, up: str) -> str:
     sees it (`sender_text`), so it holds no `src="...` to match."""
 
     def local(match: re.Match) -> str:
-        attr, url = match.groups()
+        url = match.group(1)
+        if not match.string.endswith((" src", " href"), 0, match.start()):
+            return match.group(0)
         if url in CDN_ASSETS:
-            return f'{attr}="{up}{VENDOR_IN_SITE}/{CDN_ASSETS[url]}"'
+            return f'="{up}{VENDOR_IN_SITE}/{CDN_ASSETS[url]}"'
         if url.startswith(GX_WEB_ASSETS + "logo-long.png"):
-            return f'{attr}="{up}{LOCAL_LOGO}"'
+            return f'="{up}{LOCAL_LOGO}"'
         return match.group(0)
 
     text = _NETWORK_ATTR.sub(local, text)
@@ -362,6 +367,15 @@ def offline_text(text: str, up: str) -> str:
     text = _GX_LOGO_URL.sub(f"url('{up}{LOCAL_LOGO}')", text)
     # GX writes the icon's path one folder short on validation pages
     return _FAVICON.sub(f'href="{up}static/images/favicon.ico"', text)
+
+
+def network_reference(text: str) -> int | None:
+    """Where the first address outside the machine in a `src`, an `href` or a CSS `url()`
+    starts, or None (an address in plain text, or escaped, is no load)."""
+    for found in _ADDRESS.finditer(text):
+        if _LOADS_IT.search(text, max(0, found.start() - 12), found.start()):
+            return found.start()
+    return None
 
 
 def make_offline(site: Path) -> None:
@@ -382,11 +396,11 @@ def make_offline(site: Path) -> None:
         text = path.read_text(encoding="utf-8")
         depth = len(path.relative_to(site).parts) - 1
         offline = offline_text(text, "../" * depth)
-        left = _LEFT.search(offline)
-        if left:
+        left = network_reference(offline)
+        if left is not None:
             raise ValueError(
                 f"a Data Docs file ({path.relative_to(site).as_posix()}) still loads from the "
-                f"network: {offline[left.start() : left.start() + 120]!r}"
+                f"network: {offline[max(0, left - 20) : left + 100]!r}"
             )
         if offline != text:
             partial = path.with_name(path.name + ".partial")
