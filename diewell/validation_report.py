@@ -21,8 +21,16 @@ it is given into its pages as they are, so every text that came from a sender (o
 values, file names, reasons) is HTML-escaped here, before GX sees it (`sender_text`): a
 value such as `<img src=x onerror=...>` is shown as those characters and never becomes markup.
 The stored GX results hold the escaped text too; they exist only to build these pages.
-GX Data Docs load GX's styles and scripts from public CDNs, so offline they are unstyled:
-they are an engineer's view; the quality pages are the providers'.
+
+The Data Docs are an engineer's view (the quality pages are the providers'), and they open
+offline too: GX's templates load Bootstrap, jQuery, bootstrap-table, Font Awesome, Vega and
+the rest from public CDNs, so after GX writes its pages `make_offline` copies the same files,
+vendored at the same versions in `validation_report_vendor/` (its README names each package,
+version and licence), to `data_docs/static/vendor/` and points every page at them with a path
+relative to the page's folder. GX's logo comes from GX's own `static/images/`, its links to
+its website become plain text and its newsletter footer is dropped: no page refers to
+anything outside the machine, and a build whose pages still would (a GX release that loads
+something new) fails, loudly, like any Data Docs failure.
 """
 
 from __future__ import annotations
