@@ -165,6 +165,29 @@ class Stack:
         response.raise_for_status()
         return response.json()
 
+    def run_processes(self, run_id: UUID) -> list[int]:
+        """The processes our worker started for a flow run (the worker's descendants whose
+        environment names the run), by process id."""
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        worker = next(p for p in self.processes if "worker" in p.args)
+        found, todo = [], list(children.get(worker.pid, []))
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, []))
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"PREFECT__FLOW_RUN_ID={run_id}".encode() in environ:
+                found.append(pid)
+        return found
+
     def wait(self, run_id: UUID) -> dict:
         deadline = time.monotonic() + RUN_TIMEOUT
         while time.monotonic() < deadline:

@@ -5,13 +5,16 @@ Prefect Custom Webhook notification block points at it; automations.yaml is appl
 `python -m flows.automations apply`, as the data engineer does. Then real runs of the real
 nightly refresh deployment: one whose config file is missing (it fails), one held on the
 warehouse's writer lock past the not-completed window (a short window, so the test need not
-wait until 07:00), and one that completes inside the window (no late notification).
+wait until 07:00) and then killed (it crashes), one that completes inside the window (no
+late notification), and one no worker takes (the pool paused) until after the window.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -26,13 +29,13 @@ import yaml
 from diewell.config import load_config
 from flows import support
 from tests.conftest import REPO, TEST_KEY
-from tests.integration.prefect_stack import Stack, deployed_stack, free_port
+from tests.integration.prefect_stack import POOL, Stack, deployed_stack, free_port
 from tests.integration.tiny_cli import deaths_ics
 
 pytestmark = pytest.mark.slow
 
 BLOCK = "custom-webhook/diewell-night-shift"
-LATE_WINDOW = 40  # seconds: the test's stand-in for 02:30 to 07:00
+LATE_WINDOW = 50  # seconds: the test's stand-in for 02:30 to 07:00
 NOTIFY_TIMEOUT = 90  # seconds for a notification to reach the receiver
 
 
@@ -163,30 +166,39 @@ def test_a_failed_nightly_run_is_notified_with_its_name_and_state(stack, receive
     finished = time.monotonic()
     notification = receiver.wait_for(run["name"], "Failed")
     print(f"failure notified {notification['at'] - finished:.1f} s after the run ended")
+    print(f"  {notification['subject']}\n  {notification['body']}")
     assert "diewell-refresh" in notification["subject"]
     assert "ended Failed" in notification["body"]
     assert f"/runs/flow-run/{run_id}" in notification["body"]
     assert_nothing_private(notification, missing, tmp_path)
 
 
-def test_a_nightly_run_not_completed_in_the_window_is_notified(stack, receiver, ics):
+def test_a_nightly_run_not_completed_in_the_window_is_notified_then_its_crash(stack, receiver, ics):
     config = load_config(ics)
     with support.one_writer(config, "test holds the warehouse"):
         run_id = stack.scheduled_run("diewell-refresh/nightly")
         started = time.monotonic()
-        notification = receiver.wait_for(
-            "has not completed", stack.run(run_id)["name"], timeout=LATE_WINDOW + NOTIFY_TIMEOUT
-        )
-        waited = notification["at"] - started
-        state = stack.run(run_id)["state"]
-        assert state["type"] == "RUNNING"  # still waiting for the warehouse
-    print(f"late notification {waited:.1f} s after the run was due (window {LATE_WINDOW} s)")
-    assert LATE_WINDOW <= waited < LATE_WINDOW + 30
-    assert "it is Running" in notification["body"]
-    assert f"/runs/flow-run/{run_id}" in notification["body"]
-    assert_nothing_private(notification, ics.parent)
-    # the lock released, the run completes
-    assert stack.wait(run_id)["state"]["type"] == "COMPLETED", stack.logs()
+        name = stack.run(run_id)["name"]
+        late = receiver.wait_for("has not completed", name, timeout=LATE_WINDOW + NOTIFY_TIMEOUT)
+        waited = late["at"] - started
+        assert stack.run(run_id)["state"]["type"] == "RUNNING"  # still waiting for the warehouse
+        print(f"late notification {waited:.1f} s after the run was due (window {LATE_WINDOW} s)")
+        print(f"  {late['subject']}\n  {late['body']}")
+        assert LATE_WINDOW <= waited < LATE_WINDOW + 30
+        assert "it is Running" in late["body"]
+        assert f"/runs/flow-run/{run_id}" in late["body"]
+        assert_nothing_private(late, ics.parent)
+
+        # the run's process killed (the machine's OOM killer, say): the run crashes
+        pids = stack.run_processes(run_id)
+        assert pids, stack.logs()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert stack.wait(run_id)["state"]["type"] == "CRASHED", stack.logs()
+        crashed = receiver.wait_for(name, "Crashed")
+        print(f"  {crashed['subject']}\n  {crashed['body']}")
+        assert "ended Crashed" in crashed["body"]
+        assert_nothing_private(crashed, ics.parent)
 
 
 def test_a_nightly_run_completed_in_the_window_is_not_notified(stack, receiver):
@@ -201,6 +213,25 @@ def test_a_nightly_run_completed_in_the_window_is_not_notified(stack, receiver):
     # past the window and the server's 5 s look, with a margin: nothing about this run
     time.sleep(max(0.0, due + LATE_WINDOW + 15 - time.monotonic()))
     assert not receiver.about(run["name"]), receiver.received[before:]
+
+
+def test_a_nightly_run_no_worker_took_is_notified(stack, receiver):
+    """The worker down (here: the pool paused): Prefect marks the run Late 15 s after it was
+    due, which opens the window; at its end the night shift hears the run is still Late."""
+    stack.pause_pool()
+    try:
+        run_id = stack.scheduled_run("diewell-refresh/nightly")
+        started = time.monotonic()
+        name = stack.run(run_id)["name"]
+        late = receiver.wait_for("has not completed", name, timeout=LATE_WINDOW + NOTIFY_TIMEOUT)
+        waited = late["at"] - started
+        print(f"late notification (no worker) {waited:.1f} s after the run was due")
+        assert stack.run(run_id)["state"]["name"] == "Late"
+        assert "it is Late" in late["body"]
+        assert LATE_WINDOW + 15 <= waited < LATE_WINDOW + 15 + 30
+    finally:
+        stack.http.patch(f"/work_pools/{POOL}", json={"is_paused": False}).raise_for_status()
+    assert stack.wait(run_id)["state"]["type"] == "COMPLETED", stack.logs()
 
 
 def test_applying_again_replaces_and_does_not_duplicate(stack):
