@@ -244,3 +244,20 @@ def test_applying_again_replaces_and_does_not_duplicate(stack):
     ]
     [late] = [a for a in automations if a["trigger"]["posture"] == "Proactive"]
     assert late["trigger"]["within"] == 16200
+
+
+def test_the_block_commands_read_secrets_from_the_environment_only(monkeypatch, capsys):
+    from prefect.blocks.notifications import MicrosoftTeamsWebhook
+
+    from flows.automations import TEAMS_URL_ENV, main
+
+    monkeypatch.delenv(TEAMS_URL_ENV, raising=False)
+    assert main(["teams", "diewell-night-shift"]) == 2
+    assert f"set {TEAMS_URL_ENV}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["teams", "diewell-night-shift", "--url", "https://example.invalid/hook"])
+    # the block type the command saves accepts a Power Automate workflow URL
+    MicrosoftTeamsWebhook(
+        url="https://prod-00.uksouth.logic.azure.com:443/workflows/abc/triggers/manual/paths/"
+        "invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=not-a-secret"
+    )
