@@ -29,7 +29,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from diewell import __version__, publish
+from diewell import __version__, permissions, publish
 from diewell.config import ConfigError, DisclosureSection, IcsSection, Text
 from diewell.pipeline import code_digest
 from transforms.disclosure import COUNT_COLUMNS, STATISTIC_COLUMNS
@@ -223,6 +223,8 @@ def publish_region(
 
     outputs.mkdir(parents=True, exist_ok=True)
     release = publish.publish_staged(outputs, run_id, write=write, check=check)
+    # disclosure-controlled, made to be shared: readable by all, as an ICS's release is
+    permissions.share(release, outputs)
     log.info(
         "regional release %s from %s",
         run_id,

@@ -4,6 +4,7 @@ combined, audited and promoted like an ICS release, its manifest naming each ICS
 from __future__ import annotations
 
 import json
+import os
 
 import polars as pl
 import pytest
@@ -55,7 +56,11 @@ def region(tmp_path):
 
 def test_the_regional_release_holds_the_sums_and_names_its_ics_releases(region):
     releases = [read_ics_release(s) for s in region.ics]
-    release = publish_region(region, releases, {"diewell-refresh/qaa": "flow-run-1"})
+    before = os.umask(0o077)  # as the regional flow runs
+    try:
+        release = publish_region(region, releases, {"diewell-refresh/qaa": "flow-run-1"})
+    finally:
+        os.umask(before)
     assert (region.outputs / "current").resolve() == release
 
     rows = pl.read_parquet(release / publish.FLAT_PARQUET_FILE)
@@ -76,6 +81,7 @@ def test_the_regional_release_holds_the_sums_and_names_its_ics_releases(region):
         ("QCC", "r-qcc", None),
     ]
     assert (release / "indicators.schema.json").is_file()
+    assert (release / "manifest.json").stat().st_mode & 0o777 == 0o644  # open to readers
     assert not (region.outputs / publish.STAGING / release.name).exists()
 
     # the same ICS releases again: the same release, published once
