@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,6 +190,13 @@ def disclosure_controlled(values: pl.DataFrame, config: Config, run_id: str) -> 
 
     `run_id` and `schema_version` are set here, so every row names the release it is in.
     """
+    return controlled_rows(values, config.suppress_up_to, config.round_to, run_id)
+
+
+def controlled_rows(
+    values: pl.DataFrame, threshold: int, multiple: int, run_id: str
+) -> pl.DataFrame:
+    """disclosure_controlled with the settings given: an ICS's, or a region's."""
     columns = OUTPUT_SCHEMA.names
     unexpected = [c for c in values.columns if c not in columns]
     if unexpected:
@@ -208,8 +215,8 @@ def disclosure_controlled(values: pl.DataFrame, config: Config, run_id: str) -> 
         raise AuditFailed(f"the indicator values lack the published column(s) {', '.join(missing)}")
     published = apply_disclosure_control(
         values,
-        threshold=config.suppress_up_to,
-        multiple=config.round_to,
+        threshold=threshold,
+        multiple=multiple,
         shared_denominators=shared_denominators(),
         not_people=counts_not_people(),
     ).with_columns(pl.lit(run_id).alias("run_id"), pl.lit(SCHEMA_VERSION).alias("schema_version"))
@@ -238,14 +245,11 @@ def _write_options() -> dict:
     }
 
 
-def write_release(
-    folder: Path,
-    published: pl.DataFrame,
-    con: duckdb.DuckDBPyConnection,
-    config: Config,
-    run_id: str,
-) -> None:
-    """Write the indicators, catalogue, schemas and manifest of one release into folder."""
+def write_release_files(folder: Path, published: pl.DataFrame) -> tuple[list[dict], int]:
+    """Write a release's indicators (partitioned and flat), catalogue and schemas into folder.
+
+    Returns the manifest's `files` entries (path, rows, sha256) and the catalogue's rows.
+    """
     folder.mkdir(parents=True)
     table = published.to_arrow().cast(OUTPUT_SCHEMA)
     ds.write_dataset(
@@ -286,6 +290,43 @@ def write_release(
     files.append(
         {"path": FLAT_CSV_FILE, "rows": published.height, "sha256": _sha256(folder / FLAT_CSV_FILE)}
     )
+    return files, catalogue.height
+
+
+def disclosure_settings(threshold: int, multiple: int) -> dict:
+    """The manifest's `disclosure` entry."""
+    return {
+        "suppress_up_to": threshold,
+        "round_to": multiple,
+        "smallest_published_count": smallest_published_count(threshold, multiple),
+    }
+
+
+def parquet_settings() -> dict:
+    """The manifest's `parquet` entry."""
+    return {
+        "compression": PARQUET_COMPRESSION,
+        "row_group_size": PARQUET_ROW_GROUP_SIZE,
+        "format_version": PARQUET_FORMAT_VERSION,
+        "data_page_version": PARQUET_DATA_PAGE_VERSION,
+        "partitioning": {"style": "hive", "fields": PARTITION_COLUMNS},
+    }
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """manifest.json, indented, with a final newline."""
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def write_release(
+    folder: Path,
+    published: pl.DataFrame,
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    run_id: str,
+) -> None:
+    """Write the indicators, catalogue, schemas and manifest of one release into folder."""
+    files, catalogue_rows = write_release_files(folder, published)
     inputs = con.execute(
         "SELECT file_name, extract, provider, period_end, sha256, rows_loaded FROM landing_files "
         "WHERE status = 'loaded' ORDER BY extract, provider, period_end, file_name"
@@ -300,22 +341,10 @@ def write_release(
         "row_counts": {
             "indicators": published.height,
             "indicators_suppressed": int(published["suppressed"].sum()),
-            "indicator_catalogue": catalogue.height,
+            "indicator_catalogue": catalogue_rows,
         },
-        "disclosure": {
-            "suppress_up_to": config.suppress_up_to,
-            "round_to": config.round_to,
-            "smallest_published_count": smallest_published_count(
-                config.suppress_up_to, config.round_to
-            ),
-        },
-        "parquet": {
-            "compression": PARQUET_COMPRESSION,
-            "row_group_size": PARQUET_ROW_GROUP_SIZE,
-            "format_version": PARQUET_FORMAT_VERSION,
-            "data_page_version": PARQUET_DATA_PAGE_VERSION,
-            "partitioning": {"style": "hive", "fields": PARTITION_COLUMNS},
-        },
+        "disclosure": disclosure_settings(config.suppress_up_to, config.round_to),
+        "parquet": parquet_settings(),
         "schemas": {
             "indicators": INDICATORS_SCHEMA_PATH.name,
             "indicator_catalogue": CATALOGUE_SCHEMA_PATH.name,
@@ -335,7 +364,7 @@ def write_release(
             for f, e, p, d, s, n in inputs
         ],
     }
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_manifest(folder, manifest)
 
 
 # --------------------------------------------------------------------------------------------
@@ -662,6 +691,29 @@ def audit(
     release: Path, con: duckdb.DuckDBPyConnection, config: Config, run_id: str
 ) -> AuditSummary:
     """Read a staged release back and check every publication rule; raise AuditFailed if any fails."""
+    return audit_release(
+        release,
+        run_id,
+        exact=_exact_values(con),
+        exact_rows=fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0],
+        exact_source="mart_indicator_values",
+        threshold=config.suppress_up_to,
+        multiple=config.round_to,
+    )
+
+
+def audit_release(
+    release: Path,
+    run_id: str,
+    *,
+    exact: pl.DataFrame,
+    exact_rows: int,
+    exact_source: str,
+    threshold: int,
+    multiple: int,
+) -> AuditSummary:
+    """The audit of a staged release against the exact rows it was made from (`exact`: the
+    primary key, counts and statistics of each row before disclosure control)."""
     problems = _file_problems(release)
     if problems:
         raise AuditFailed("; ".join(problems))
@@ -683,28 +735,19 @@ def audit(
         problems.append(f"indicators: schema_version is not {SCHEMA_VERSION} throughout")
     if (indicators["run_id"] != run_id).any():
         problems.append(f"indicators: run_id is not {run_id} throughout")
-    warehouse_rows = fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0]
-    if indicators.height != warehouse_rows:
-        problems.append(
-            f"{indicators.height} rows staged but mart_indicator_values holds {warehouse_rows}"
-        )
+    if indicators.height != exact_rows:
+        problems.append(f"{indicators.height} rows staged but {exact_source} holds {exact_rows}")
     uncatalogued = set(indicators["indicator_id"]) - set(catalogue["indicator_id"])
     if uncatalogued:
         problems.append(f"indicator(s) {', '.join(sorted(uncatalogued))} are not in the catalogue")
     problems += disclosure_problems(
-        indicators,
-        _exact_values(con),
-        config.suppress_up_to,
-        config.round_to,
-        not_people=counts_not_people(),
+        indicators, exact, threshold, multiple, not_people=counts_not_people()
     )
     problems += privacy_problems(
         release, {"indicators": indicators, "indicator_catalogue": catalogue}
     )
     problems += _flat_problems(release, indicators)
-    problems += _manifest_problems(
-        release, run_id, indicators, catalogue, config.suppress_up_to, config.round_to
-    )
+    problems += _manifest_problems(release, run_id, indicators, catalogue, threshold, multiple)
     if problems:
         raise AuditFailed("; ".join(problems))
     return AuditSummary(
@@ -791,19 +834,42 @@ def publish_controlled(
     con: duckdb.DuckDBPyConnection, published: pl.DataFrame, config: Config, run_id: str
 ) -> Path:
     """Write disclosure-controlled rows to staging, audit them, and only then promote."""
-    if (config.outputs / RELEASES / run_id).exists():
-        raise AuditFailed(f"a release {run_id} already exists; a run publishes once")
     _warn_about_weak_settings(config)
-    staging = config.outputs / STAGING / run_id
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        write_release(staging, published, con, config, run_id)
+
+    def checked(staging: Path) -> AuditSummary:
         summary = audit(staging, con, config, run_id)
         # The board report, from the audited files only; it goes live with them.
         report = render_report(staging, staging / REPORT_FILE)
         problems = _text_problems(report.read_text(encoding="utf-8"), REPORT_FILE)
         if problems:
             raise AuditFailed("; ".join(problems))
+        return summary
+
+    return publish_staged(
+        config.outputs,
+        run_id,
+        write=lambda staging: write_release(staging, published, con, config, run_id),
+        check=checked,
+    )
+
+
+def publish_staged(
+    outputs: Path,
+    run_id: str,
+    *,
+    write: Callable[[Path], None],
+    check: Callable[[Path], AuditSummary],
+) -> Path:
+    """Write -> audit -> publish: `write` fills a staging folder, `check` audits it (raising
+    AuditFailed), and only then is it promoted to releases/<run_id> and `current`. A failure
+    deletes the staging folder and leaves the previous release current."""
+    if (outputs / RELEASES / run_id).exists():
+        raise AuditFailed(f"a release {run_id} already exists; a run publishes once")
+    staging = outputs / STAGING / run_id
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        write(staging)
+        summary = check(staging)
     except AuditFailed as exc:
         shutil.rmtree(staging, ignore_errors=True)
         log.error("publication audit failed; the previous release stays current: %s", exc)
@@ -811,7 +877,7 @@ def publish_controlled(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    release = promote(staging, config.outputs, run_id)
+    release = promote(staging, outputs, run_id)
     log.info(
         "publication audit passed: %d rows in %d files, %d suppressed",
         summary.rows,

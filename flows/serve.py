@@ -22,9 +22,14 @@ from prefect.utilities.templating import apply_values
 
 from flows.pull import pull
 from flows.refresh import refresh
+from flows.region import regional_refresh
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
-FLOWS = {"flows/pull.py:pull": pull, "flows/refresh.py:refresh": refresh}
+FLOWS = {
+    "flows/pull.py:pull": pull,
+    "flows/refresh.py:refresh": refresh,
+    "flows/region.py:regional_refresh": regional_refresh,
+}
 
 
 def deployments(prefect_yaml: Path = PREFECT_YAML) -> list[RunnerDeployment]:

@@ -44,11 +44,13 @@ def nhs(i: int) -> str:
 class TinyIcs:
     """An ICS folder written from literal rows: config, landing files, key in the environment."""
 
-    def __init__(self, root: Path, providers: list[dict]):
+    def __init__(
+        self, root: Path, providers: list[dict], code: str = "QTT", name: str = "Tiny Test ICS"
+    ):
         self.root = root
         self.config_path = root / "diewell.yaml"
         config = {
-            "ics": {"code": "QTT", "name": "Tiny Test ICS"},
+            "ics": {"code": code, "name": name},
             "paths": {
                 "landing": "landing",
                 "warehouse": "warehouse/diewell.duckdb",

@@ -1,6 +1,10 @@
-"""A real Prefect server, the diewell-process pool, prefect.yaml deployed and a worker: for the
+"""A real Prefect server, the diewell-process pool, prefect.yaml deployed and workers: for the
 integration tests that drive the deployments as a data engineer does (test_deployments.py,
-test_automations.py).
+test_automations.py, test_region.py).
+
+`Stack` runs a Prefect 3.8.8 server with its own PREFECT_HOME and SQLite database on a free
+loopback port (no scheduler: the tests trigger every run), creates the pool, starts process
+workers, triggers and waits for runs through the REST API.
 
 `deployed_stack` starts a Prefect server (its own PREFECT_HOME and SQLite database, on a free
 loopback port), creates the `diewell-process` work pool, runs `prefect deploy --all
@@ -218,6 +222,29 @@ class Stack:
         except httpx.HTTPError:
             pass
 
+    def serve(self, env: dict | None = None) -> None:
+        """Start the server (`env` adds to its environment), wait until it answers, and
+        create the process work pool."""
+        server = self.start(
+            ["server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            "server.log",
+            cwd=self.root,
+            env=env,
+        )
+        self.wait_healthy(server)
+        self.cli("work-pool", "create", POOL, "--type", "process")
+
+    def worker(self, name: str, env: dict | None = None, *args: str) -> subprocess.Popen:
+        """A process worker of the pool, started from a folder of its own (not the clone)."""
+        cwd = self.root / f"{name}-cwd"
+        cwd.mkdir()
+        return self.start(
+            ["worker", "start", "--pool", POOL, "--name", name, *args],
+            f"{name}.log",
+            cwd=cwd,
+            env=env,
+        )
+
     def close(self) -> None:
         self.pause_pool()
         for process in reversed(self.processes):  # the worker first, the server last
@@ -238,25 +265,11 @@ def deployed_stack(
         pytest.fail(problem)
     stack = Stack(root)
     try:
-        server = stack.start(
-            ["server", "start", "--host", "127.0.0.1", "--port", str(stack.port)],
-            "server.log",
-            cwd=root,
-            env=server_env,
-        )
-        stack.wait_healthy(server)
-        stack.cli("work-pool", "create", POOL, "--type", "process")
+        stack.serve(server_env)
         # deployed from the clone; DIEWELL_CONFIG becomes every deployment's config_path, and
         # DIEWELL_HOME is left for the worker's environment to say where the clone is
         stack.cli("--no-prompt", "deploy", "--all", cwd=REPO, env={"DIEWELL_CONFIG": str(config)})
-        elsewhere = root / "worker-cwd"
-        elsewhere.mkdir()
-        stack.start(
-            ["worker", "start", "--pool", POOL, "--name", "test-worker"],
-            "worker.log",
-            cwd=elsewhere,
-            env={"DIEWELL_HOME": str(REPO), **(worker_env or {})},
-        )
+        stack.worker("test-worker", {"DIEWELL_HOME": str(REPO), **(worker_env or {})})
         yield stack
     finally:
         stack.close()

@@ -117,13 +117,17 @@ def test_serve_mode_serves_what_prefect_yaml_deploys(monkeypatch):
     from flows.serve import deployments
 
     monkeypatch.setenv("DIEWELL_CONFIG", "/srv/ics/diewell.yaml")
+    monkeypatch.setenv("DIEWELL_REGION_CONFIG", "/srv/region/region.yaml")
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
     served = {d.name: d for d in deployments()}
     assert set(served) == {d["name"] for d in spec["deployments"]}
     for d in spec["deployments"]:
         one = served[d["name"]]
         assert one.entrypoint == d["entrypoint"]
-        assert one.parameters["config_path"] == "/srv/ics/diewell.yaml"
+        region = d["entrypoint"] == "flows/region.py:regional_refresh"
+        assert one.parameters["config_path"] == (
+            "/srv/region/region.yaml" if region else "/srv/ics/diewell.yaml"
+        )
         assert [(s.schedule.cron, s.schedule.timezone) for s in one.schedules] == [
             (s["cron"], s["timezone"]) for s in d["schedules"]
         ]

@@ -1,0 +1,233 @@
+"""A regional release: the ICSs' published releases combined, disclosure-controlled again.
+
+The region configuration (docs/OPERATIONS.md, "Running a region") names the region, where
+its releases go, its disclosure settings and, for each ICS, the Prefect deployment that
+refreshes and publishes it and the folder its releases are published in (that ICS's
+`paths.outputs`). The region reads each ICS's `current` release only - never a warehouse -
+so no person-level figure leaves an ICS (transforms/regional.py).
+
+The regional release has the layout and audit of an ICS release (diewell/publish.py:
+indicators, flat files, catalogue, schemas, manifest; staged, audited, then `current`
+switched), without the board report; its manifest names each ICS release it was built from.
+Its id is derived from those releases' ids, the region's settings and the code, so the same
+ICS releases give the same regional release (published once, `current` re-pointed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from diewell import __version__, permissions, publish
+from diewell.config import ConfigError, DisclosureSection, IcsSection, Text
+from diewell.pipeline import code_digest
+from transforms.disclosure import COUNT_COLUMNS, STATISTIC_COLUMNS
+from transforms.regional import combine_ics_releases
+
+log = logging.getLogger("diewell.region")
+
+REGION_CONFIG_ENV = "DIEWELL_REGION_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class IcsEntry(_Section):
+    deployment: Text  # <flow name>/<deployment name>, e.g. diewell-refresh/qaa-publication
+    outputs: Text  # that ICS's paths.outputs, as this machine sees it
+
+
+class RegionFile(_Section):
+    region: IcsSection  # code and name, as an ICS's
+    outputs: Text
+    disclosure: DisclosureSection = DisclosureSection()
+    ics: Annotated[list[IcsEntry], Field(min_length=2)]
+
+
+@dataclass(frozen=True)
+class IcsSource:
+    deployment: str
+    outputs: Path
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    path: Path
+    code: str
+    name: str
+    outputs: Path
+    suppress_up_to: int
+    round_to: int
+    ics: tuple[IcsSource, ...]
+
+
+@dataclass(frozen=True)
+class IcsRelease:
+    """One ICS's current release as the region reads it."""
+
+    deployment: str
+    manifest: dict
+    rows: pl.DataFrame
+
+    @property
+    def code(self) -> str:
+        return self.manifest["ics"]["code"]
+
+
+class RegionError(RuntimeError):
+    """An ICS's release cannot be used for the region (missing, or not comparable)."""
+
+
+def load_region_config(path: str | os.PathLike | None = None) -> RegionConfig:
+    """Read and check a region configuration file (default $DIEWELL_REGION_CONFIG)."""
+    given = path or os.environ.get(REGION_CONFIG_ENV)
+    if not given:
+        raise ConfigError(f"no region configuration: pass config_path or set {REGION_CONFIG_ENV}")
+    file = Path(given).resolve()
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        parsed = RegionFile.model_validate(raw)
+    except OSError as exc:
+        raise ConfigError(f"region configuration {file} cannot be read: {exc}") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{file}: is not a region configuration: {detail}") from None
+    deployments = [e.deployment for e in parsed.ics]
+    if len(set(deployments)) != len(deployments):
+        raise ConfigError(f"{file}: an ICS deployment is named twice")
+    base = file.parent
+    return RegionConfig(
+        path=file,
+        code=parsed.region.code,
+        name=parsed.region.name,
+        outputs=(base / parsed.outputs).resolve(),
+        suppress_up_to=parsed.disclosure.suppress_up_to,
+        round_to=parsed.disclosure.round_to,
+        ics=tuple(IcsSource(e.deployment, (base / e.outputs).resolve()) for e in parsed.ics),
+    )
+
+
+def read_ics_release(source: IcsSource) -> IcsRelease:
+    """The ICS's current release: its manifest and its indicator rows."""
+    current = source.outputs / publish.CURRENT
+    manifest_path = current / publish.MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise RegionError(
+            f"{source.deployment}: no current release in {source.outputs} (it has published nothing)"
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("schema_version") != publish.SCHEMA_VERSION:
+        raise RegionError(
+            f"{source.deployment}: its release {manifest.get('run_id')} has schema "
+            f"{manifest.get('schema_version')}, this code publishes {publish.SCHEMA_VERSION}"
+        )
+    rows = pl.from_arrow(publish.read_indicators(current.resolve()))
+    return IcsRelease(source.deployment, manifest, rows)
+
+
+def region_release_id(config: RegionConfig, releases: list[IcsRelease]) -> str:
+    """The regional release's id: the ICS release ids, the region's settings and the code."""
+    digest = hashlib.sha256()
+    for release in sorted(releases, key=lambda r: r.code):
+        digest.update(f"{release.code}={release.manifest['run_id']};".encode())
+    digest.update(code_digest().encode())
+    settings = (__version__, config.code, config.name, config.suppress_up_to, config.round_to)
+    digest.update(repr(settings).encode())
+    return "g" + digest.hexdigest()[:16]
+
+
+def regional_rows(config: RegionConfig, releases: list[IcsRelease]) -> pl.DataFrame:
+    """The region's rows before disclosure control (sums of the ICSs' published counts)."""
+    return combine_ics_releases(
+        [r.rows for r in releases], region_code=config.code, region_name=config.name
+    )
+
+
+def publish_region(
+    config: RegionConfig,
+    releases: list[IcsRelease],
+    flow_runs: Mapping[str, str] | None = None,
+) -> Path:
+    """Combine, disclosure-control, write, audit and promote the regional release.
+
+    `flow_runs` maps an ICS deployment to the flow run that refreshed it, for the manifest.
+    """
+    run_id = region_release_id(config, releases)
+    outputs = config.outputs
+    if (outputs / publish.RELEASES / run_id).is_dir():
+        log.info("regional release %s already published: current points at it", run_id)
+        publish.point_current_at(outputs, run_id)
+        return outputs / publish.RELEASES / run_id
+    exact = regional_rows(config, releases)
+    published = publish.controlled_rows(exact, config.suppress_up_to, config.round_to, run_id)
+    flow_runs = flow_runs or {}
+    ics = [
+        {
+            "code": r.code,
+            "name": r.manifest["ics"]["name"],
+            "run_id": r.manifest["run_id"],
+            "created_at": r.manifest.get("created_at"),
+            "deployment": r.deployment,
+            "flow_run_id": flow_runs.get(r.deployment),
+        }
+        for r in releases
+    ]
+
+    def write(staging: Path) -> None:
+        files, catalogue_rows = publish.write_release_files(staging, published)
+        manifest = {
+            "schema_version": publish.SCHEMA_VERSION,
+            "schema_fingerprint": publish.schema_fingerprint(),
+            "run_id": run_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "diewell_version": __version__,
+            "region": {"code": config.code, "name": config.name},
+            "ics_releases": ics,
+            "row_counts": {
+                "indicators": published.height,
+                "indicators_suppressed": int(published["suppressed"].sum()),
+                "indicator_catalogue": catalogue_rows,
+            },
+            "disclosure": publish.disclosure_settings(config.suppress_up_to, config.round_to),
+            "parquet": publish.parquet_settings(),
+            "schemas": {
+                "indicators": publish.INDICATORS_SCHEMA_PATH.name,
+                "indicator_catalogue": publish.CATALOGUE_SCHEMA_PATH.name,
+            },
+            "files": files,
+        }
+        publish.write_manifest(staging, manifest)
+
+    def check(staging: Path) -> publish.AuditSummary:
+        return publish.audit_release(
+            staging,
+            run_id,
+            exact=exact.select(*publish.PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS),
+            exact_rows=exact.height,
+            exact_source="the sums of the ICS releases",
+            threshold=config.suppress_up_to,
+            multiple=config.round_to,
+        )
+
+    outputs.mkdir(parents=True, exist_ok=True)
+    release = publish.publish_staged(outputs, run_id, write=write, check=check)
+    # disclosure-controlled, made to be shared: readable by all, as an ICS's release is
+    permissions.share(release, outputs)
+    log.info(
+        "regional release %s from %s",
+        run_id,
+        ", ".join(f"{r.code} {r.manifest['run_id']}" for r in releases),
+    )
+    return release
