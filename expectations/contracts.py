@@ -16,14 +16,14 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from expectations import extract_names, suites_dir
 from transforms import nhs_number
 
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITES_DIR = suites_dir()  # the project's suites, or $DIEWELL_SUITES_DIR's (see expectations)
 
 # How a contract type is stored once typed.
 POLARS_TYPES = {
@@ -221,7 +221,8 @@ def contract_from_suite(suite: dict) -> Contract:
 
 
 def all_contracts() -> list[Contract]:
-    return [load_contract(p.stem) for p in sorted(SUITES_DIR.glob("*.json"))]
+    """Every extract's contract, in name order."""
+    return [load_contract(extract) for extract in extract_names(SUITES_DIR)]
 
 
 # --- row validation ---------------------------------------------------------------------
