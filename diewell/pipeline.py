@@ -188,7 +188,7 @@ def ingest(
 def build(con: duckdb.DuckDBPyConnection, config: Config | None = None) -> tuple[int, int]:
     """Core tables, reporting periods and the decedent cohort; return (periods, cohort rows)."""
     con.execute("BEGIN TRANSACTION")
-    warehouse.run_sql_file(con, "core/current_records.sql")
+    warehouse.build_current_records(con)
     periods = indicators.build_periods(con)
     warehouse.run_sql_file(con, "marts/decedent_cohort.sql")
     warehouse.run_sql_file(con, "marts/decedent_periods.sql")

@@ -75,3 +75,26 @@ def test_a_suite_with_an_unknown_column_type_is_refused(tmp_path):
             e["meta"]["column_type"] = "postcode"
     with pytest.raises(ValueError, match="no known type"):
         contract_from_suite(raw)
+
+
+def test_a_suite_with_an_unknown_load_is_refused():
+    from expectations.contracts import contract_from_suite
+
+    raw = json.loads((SUITES_DIR / "apc_spells.json").read_text(encoding="utf-8"))
+    raw["meta"]["diewell"]["load"] = "append"
+    with pytest.raises(ValueError, match="load 'append' is not one of"):
+        contract_from_suite(raw)
+
+
+def test_a_cumulative_suite_names_the_date_that_picks_a_persons_latest_row():
+    from expectations.contracts import contract_from_suite
+
+    assert load_contract("palliative_register").latest_by == "date_added"
+    assert load_contract("dementia_register").latest_by == "date_diagnosed"
+    raw = json.loads((SUITES_DIR / "palliative_register.json").read_text(encoding="utf-8"))
+    del raw["meta"]["diewell"]["latest_by"]
+    with pytest.raises(ValueError, match="latest_by"):
+        contract_from_suite(raw)
+    raw["meta"]["diewell"]["latest_by"] = "ethnic_category"
+    with pytest.raises(ValueError, match="not a date column"):
+        contract_from_suite(raw)
