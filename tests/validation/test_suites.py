@@ -29,8 +29,23 @@ ROW_RULES = {
 
 
 def test_one_suite_per_extract_of_the_contract():
-    assert SUITES == sorted(EXTRACTS)
+    assert EXTRACTS == tuple(SUITES)  # the extracts are the suites present, in name order
     assert len(all_contracts()) == 16  # the twelve of v1 and the four of v2
+
+
+def test_the_suites_folder_is_the_projects_unless_diewell_suites_dir_names_another(
+    monkeypatch, tmp_path
+):
+    from expectations import PROJECT_SUITES, SUITES_ENV, extract_names, suites_dir
+
+    monkeypatch.delenv(SUITES_ENV, raising=False)
+    assert suites_dir() == PROJECT_SUITES == SUITES_DIR
+    (tmp_path / "b_extract.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "a_extract.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a suite", encoding="utf-8")
+    monkeypatch.setenv(SUITES_ENV, str(tmp_path))
+    assert suites_dir() == tmp_path
+    assert extract_names() == ("a_extract", "b_extract")
 
 
 @pytest.mark.parametrize("extract", SUITES)
