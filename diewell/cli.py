@@ -313,6 +313,38 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_REJECTED if rejected else EXIT_OK
 
 
+def cmd_suites(args: argparse.Namespace) -> int:
+    from diewell.suites import check_suites
+
+    folder = Path(args.folder)
+    found = check_suites(folder)
+    if not found:
+        print(f"diewell: no suite files (<extract>.json) in {folder}", file=sys.stderr)
+        return EXIT_REJECTED
+    unreadable = [f for f in found if f.canonical is None]
+    for f in found:
+        if f.ok:
+            continue
+        if args.write and f.canonical is not None:
+            f.path.write_text(f.canonical, encoding="utf-8")
+            print(f"  rewrote {f.path.name}: {f.reason}")
+        else:
+            print(f"  {f.path.name}: {f.reason}")
+    differing = sum(not f.ok for f in found)
+    if args.write:
+        print(
+            f"{len(found)} suite(s) in {folder}: {differing - len(unreadable)} rewritten in "
+            f"canonical form, {len(unreadable)} cannot be read"
+        )
+        return EXIT_REJECTED if unreadable else EXIT_OK
+    print(
+        f"{len(found)} suite(s) in {folder}: {len(found) - differing} canonical, "
+        f"{differing} not"
+        + (" (diewell suites --write rewrites the readable ones)" if differing else "")
+    )
+    return EXIT_REJECTED if differing else EXIT_OK
+
+
 def _last_run(warehouse_path: Path) -> str:
     """The last run recorded in the analysts' warehouse file (opened read-only), in words."""
     import duckdb
@@ -578,6 +610,38 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--config", help="the ICS configuration: report its current release")
     where.add_argument("--release", help="a release folder (outputs/releases/<id>)")
     p.add_argument("--out", help="where to write the page (default: report.html in the release)")
+
+    from expectations import suites_dir
+
+    p = _command(
+        sub,
+        "suites",
+        "check the expectation suites are in canonical form, or rewrite them so",
+        "Compare each suite file (expectations/suites/<extract>.json, the one hand-edited "
+        "source of an extract's rules) with the canonical form its contract builds, and say "
+        "which differ and why; exits 1 when any does.",
+        "diewell suites --check",
+        cmd_suites,
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="list each suite file not in canonical form, with the reason, and exit 1 if any "
+        "(for example: diewell suites --check)",
+    )
+    mode.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite the suite files in canonical form and say which changed (for example: "
+        "diewell suites --write)",
+    )
+    p.add_argument(
+        "--folder",
+        default=str(suites_dir()),
+        help="the folder of suite files (default: the project's expectations/suites, or "
+        "$DIEWELL_SUITES_DIR); for example: diewell suites --check --folder my-suites",
+    )
 
     _command(
         sub,

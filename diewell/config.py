@@ -33,25 +33,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-EXTRACTS = (
-    "deaths",
-    "palliative_register",
-    "apc_spells",
-    "ae_attendances",
-    "hospice_referrals",
-    "hospice_contacts",
-    "community_contacts",
-    "spoc_calls",
-    "outcome_assessments",
-    "gp_population",
-    "ref_lsoa",
-    "ref_practice",
-    # v2
-    "dementia_register",
-    "bereavement_contacts",
-    "education_sessions",
-    "ref_care_homes",
-)
+from expectations import extract_names
+
+# The extracts of the contract: one per suite in expectations/suites (or $DIEWELL_SUITES_DIR),
+# in name order. A new extract is a new suite file.
+EXTRACTS = extract_names()
 
 ODS_CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 ODS_CODE_LENGTH = range(3, 7)  # 3 to 6 characters (extracts.md)

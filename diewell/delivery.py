@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from diewell.config import DEFAULT_MAX_FILE_BYTES, EXTRACTS, Config
-from expectations.contracts import Contract
+from expectations.contracts import Contract, load_contract
 
 FILE_NAME = re.compile(
     r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)\Z"
@@ -71,8 +71,9 @@ class Delivery:
 
     @property
     def sort_key(self) -> tuple:
-        """Reference data first, then deliveries in period order."""
-        reference_first = 0 if self.extract.startswith("ref_") else 1
+        """Reference data first (the extracts whose latest delivery replaces the whole table),
+        then deliveries in period order."""
+        reference_first = 0 if load_contract(self.extract).load == "snapshot_table" else 1
         return (reference_first, self.period_end, self.extract, self.provider, self.name)
 
 

@@ -420,9 +420,10 @@ def _previous_delivery(con: duckdb.DuckDBPyConnection, d: Delivery) -> tuple[str
 
 
 def _duplicate_deaths(
-    con: duckdb.DuckDBPyConnection, d: Delivery, rows: pl.DataFrame
+    con: duckdb.DuckDBPyConnection, d: Delivery, rows: pl.DataFrame, column: str
 ) -> pl.DataFrame:
-    """Rows for people who already have a death in another current delivery.
+    """Rows for people who already have a death in another current delivery (of an extract
+    whose contract loads one row per person: the deaths).
 
     `rows` carries the person's pseudonym and the masked NHS number that the finding shows.
     """
@@ -430,10 +431,10 @@ def _duplicate_deaths(
     try:
         found = query_frame(
             con,
-            """
+            f"""
             SELECT i.row_number, any_value(i.masked) AS value, min(f.file_name) AS earlier
             FROM incoming_deaths i
-            JOIN stg_deaths s ON s.person_id = i.person_id
+            JOIN {staging_table(d.extract)} s ON s.person_id = i.person_id
             JOIN landing_files f ON f.file_id = s.file_id
             WHERE NOT (s.provider = ? AND s.period_end = ?)
             GROUP BY i.row_number ORDER BY i.row_number
@@ -445,7 +446,7 @@ def _duplicate_deaths(
     return found.select(
         "row_number",
         pl.lit("duplicate_death").alias("rule"),
-        pl.lit("nhs_number").alias("column"),
+        pl.lit(column).alias("column"),
         pl.col("value").cast(pl.String),
         pl.format(
             "this person already has a death in {}; a person dies once (if that death is "
@@ -482,17 +483,22 @@ def _load(
     contract = load_contract(d.extract)
     rows = result.rows
     nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
+    # One row per person across deliveries (the deaths): a person already loaded from another
+    # delivery is held back (duplicate_death), shown by the masked NHS number of the key.
+    once_per_person = contract.load == "one_per_person" and rows.height
     masked = None
-    if d.extract == "deaths" and rows.height:
-        masked = rows["nhs_number"].map_elements(nhs_number.mask, return_dtype=pl.String)
+    if once_per_person:
+        masked = rows[contract.key[0]].map_elements(nhs_number.mask, return_dtype=pl.String)
     for c in nhs_cols:
         rows = rows.with_columns(pseudonymise(rows[c], key).alias("person_id")).drop(c)
     findings = result.findings
 
     con.execute("BEGIN TRANSACTION")
     try:
-        if d.extract == "deaths" and rows.height:
-            dups = _duplicate_deaths(con, d, rows.with_columns(masked.alias("masked")))
+        if once_per_person:
+            dups = _duplicate_deaths(
+                con, d, rows.with_columns(masked.alias("masked")), contract.key[0]
+            )
             if dups.height:
                 findings = pl.concat([findings, dups.select(findings.columns)]).sort(
                     "row_number", "rule", "column"
@@ -539,24 +545,22 @@ def _load(
         )
         file_id = fetch_one(con, "SELECT nextval('landing_file_id')")[0]
         loaded = rows.height
-        con.execute(
-            "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, NULL, ?, ?, ?, ?)",
-            [
-                file_id,
-                d.name,
-                d.extract,
-                d.provider,
-                d.period_end,
-                d.format,
-                sha,
-                size,
-                run_id,
-                _now(),
-                result.rows_read,
-                loaded,
-                quarantined,
-                ",".join(extra) or None,
-            ],
+        _record_file(
+            con,
+            file_id=file_id,
+            file_name=d.name,
+            extract=d.extract,
+            provider=d.provider,
+            period_end=d.period_end,
+            format=d.format,
+            sha256=sha,
+            bytes=size,
+            run_id=run_id,
+            status="loaded",
+            rows_read=result.rows_read,
+            rows_loaded=loaded,
+            rows_quarantined=quarantined,
+            extra_columns=",".join(extra) or None,
         )
         staged = rows.with_columns(
             pl.lit(file_id, pl.Int64).alias("file_id"),
@@ -594,6 +598,14 @@ def _load(
     )
 
 
+def _record_file(con: duckdb.DuckDBPyConnection, **values) -> None:
+    """Insert one landing_files row, received now; the columns not given are null."""
+    values["received_at"] = _now()
+    names = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    con.execute(f"INSERT INTO landing_files ({names}) VALUES ({marks})", list(values.values()))
+
+
 def _record_rejection(con, config, path, d, sha, size, run_id, rejection: FileRejected) -> None:
     """Record the rejection (one transaction, rolled back on any failure), then move the file
     to the rejected area under a safe name, its reason files beside it."""
@@ -601,22 +613,20 @@ def _record_rejection(con, config, path, d, sha, size, run_id, rejection: FileRe
     con.execute("BEGIN TRANSACTION")
     try:
         file_id = fetch_one(con, "SELECT nextval('landing_file_id')")[0]
-        con.execute(
-            "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'rejected', ?, ?, NULL, NULL, NULL, NULL)",
-            [
-                file_id,
-                shown,
-                d.extract if d else None,
-                d.provider if d else None,
-                d.period_end if d else None,
-                d.format if d else None,
-                sha,
-                size,
-                run_id,
-                _now(),
-                rejection.rule,
-                rejection.reason,
-            ],
+        _record_file(
+            con,
+            file_id=file_id,
+            file_name=shown,
+            extract=d.extract if d else None,
+            provider=d.provider if d else None,
+            period_end=d.period_end if d else None,
+            format=d.format if d else None,
+            sha256=sha,
+            bytes=size,
+            run_id=run_id,
+            status="rejected",
+            reject_rule=rejection.rule,
+            reject_reason=rejection.reason,
         )
         con.execute("COMMIT")
     except BaseException:

@@ -31,6 +31,8 @@ from diewell.ingest import FileOutcome, ingest_landing, run_directly
 from diewell.quality.pages import quality_dir
 from diewell.validation_report import data_docs_dir
 from diewell.warehouse import fetch_one
+from expectations import PROJECT_SUITES
+from expectations.contracts import SUITES_DIR
 
 log = logging.getLogger("diewell")
 
@@ -188,7 +190,7 @@ def ingest(
 def build(con: duckdb.DuckDBPyConnection, config: Config | None = None) -> tuple[int, int]:
     """Core tables, reporting periods and the decedent cohort; return (periods, cohort rows)."""
     con.execute("BEGIN TRANSACTION")
-    warehouse.run_sql_file(con, "core/current_records.sql")
+    warehouse.build_current_records(con)
     periods = indicators.build_periods(con)
     warehouse.run_sql_file(con, "marts/decedent_cohort.sql")
     warehouse.run_sql_file(con, "marts/decedent_periods.sql")
@@ -216,9 +218,13 @@ CODE_SUFFIXES = (".py", ".sql", ".yaml", ".json")
 
 
 def code_roots() -> list[Path]:
-    """The folders of CODE_PACKAGES, as installed beside this module."""
+    """The folders of CODE_PACKAGES, as installed beside this module, and the suites read when
+    they are another folder's ($DIEWELL_SUITES_DIR): a suite shapes what loads."""
     project = Path(__file__).resolve().parents[1]
-    return [project / name for name in CODE_PACKAGES]
+    roots = [project / name for name in CODE_PACKAGES]
+    if SUITES_DIR.resolve() != PROJECT_SUITES.resolve():
+        roots.append(SUITES_DIR)
+    return roots
 
 
 def code_digest(roots: list[Path] | None = None) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from expectations.contracts import (
@@ -30,6 +31,7 @@ from expectations.contracts import (
     SUITES_DIR,
     Column,
     Contract,
+    contract_from_suite,
     earliest_plausible_date,
 )
 
@@ -81,6 +83,8 @@ def _type_expectations(col: Column) -> list:
     """The expectation that carries the column's type, and any range or set rules."""
     c, t = col.name, col.type
     meta = {"column_type": t}
+    if col.description is not None:
+        meta["column_description"] = col.description
     if t == "nhs_number":
         return [
             E.ExpectColumnValuesToMatchRegex(
@@ -278,16 +282,21 @@ def suite_from_contract(contract: Contract) -> gx.ExpectationSuite:
         # `notes` only on the suite's page): the rule id and the provider note, so a provider
         # reading a validation page sees what failed and what to do.
         e.description = f"[{e.meta['rule']}] {e.notes}"
+    info = {
+        "extract": contract.extract,
+        "description": contract.description,
+        "grain": contract.grain,
+        "load": contract.load,
+        "key": key,
+    }
+    if contract.latest_by is not None:
+        info["latest_by"] = contract.latest_by
     return gx.ExpectationSuite(
         name=contract.extract,
         expectations=expectations,
         meta={
             "diewell": {
-                "extract": contract.extract,
-                "description": contract.description,
-                "grain": contract.grain,
-                "load": contract.load,
-                "key": key,
+                **info,
                 "file_rules": {
                     "too_many_rows_failing": {
                         "max_quarantined_share": contract.max_quarantined_share,
@@ -318,6 +327,54 @@ def suite_json(contract: Contract) -> str:
     data = suite_from_contract(contract).to_json_dict()
     data["meta"].pop("great_expectations_version", None)  # the file does not churn on upgrades
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    """One suite file against its canonical form (`diewell suites`)."""
+
+    path: Path
+    canonical: str | None  # the text the file should have; None when it cannot be read
+    reason: str | None  # why it is not canonical (one line); None when it is
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def _first_difference(text: str, canonical: str) -> str:
+    have, want = text.splitlines(), canonical.splitlines()
+    for n, (a, b) in enumerate(zip(have, want, strict=False), start=1):
+        if a != b:
+            return f"line {n} is {a.strip()[:60]!r} where the canonical form has {b.strip()[:60]!r}"
+    if len(have) != len(want):
+        return f"it has {len(have)} lines where the canonical form has {len(want)}"
+    return "it differs from the canonical form in white space or line endings"
+
+
+def check_suite_file(path: Path) -> SuiteFile:
+    """Whether a suite file is exactly what its contract builds (suite_json(contract_from_suite)),
+    and if not why; a file that cannot be read as a suite has no canonical form."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        contract = contract_from_suite(json.loads(text))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        return SuiteFile(path, None, f"cannot be read as a suite ({type(exc).__name__}: {exc})")
+    except ValueError as exc:
+        return SuiteFile(path, None, f"cannot be read as a suite: {exc}")
+    if contract.extract != path.stem:
+        return SuiteFile(
+            path, None, f"its meta.diewell.extract is {contract.extract!r}, not the file's name"
+        )
+    canonical = suite_json(contract)
+    if text == canonical:
+        return SuiteFile(path, canonical, None)
+    return SuiteFile(path, canonical, _first_difference(text, canonical))
+
+
+def check_suites(folder: Path = SUITES_DIR) -> list[SuiteFile]:
+    """Every suite file of a folder (<extract>.json), in name order, against its canonical form."""
+    return [check_suite_file(path) for path in sorted(folder.glob("*.json"))]
 
 
 def load_suite(extract: str, folder: Path = SUITES_DIR) -> gx.ExpectationSuite:

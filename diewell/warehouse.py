@@ -116,6 +116,33 @@ def staging_columns(contract: Contract) -> list[str]:
     ]
 
 
+def staging_column(contract: Contract, column: str) -> str:
+    """A contract column's name in staging and core: an NHS number becomes person_id."""
+    return "person_id" if contract.column(column).type == "nhs_number" else column
+
+
+def current_records_sql(contract: Contract) -> str:
+    """The statement that builds an extract's core table from its staging table: the template
+    of its load (warehouse/core/<load>.sql) with its key (and, cumulative, its latest_by date)."""
+    template = (SQL_DIR / "core" / f"{contract.load}.sql").read_text(encoding="utf-8")
+    return template.format(
+        extract=contract.extract,
+        key=", ".join(staging_column(contract, k) for k in contract.key),
+        latest_by=contract.latest_by,
+    )
+
+
+def build_current_records(con: duckdb.DuckDBPyConnection) -> None:
+    """core_<extract> for every extract: the current version of every delivered record.
+
+    Staging keeps one row per source record of every current delivery (a re-delivery for the
+    same extract, provider and period end has already replaced the earlier one); each
+    extract's load (its suite's meta.diewell.load) picks the version that counts, ties broken
+    so the result is deterministic (warehouse/core/<load>.sql says how).
+    """
+    con.execute("\n".join(current_records_sql(c) for c in all_contracts()))
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply every migration in warehouse/migrations not yet recorded; create missing staging tables."""
     con.execute(
@@ -189,16 +216,39 @@ def table_description(name: str) -> str | None:
     return None
 
 
+def _suite_descriptions(contract: Contract) -> dict[str, str]:
+    """The descriptions an extract's suite gives its columns, by staging column name."""
+    return {
+        staging_column(contract, c.name): c.description
+        for c in contract.columns
+        if c.description is not None
+    }
+
+
 def column_description(table: str, column: str) -> str | None:
+    """A column's description: the dictionary's for the table, else the suite's for a staging
+    or core table's column (so a new extract needs no dictionary entry), else the dictionary's
+    for the column name, else any table's or suite's (a column name means the same thing
+    everywhere)."""
     d = dictionary()
     own = (d["tables"].get(table) or {}).get("columns") or {}
     if column in own:
         return own[column]
+    contracts = {c.extract: c for c in all_contracts()}
+    layer, _, extract = table.partition("_")
+    if layer in ("stg", "core") and extract in contracts:
+        from_suite = _suite_descriptions(contracts[extract])
+        if column in from_suite:
+            return from_suite[column]
     if column in d["columns"]:
         return d["columns"][column]
-    for entry in d["tables"].values():  # a column name means the same thing everywhere
+    for entry in d["tables"].values():
         if column in (entry.get("columns") or {}):
             return entry["columns"][column]
+    for contract in contracts.values():
+        from_suite = _suite_descriptions(contract)
+        if column in from_suite:
+            return from_suite[column]
     return None
 
 

@@ -16,14 +16,14 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from expectations import extract_names, suites_dir
 from transforms import nhs_number
 
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITES_DIR = suites_dir()  # the project's suites, or $DIEWELL_SUITES_DIR's (see expectations)
 
 # How a contract type is stored once typed.
 POLARS_TYPES = {
@@ -94,6 +94,9 @@ class Column:
     max: float | None = None
     multiple_of: int | None = None
     min_exclusive: bool = False  # a number column whose minimum is not allowed (hours > 0)
+    # What the column holds, for the data dictionary (meta.column_description of its type
+    # expectation); None: warehouse/dictionary.yaml describes it.
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,11 @@ class OrderRule:
     earlier: str
     later: str
     message: str
+
+
+# How an extract's deliveries make its current records (meta.diewell.load; extracts.md, and
+# warehouse/core/<load>.sql states each as SQL).
+LOADS = ("one_per_person", "cumulative", "upsert", "snapshot_period", "snapshot_table")
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,9 @@ class Contract:
     max_quarantined_share: float = MAX_QUARANTINED_SHARE
     min_volume_share: float = MIN_VOLUME_SHARE
     volume_rule_min_previous_rows: int = MIN_PREVIOUS_ROWS_FOR_VOLUME_RULE
+    # A cumulative extract's date column: of a person's rows in the latest period end, the
+    # latest by this date is their record (meta.diewell.latest_by; None for other loads).
+    latest_by: str | None = None
 
     def looks_truncated(self, rows: int, previous_rows: int | None) -> bool:
         """The volume rule: a file with rows, under min_volume_share of a previous delivery
@@ -176,6 +187,8 @@ def contract_from_suite(suite: dict) -> Contract:
         if "column_type" in meta:
             spec = specs.setdefault(kw["column"], {})
             spec["type"] = meta["column_type"]
+            if "column_description" in meta:
+                spec["description"] = meta["column_description"]
             if kind == "expect_column_values_to_be_in_set":
                 spec["allowed"] = tuple(str(v) for v in kw["value_set"])
                 spec["canonical"] = {str(k): str(v) for k, v in meta.get("canonical", {}).items()}
@@ -205,6 +218,18 @@ def contract_from_suite(suite: dict) -> Contract:
         columns.append(Column(name=name, required=name in required, **spec))
     if info.get("key") and tuple(info["key"]) != key:
         raise ValueError(f"suite {suite['name']}: meta key {info['key']} differs from {key}")
+    if info["load"] not in LOADS:
+        raise ValueError(
+            f"suite {suite['name']}: load {info['load']!r} is not one of {', '.join(LOADS)}"
+        )
+    latest_by = info.get("latest_by")
+    if (info["load"] == "cumulative") != (latest_by is not None):
+        raise ValueError(
+            f"suite {suite['name']}: meta latest_by (the date that picks a person's latest row) "
+            "is given for a cumulative load, and only for one"
+        )
+    if latest_by is not None and specs.get(latest_by, {}).get("type") not in ("date", "datetime"):
+        raise ValueError(f"suite {suite['name']}: latest_by {latest_by} is not a date column")
     share = info.get("file_rules", {}).get("too_many_rows_failing", {})
     return Contract(
         extract=info["extract"],
@@ -217,11 +242,13 @@ def contract_from_suite(suite: dict) -> Contract:
         max_quarantined_share=share.get("max_quarantined_share", MAX_QUARANTINED_SHARE),
         min_volume_share=min_volume_share,
         volume_rule_min_previous_rows=min_previous_rows,
+        latest_by=latest_by,
     )
 
 
 def all_contracts() -> list[Contract]:
-    return [load_contract(p.stem) for p in sorted(SUITES_DIR.glob("*.json"))]
+    """Every extract's contract, in name order."""
+    return [load_contract(extract) for extract in extract_names(SUITES_DIR)]
 
 
 # --- row validation ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from diewell.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ["run", "check", "status", "synth", "demo", "reprocess", "report", "docs"]
+COMMANDS = ["run", "check", "status", "synth", "demo", "reprocess", "report", "suites", "docs"]
 
 
 def diewell(*args: str) -> subprocess.CompletedProcess:

@@ -326,7 +326,14 @@ def test_one_injected_defect_is_quarantined_with_exactly_its_rule(contract, data
     elif rule in order:
         r = order[rule]
         if rows[i][r.earlier] is None:  # only an optional earlier date can be absent
-            rows[i][r.earlier] = rows[i][r.later] or PERIOD_END - dt.timedelta(days=30)
+            # not after any date that must not precede it (a date of birth given for a
+            # transition plan must not put the referral before birth too)
+            laters = [
+                rows[i][o.later]
+                for o in contract.order_rules
+                if o.earlier == r.earlier and rows[i][o.later] is not None
+            ]
+            rows[i][r.earlier] = min(laters, default=PERIOD_END - dt.timedelta(days=30))
         room = (rows[i][r.earlier] - EARLIEST).days  # stay plausible: at least 2 days
         days = data.draw(st.integers(1, min(60, room)))
         rows[i][r.later] = rows[i][r.earlier] - dt.timedelta(days=days)

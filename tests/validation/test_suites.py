@@ -29,8 +29,23 @@ ROW_RULES = {
 
 
 def test_one_suite_per_extract_of_the_contract():
-    assert SUITES == sorted(EXTRACTS)
+    assert EXTRACTS == tuple(SUITES)  # the extracts are the suites present, in name order
     assert len(all_contracts()) == 16  # the twelve of v1 and the four of v2
+
+
+def test_the_suites_folder_is_the_projects_unless_diewell_suites_dir_names_another(
+    monkeypatch, tmp_path
+):
+    from expectations import PROJECT_SUITES, SUITES_ENV, extract_names, suites_dir
+
+    monkeypatch.delenv(SUITES_ENV, raising=False)
+    assert suites_dir() == PROJECT_SUITES == SUITES_DIR
+    (tmp_path / "b_extract.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "a_extract.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a suite", encoding="utf-8")
+    monkeypatch.setenv(SUITES_ENV, str(tmp_path))
+    assert suites_dir() == tmp_path
+    assert extract_names() == ("a_extract", "b_extract")
 
 
 @pytest.mark.parametrize("extract", SUITES)
@@ -74,4 +89,27 @@ def test_a_suite_with_an_unknown_column_type_is_refused(tmp_path):
         if e["meta"].get("column_type") == "lsoa":
             e["meta"]["column_type"] = "postcode"
     with pytest.raises(ValueError, match="no known type"):
+        contract_from_suite(raw)
+
+
+def test_a_suite_with_an_unknown_load_is_refused():
+    from expectations.contracts import contract_from_suite
+
+    raw = json.loads((SUITES_DIR / "apc_spells.json").read_text(encoding="utf-8"))
+    raw["meta"]["diewell"]["load"] = "append"
+    with pytest.raises(ValueError, match="load 'append' is not one of"):
+        contract_from_suite(raw)
+
+
+def test_a_cumulative_suite_names_the_date_that_picks_a_persons_latest_row():
+    from expectations.contracts import contract_from_suite
+
+    assert load_contract("palliative_register").latest_by == "date_added"
+    assert load_contract("dementia_register").latest_by == "date_diagnosed"
+    raw = json.loads((SUITES_DIR / "palliative_register.json").read_text(encoding="utf-8"))
+    del raw["meta"]["diewell"]["latest_by"]
+    with pytest.raises(ValueError, match="latest_by"):
+        contract_from_suite(raw)
+    raw["meta"]["diewell"]["latest_by"] = "ethnic_category"
+    with pytest.raises(ValueError, match="not a date column"):
         contract_from_suite(raw)
