@@ -12,15 +12,19 @@ import datetime as dt
 import re
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
 import pytest
 
 from diewell.config import load_config
-from diewell.synth import synthesize
+from diewell.synth import activity, alliances, synthesize
+from diewell.synth import parameters as P
+from diewell.synth.events import NO_DATE, Table
 from diewell.synth.layout import make_layout, make_window, organisation_counts
 from diewell.synth.nhs_numbers import nhs_numbers
+from diewell.synth.people import DAYS_PER_YEAR, NO_DEATH, People
 from expectations.contracts import load_contract, validate_rows
 from transforms.nhs_number import is_valid_nhs_number
 
@@ -394,6 +398,81 @@ def test_childrens_caseload_has_dates_of_birth_and_some_transition_plans(ics):
     childrens = read_extract(ics, "hospice_referrals").filter(pl.col("service") == "childrens")
     assert childrens["date_of_birth"].null_count() == 0
     assert childrens["transition_plan_date"].drop_nulls().len() > 0
+
+
+def _young_people(n: int, dob: np.ndarray, dod: np.ndarray) -> People:
+    zeros = np.zeros(n, dtype=np.int64)
+    return People(
+        index=np.arange(n), nhs=zeros, practice=zeros, place=zeros, lsoa=zeros, decile=zeros,
+        sex=zeros + 1, dob=dob, dod=dod, trust=zeros, born_in_window=np.zeros(n, bool),
+    )  # fmt: skip
+
+
+def test_young_people_on_any_childrens_caseload_move_to_adult_care_from_16(tmp_path):
+    """TR02's numerator: 65% of young people reach an adult hospice service on a day drawn
+    from their 16th to their 19th birthday (so 65% x 2.5/3 = 54% by 18 1/2), whenever their
+    children's referral was made (also after 18 1/2, as v1's children's episodes can be)."""
+    window = make_window(dt.date(2026, 9, 30), 3)
+    n = 6000
+    # 18 1/2 falls in the window's second year, so the 16th birthday is before the window
+    # for some (their adult referral, made before it, is first sent at its start).
+    dob = window.start + 365 - int(18.5 * DAYS_PER_YEAR) + np.arange(n) % 365
+    dod = np.where(np.arange(n) % 10 == 0, dob + int(15.9 * DAYS_PER_YEAR), NO_DEATH)
+    people = _young_people(n, dob, dod)
+    late = np.arange(n) % 2 == 1  # half first referred to children's care at 18 1/2 or later
+    referral = np.where(late, dob + int(18.6 * DAYS_PER_YEAR), window.start)
+    refs = Table(
+        ref=np.arange(n), person=np.arange(n), hospice=np.zeros(n, np.int64), referral=referral,
+        first_contact=referral, discharge=np.full(n, NO_DATE), source=np.full(n, "gp", object),
+        service=np.full(n, "childrens", object), with_dob=np.ones(n, bool),
+        transition_plan=np.full(n, NO_DATE),
+    )  # fmt: skip
+    svc = SimpleNamespace(hospice=np.zeros(n, np.int64))
+    rng = np.random.default_rng(3)
+    adult = alliances.adult_referrals(refs, people, window, svc, rng, activity.Ids())
+    assert set(adult["service"]) <= set(P.ADULT_SERVICES) and "childrens" not in adult["service"]
+    who, day = adult["person"], adult["referral"]
+    assert len(np.unique(who)) == len(who)  # one adult referral a person
+    assert (day >= window.start).all() and (day <= window.end).all()
+    assert ((dod[who] == NO_DEATH) | (day < dod[who])).all()  # only while alive
+    b16, b18_6 = dob + int(16 * DAYS_PER_YEAR), dob + int(18.5 * DAYS_PER_YEAR)
+    reached = np.zeros(n, bool)
+    reached[who] = (day >= b16[who]) & (day <= b18_6[who])
+    alive = dod == NO_DEATH
+    for group in (late, ~late):
+        share = reached[alive & group].mean()
+        assert 0.65 * 2.5 / 3 - 0.04 < share < 0.65 * 2.5 / 3 + 0.04, share
+    assert not reached[~alive].any()  # died before 16: no adult referral
+
+
+def test_transition_plans_by_17_for_half_of_every_childrens_caseload():
+    """TR01's numerator: half of the children's referrals carry a plan agreed from 14 to 17,
+    a fifth one from 17 to 18, also when the referral came after the plan (it arrives with it);
+    never on an adult referral or one without a date of birth, never after death."""
+    n = 8000
+    dob = np.full(n, 10_000, dtype=np.int64)
+    dod = np.where(np.arange(n) % 10 == 0, dob + int(13.5 * DAYS_PER_YEAR), NO_DEATH)
+    people = _young_people(n, dob, dod)
+    late = np.arange(n) % 2 == 1
+    referral = np.where(late, dob + int(17.5 * DAYS_PER_YEAR), dob + int(10 * DAYS_PER_YEAR))
+    service = np.where(np.arange(n) % 7 == 3, "community", "childrens").astype(object)
+    with_dob = np.arange(n) % 11 != 5
+    refs = Table(
+        ref=np.arange(n), person=np.arange(n), hospice=np.zeros(n, np.int64), referral=referral,
+        first_contact=referral, discharge=np.full(n, NO_DATE), source=np.full(n, "gp", object),
+        service=service, with_dob=with_dob, transition_plan=np.full(n, NO_DATE),
+    )  # fmt: skip
+    plan = alliances.add_transition_plans(refs, people, np.random.default_rng(5))["transition_plan"]
+    has = plan != NO_DATE
+    assert not has[(service != "childrens") | ~with_dob].any()
+    assert not has[dod != NO_DEATH].any()  # died at 13 1/2, before any plan
+    counted = (service == "childrens") & with_dob & (dod == NO_DEATH)
+    age = (plan - dob) / DAYS_PER_YEAR
+    for group in (late, ~late):
+        rows = counted & group
+        assert 0.46 < (has & (age >= 14) & (age < 17))[rows].mean() < 0.54
+        assert 0.17 < (has & (age >= 17) & (age < 18))[rows].mean() < 0.23
+        assert not (has & ((age < 14) | (age >= 18)))[rows].any()
 
 
 def test_same_seed_gives_identical_files_and_the_key_is_written_once(tmp_path):

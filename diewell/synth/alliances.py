@@ -8,7 +8,8 @@
   ED02), drawn once per ICS from the seed (they hold no people).
 
 Rates are in `parameters` (v2 section). Person-level draws use their own random stream per
-chunk, so adding them changed no v1 record.
+chunk, so adding them changed no v1 record; the children's transition has a stream of its own
+(TRANSITION_STREAM), so recalibrating it changes no other record.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from diewell.synth.layout import NAME_STEMS, Layout, Window, to_date
 from diewell.synth.people import DAYS_PER_YEAR, NO_DEATH, Deaths, People
 
 ALLIANCES_STREAM = 5  # per chunk: SeedSequence([seed, ALLIANCES_STREAM, chunk])
+TRANSITION_STREAM = 7  # per chunk: SeedSequence([seed, TRANSITION_STREAM, chunk])
 EDUCATION_STREAM = 6  # per ICS: SeedSequence([seed, EDUCATION_STREAM])
 CQC_DIGITS = 10  # CQC location ids: "1-" and 10 digits (the contract allows 9 to 11)
 CARE_HOME_WORDS = ("House", "Lodge", "Court", "Manor", "Grange", "View", "Gardens")
@@ -38,8 +40,8 @@ def _years(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndar
 def transition_referrals(
     people: People, window: Window, svc: Services, rng: np.random.Generator, ids: Ids
 ) -> Table:
-    """Children's hospice referrals of young people (with a date of birth and, for some, a
-    transition plan) and, for some, a referral to an adult hospice service from 16 on."""
+    """Children's hospice referrals of young people aged 12-19 at some time in the window (with
+    a date of birth), the caseload that grows up in it."""
     twelve = people.dob + int(12 * DAYS_PER_YEAR)
     nineteen = people.dob + int(19 * DAYS_PER_YEAR)
     eligible = (twelve <= window.end) & (nineteen >= window.start)
@@ -52,31 +54,44 @@ def transition_referrals(
     referral = np.maximum(referral, window.start)
     first_contact = referral + rng.integers(0, 4, n)
     keep = (referral <= window.end) & ((dod == NO_DEATH) | (referral < dod))
-    childrens = _referrals(
+    return _referrals(
         rows=keep, who=who, hospice=svc.childrens_hospice[who], referral=referral,
         first_contact=first_contact, service=np.full(n, "childrens", dtype=object),
         plan=np.full(n, NO_DATE, dtype=np.int64), with_dob=np.ones(n, bool), rng=rng, ids=ids,
     )  # fmt: skip
-    adult_day = dob + _years(rng, *P.ADULT_SERVICES_AGE, n)
+
+
+def adult_referrals(
+    refs: Table, people: People, window: Window, svc: Services, rng: np.random.Generator, ids: Ids
+) -> Table:
+    """Referrals to an adult hospice service of young people on any children's caseload (every
+    person with a children's referral with a date of birth, not only `transition_referrals`'):
+    for some, dated from the 16th to the 19th birthday, whenever their children's referral
+    was made; only while they are alive. An adult referral made before the window is re-sent
+    when it changes: here it is first sent in the window (as the caseload's referrals)."""
+    childrens = (refs["service"] == "childrens") & refs["with_dob"].astype(bool)
+    who = np.unique(refs["person"][childrens])
+    n = len(who)
+    dob, dod = people.dob[who], people.dod[who]
+    adult_day = np.maximum(dob + _years(rng, *P.ADULT_SERVICES_AGE, n), window.start)
     moves = (
-        keep
-        & (rng.random(n) < P.ADULT_SERVICES_SHARE)
-        & (adult_day >= window.start)
+        (rng.random(n) < P.ADULT_SERVICES_SHARE)
         & (adult_day <= window.end)
+        & (adult_day < dob + int(P.ADULT_SERVICES_AGE[1] * DAYS_PER_YEAR))
         & ((dod == NO_DEATH) | (adult_day < dod))
     )
-    adult = _referrals(
+    return _referrals(
         rows=moves, who=who, hospice=svc.hospice[who], referral=adult_day,
         first_contact=adult_day + rng.integers(0, 8, n), service=pick(rng, P.ADULT_SERVICES, n),
         plan=np.full(n, NO_DATE, dtype=np.int64), with_dob=rng.random(n) < 0.5, rng=rng, ids=ids,
     )  # fmt: skip
-    return Table({k: np.concatenate([childrens[k], adult[k]]) for k in childrens})
 
 
 def add_transition_plans(refs: Table, people: People, rng: np.random.Generator) -> Table:
     """Transition plans on children's referrals with a date of birth (every caseload, not only
-    `transition_referrals`'): agreed by the 17th birthday for some, later for others, never
-    for the rest; only on or after the referral and while the young person is alive."""
+    `transition_referrals`'): agreed by the 17th birthday for some, from 17 to 18 for others,
+    never for the rest; only while the young person is alive. A plan is the young person's,
+    agreed with all their children's services: a referral made after it carries it."""
     if not len(refs):
         return refs
     n = len(refs["person"])
@@ -88,7 +103,7 @@ def add_transition_plans(refs: Table, people: People, rng: np.random.Generator) 
         plan[rows] = dob[rows] + _years(rng, low, high, len(rows))
     applies = (refs["service"] == "childrens") & refs["with_dob"].astype(bool)
     alive_then = (dod == NO_DEATH) | (plan < dod)
-    plan = np.where(applies & (plan >= refs["referral"]) & alive_then, plan, NO_DATE)
+    plan = np.where(applies & alive_then, plan, NO_DATE)
     return Table({**refs, "transition_plan": plan})
 
 

@@ -150,6 +150,9 @@ def generate_chunk(
     v2_rng = np.random.default_rng(
         np.random.SeedSequence([seed, alliances.ALLIANCES_STREAM, chunk])
     )
+    transition_rng = np.random.default_rng(
+        np.random.SeedSequence([seed, alliances.TRANSITION_STREAM, chunk])
+    )
     people = make_people(layout, window, practices, rng)
     deaths = make_deaths(people, rng)
     svc = activity.services(layout, people)
@@ -160,7 +163,15 @@ def generate_chunk(
     apc = activity.tidy_spells(concat([usual["apc"], dying["apc"]]), len(people))
     episodes = concat([dying["episodes"], living["episodes"]])
     hospice_codes = records.hospice_codes(layout)
-    transition = alliances.transition_referrals(people, window, svc, v2_rng, ids)
+    referrals = concat([
+        dying["referrals"],
+        living["referrals"],
+        alliances.transition_referrals(people, window, svc, transition_rng, ids),
+    ])  # fmt: skip
+    referrals = concat([
+        referrals, alliances.adult_referrals(referrals, people, window, svc, transition_rng, ids)
+    ])  # fmt: skip
+    referrals = alliances.add_transition_plans(referrals, people, transition_rng)
     dementia = alliances.dementia_register(people, deaths, window, v2_rng)
     bereavement = alliances.bereavement_contacts(
         people, concat([dying["contacts"], living["contacts"]]), v2_rng
@@ -174,9 +185,7 @@ def generate_chunk(
         "hospice_referrals": records.referrals_frame(
             window,
             people,
-            alliances.add_transition_plans(
-                concat([dying["referrals"], living["referrals"], transition]), people, v2_rng
-            ),
+            referrals,
             hospice_codes,
             chunk,
         ),

@@ -364,7 +364,7 @@ TRANSITION_CASELOAD_SHARE = 0.0015  # of people aged 12-19 at some time in the w
 TRANSITION_FIRST_REFERRAL_AGE = (8.0, 16.0)  # years: referral to the children's hospice
 TRANSITION_PLAN_SHARES = {"by_17": 0.5, "after_17": 0.2, "none": 0.3}
 TRANSITION_PLAN_AGE = {"by_17": (14.0, 17.0), "after_17": (17.0, 18.0)}  # years
-ADULT_SERVICES_SHARE = 0.6  # reach adult palliative care from 16 to 18 1/2 (then to 19)
+ADULT_SERVICES_SHARE = 0.65  # reach adult palliative care from 16 to 19 (5 in 6 of them by 18 1/2)
 ADULT_SERVICES_AGE = (16.0, 19.0)  # years: the adult referral
 ADULT_SERVICES = {
     "community": 0.5,

@@ -212,9 +212,12 @@ def ae_frame(layout: Layout, window: Window, people: People, ae: Table, chunk: i
 def referrals_frame(
     window: Window, people: People, refs: Table, hospice_codes: np.ndarray, chunk: int
 ) -> pl.DataFrame:
-    """hospice_referrals rows, in the months of referral, first contact and discharge."""
+    """hospice_referrals rows, in the months of referral, first contact, discharge and
+    transition plan (a plan agreed before the referral arrives with it: no month of its own)."""
+    plan = refs["transition_plan"]
+    plan_month = np.where(plan >= refs["referral"], plan, NO_DATE)
     row, period_index = delivery_rows(
-        [refs["referral"], refs["first_contact"], refs["discharge"], refs["transition_plan"]],
+        [refs["referral"], refs["first_contact"], refs["discharge"], plan_month],
         window.month_ends,
         window,
     )
