@@ -22,9 +22,9 @@ import polars as pl
 
 from diewell.config import DEFAULT_MAX_FILE_BYTES, Config
 from diewell.delivery import FileRejected, discover, parse_file_name, screen, shown_name
+from diewell.expectations.contracts import load_contract
 from diewell.ingest import SHOWN_PER_RULE, quarantined_rows, read_and_validate, too_many_failing
 from diewell.validation_report import quarantine_by_rule
-from expectations.contracts import load_contract
 
 LOADS = "would load"
 REJECTED = "would be rejected"

@@ -129,9 +129,9 @@ def _not_ingest_progress(record: logging.LogRecord) -> bool:
 def run_pipeline(config_path: Path, publish: bool = True, rebuild: bool = False) -> int:
     from prefect.flow_engine import FlowRunTimeoutError
 
+    from diewell.flows.refresh import refresh
+    from diewell.flows.support import WarehouseBusy
     from diewell.pipeline import headline
-    from flows.refresh import refresh
-    from flows.support import WarehouseBusy
 
     config = load_config(config_path)  # fail early, before Prefect starts, on a bad config
     config.pseudonymisation_key()
@@ -397,7 +397,7 @@ def _lock_holder(config) -> str:
     """Who holds the writer lock, read without taking it (flows/support.py one_writer)."""
     import fcntl
 
-    from flows.support import writer_lock_path
+    from diewell.flows.support import writer_lock_path
 
     path = writer_lock_path(config)
     if not path.is_file():
@@ -611,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--release", help="a release folder (outputs/releases/<id>)")
     p.add_argument("--out", help="where to write the page (default: report.html in the release)")
 
-    from expectations import suites_dir
+    from diewell.expectations import suites_dir
 
     p = _command(
         sub,

@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from expectations import extract_names
+from diewell.expectations import extract_names
 
 # The extracts of the contract: one per suite in expectations/suites (or $DIEWELL_SUITES_DIR),
 # in name order. A new extract is a new suite file.

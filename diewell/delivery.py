@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from diewell.config import DEFAULT_MAX_FILE_BYTES, EXTRACTS, Config
-from expectations.contracts import Contract, load_contract
+from diewell.expectations.contracts import Contract, load_contract
 
 FILE_NAME = re.compile(
     r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)\Z"

@@ -19,14 +19,14 @@ import polars as pl
 import yaml
 
 from diewell.config import Config
+from diewell.expectations.contracts import load_contract
+from diewell.transforms import statistics
+from diewell.transforms.comparison import add_comparison
+from diewell.transforms.disclosure import TREND_KEYS
+from diewell.transforms.inequality import add_sii_rows
+from diewell.transforms.periods import reporting_periods
+from diewell.transforms.trend import add_trend
 from diewell.warehouse import SQL_DIR, fetch_one, query_frame
-from expectations.contracts import load_contract
-from transforms import statistics
-from transforms.comparison import add_comparison
-from transforms.disclosure import TREND_KEYS
-from transforms.inequality import add_sii_rows
-from transforms.periods import reporting_periods
-from transforms.trend import add_trend
 
 LEVELS = {"ics": None, "place": "place_code", "pcn": "pcn_code", "practice": "practice_code"}
 BREAKDOWN_COLUMNS = {

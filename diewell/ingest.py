@@ -48,10 +48,7 @@ from diewell.delivery import (
     shown_name,
     stored_name,
 )
-from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
-from diewell.validation_report import quarantine_by_rule, record_run
-from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
-from expectations.contracts import (
+from diewell.expectations.contracts import (
     MAX_QUARANTINED_SHARE,  # noqa: F401  (each suite states its own; these are the defaults)
     MIN_VOLUME_SHARE,  # noqa: F401
     ValidationResult,
@@ -59,8 +56,11 @@ from expectations.contracts import (
     validate_batch,
     validate_rows,
 )
-from transforms import nhs_number
-from transforms.pseudonymise import pseudonymise
+from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
+from diewell.transforms import nhs_number
+from diewell.transforms.pseudonymise import pseudonymise
+from diewell.validation_report import quarantine_by_rule, record_run
+from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
 
 log = logging.getLogger("diewell.ingest")
 

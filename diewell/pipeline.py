@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import logging
 import secrets
 import shutil
@@ -27,12 +28,12 @@ import polars as pl
 
 from diewell import __version__, indicators, key_check, mesh, permissions, publish, warehouse
 from diewell.config import Config
+from diewell.expectations import PROJECT_SUITES
+from diewell.expectations.contracts import SUITES_DIR
 from diewell.ingest import FileOutcome, ingest_landing, run_directly
 from diewell.quality.pages import quality_dir
 from diewell.validation_report import data_docs_dir
 from diewell.warehouse import fetch_one
-from expectations import PROJECT_SUITES
-from expectations.contracts import SUITES_DIR
 
 log = logging.getLogger("diewell")
 
@@ -213,15 +214,17 @@ def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> 
 # The code that shapes a published figure: the packages whose source goes into the release
 # id. Every file of these kinds under them counts, so a fix to a statistic, to disclosure
 # control, to a trend or to how a row loads gives a new release.
-CODE_PACKAGES = ("diewell", "transforms", "warehouse", "expectations")
+CODE_PACKAGES = ("diewell", "diewell.transforms", "diewell.warehouse", "diewell.expectations")
 CODE_SUFFIXES = (".py", ".sql", ".yaml", ".json")
 
 
 def code_roots() -> list[Path]:
-    """The folders of CODE_PACKAGES, as installed beside this module, and the suites read when
-    they are another folder's ($DIEWELL_SUITES_DIR): a suite shapes what loads."""
-    project = Path(__file__).resolve().parents[1]
-    roots = [project / name for name in CODE_PACKAGES]
+    """The folders of CODE_PACKAGES wherever they are installed (each its own folder:
+    diewell.transforms is transforms/ beside diewell/), and the suites read when they are
+    another folder's ($DIEWELL_SUITES_DIR): a suite shapes what loads."""
+    roots = [
+        Path(importlib.import_module(name).__file__).resolve().parent for name in CODE_PACKAGES
+    ]
     if SUITES_DIR.resolve() != PROJECT_SUITES.resolve():
         roots.append(SUITES_DIR)
     return roots

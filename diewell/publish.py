@@ -44,8 +44,7 @@ from diewell import __version__
 from diewell.config import Config
 from diewell.indicators import SORT_KEYS, catalogue_frame, counts_not_people, shared_denominators
 from diewell.report import render_report
-from diewell.warehouse import SQL_DIR, fetch_one, query_frame
-from transforms.disclosure import (
+from diewell.transforms.disclosure import (
     ALL_BREAKDOWN,
     COMPARATOR_COLUMN,
     COMPARATOR_KEYS,
@@ -66,7 +65,8 @@ from transforms.disclosure import (
     restate_from_rounded_counts,
     smallest_published_count,
 )
-from transforms.trend import add_trend
+from diewell.transforms.trend import add_trend
+from diewell.warehouse import SQL_DIR, fetch_one, query_frame
 
 log = logging.getLogger("diewell.publish")
 

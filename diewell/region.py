@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from diewell import __version__, permissions, publish
 from diewell.config import ConfigError, DisclosureSection, IcsSection, Text
 from diewell.pipeline import code_digest
-from transforms.disclosure import COUNT_COLUMNS, STATISTIC_COLUMNS
-from transforms.regional import combine_ics_releases
+from diewell.transforms.disclosure import COUNT_COLUMNS, STATISTIC_COLUMNS
+from diewell.transforms.regional import combine_ics_releases
 
 log = logging.getLogger("diewell.region")
 

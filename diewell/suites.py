@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from expectations.contracts import (
+from diewell.expectations.contracts import (
     DATE_FORMATS,
     DATETIME_FORMATS,
     ICD10_LIST_ITEM,

@@ -19,9 +19,8 @@ from functools import cache
 
 import numpy as np
 import polars as pl
-
-from expectations import extract_names, suites_dir
-from transforms import nhs_number
+from diewell.expectations import extract_names, suites_dir
+from diewell.transforms import nhs_number
 
 SUITES_DIR = suites_dir()  # the project's suites, or $DIEWELL_SUITES_DIR's (see expectations)
 

@@ -2,9 +2,9 @@
 
     # once: the ICS's channel, its address read from the environment (never typed on a
     # command line, never in the repository)
-    DIEWELL_TEAMS_WEBHOOK_URL='https://...' python -m flows.automations teams diewell-night-shift
+    DIEWELL_TEAMS_WEBHOOK_URL='https://...' python -m diewell.flows.automations teams diewell-night-shift
     # then, and after every change to automations.yaml
-    python -m flows.automations apply --block ms-teams-webhook/diewell-night-shift
+    python -m diewell.flows.automations apply --block ms-teams-webhook/diewell-night-shift
 
 `apply` reads automations.yaml (beside prefect.yaml), puts the block's id in each
 `send-notification` action and replaces the automations of the same names on the Prefect
@@ -79,7 +79,7 @@ def apply(
         except ObjectNotFound:
             raise ValueError(
                 f"no notification block {block!r} on this Prefect server: make it first "
-                "(python -m flows.automations teams|email NAME, or in the Prefect UI)"
+                "(python -m diewell.flows.automations teams|email NAME, or in the Prefect UI)"
             ) from None
         applied = []
         for automation in automations(document.id, late_window=late_window, path=path):
@@ -112,14 +112,14 @@ def save_email_block(name: str, sender: str, to: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m flows.automations",
+        prog="python -m diewell.flows.automations",
         description="The night shift's notifications: the block, then the automations.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
         "apply",
         help="create or replace automations.yaml's automations on the Prefect server",
-        description="Example: python -m flows.automations apply "
+        description="Example: python -m diewell.flows.automations apply "
         "--block ms-teams-webhook/diewell-night-shift",
     )
     p.add_argument("--block", required=True, help="the notification block, <type>/<name>")
@@ -131,14 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser(
         "teams",
         help=f"save a Microsoft Teams webhook block, its URL from ${TEAMS_URL_ENV}",
-        description=f"Example: {TEAMS_URL_ENV}='https://...' python -m flows.automations "
+        description=f"Example: {TEAMS_URL_ENV}='https://...' python -m diewell.flows.automations "
         "teams diewell-night-shift",
     )
     p.add_argument("name", help="the block's name, for example diewell-night-shift")
     p = sub.add_parser(
         "email",
         help=f"save a SendGrid e-mail block, its API key from ${SENDGRID_KEY_ENV}",
-        description=f"Example: {SENDGRID_KEY_ENV}=... python -m flows.automations email "
+        description=f"Example: {SENDGRID_KEY_ENV}=... python -m diewell.flows.automations email "
         "diewell-night-shift --sender diewell@ics.nhs.net --to night.shift@ics.nhs.net",
     )
     p.add_argument("name", help="the block's name, for example diewell-night-shift")

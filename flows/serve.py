@@ -1,6 +1,6 @@
 """The light mode for a single box: serve the deployments from one long-running process.
 
-    DIEWELL_CONFIG=/srv/diewell/ics/diewell.yaml python -m flows.serve
+    DIEWELL_CONFIG=/srv/diewell/ics/diewell.yaml python -m diewell.flows.serve
 
 The same deployments, schedules, parameters and concurrency limits as prefect.yaml (read
 from it), without a work pool or worker: this process starts every scheduled run itself.
@@ -14,15 +14,14 @@ import os
 from pathlib import Path
 
 import yaml
+from diewell.flows.pull import pull
+from diewell.flows.refresh import refresh
+from diewell.flows.region import regional_refresh
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.utilities.templating import apply_values
-
-from flows.pull import pull
-from flows.refresh import refresh
-from flows.region import regional_refresh
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
 FLOWS = {

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import duckdb
 import polars as pl
+from diewell.flows import support
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
@@ -22,7 +23,6 @@ from prefect.tasks import exponential_backoff
 
 from diewell import artifacts, mesh, pipeline
 from diewell.config import Config
-from flows import support
 
 
 @task(

@@ -16,7 +16,7 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="diewell-prefect-"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
-from transforms.nhs_number import check_digits  # noqa: E402
+from diewell.transforms.nhs_number import check_digits  # noqa: E402
 
 TEST_KEY = "test-key-0123456789abcdef0123456789abcdef"
 # The columns of a deaths delivery, in the contract's order (the optional ones a test adds).

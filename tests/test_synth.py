@@ -17,6 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 import polars as pl
 import pytest
+from diewell.expectations.contracts import load_contract, validate_rows
+from diewell.transforms.nhs_number import is_valid_nhs_number
 
 from diewell.config import load_config
 from diewell.synth import activity, alliances, synthesize
@@ -25,8 +27,6 @@ from diewell.synth.events import NO_DATE, Table
 from diewell.synth.layout import make_layout, make_window, organisation_counts
 from diewell.synth.nhs_numbers import nhs_numbers
 from diewell.synth.people import DAYS_PER_YEAR, NO_DEATH, People
-from expectations.contracts import load_contract, validate_rows
-from transforms.nhs_number import is_valid_nhs_number
 
 EXTRACTS = {
     "deaths": "monthly",

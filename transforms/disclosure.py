@@ -55,17 +55,16 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import polars as pl
-
-from transforms import statistics
-from transforms.comparison import (
+from diewell.transforms import statistics
+from diewell.transforms.comparison import (
     COMPARATOR_COLUMN,
     COMPARATOR_KEYS,
     COMPARATOR_LEVEL,
     NOT_COMPARED,
     add_comparison,
 )
-from transforms.inequality import QUINTILES, SII_BREAKDOWN, add_sii_rows
-from transforms.trend import add_trend
+from diewell.transforms.inequality import QUINTILES, SII_BREAKDOWN, add_sii_rows
+from diewell.transforms.trend import add_trend
 
 SUPPRESSION_THRESHOLD = 7  # counts 1-7 are never published
 ROUNDING_MULTIPLE = 5  # published counts are multiples of 5

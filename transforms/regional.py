@@ -30,10 +30,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-
-from transforms.comparison import COMPARATOR_COLUMN, COMPARATOR_LEVEL, NOT_COMPARED
-from transforms.disclosure import CATEGORY_COLUMN, COUNT_COLUMNS, STATISTIC_COLUMNS
-from transforms.inequality import SII_BREAKDOWN
+from diewell.transforms.comparison import COMPARATOR_COLUMN, COMPARATOR_LEVEL, NOT_COMPARED
+from diewell.transforms.disclosure import CATEGORY_COLUMN, COUNT_COLUMNS, STATISTIC_COLUMNS
+from diewell.transforms.inequality import SII_BREAKDOWN
 
 REGION_LEVEL = "region"
 # statistic -> why a region cannot work it out from published counts

@@ -30,7 +30,7 @@ import jinja2
 
 from diewell.config import Config
 from diewell.report.stylesheet import offline_stylesheet
-from transforms.nhs_number import is_valid_nhs_number, mask
+from diewell.transforms.nhs_number import is_valid_nhs_number, mask
 
 HERE = Path(__file__).resolve().parent
 QUALITY_DIR = "quality"

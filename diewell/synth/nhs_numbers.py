@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from transforms.nhs_number import check_digits
+from diewell.transforms.nhs_number import check_digits
 
 FIRST_STEM = 900_000_000
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from diewell.flows import support
+
 from diewell import pipeline
 from diewell.config import load_config
-from flows import support
 from tests.conftest import TinyIcs
 
 PROVIDERS = [{"code": "QTT", "name": "ICB", "extracts": ["deaths"]}]

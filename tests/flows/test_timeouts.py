@@ -12,10 +12,10 @@ import sys
 import time
 
 import pytest
+from diewell.flows import support
 from prefect import flow, task
 
 from diewell.config import load_config
-from flows import support
 from tests.conftest import REPO, TinyIcs
 
 PROVIDERS = [{"code": "QTT", "name": "ICB", "extracts": ["deaths"]}]
@@ -60,7 +60,7 @@ def test_a_flow_over_its_timeout_ends_timed_out_and_releases_the_writer_lock(
 def flow_timeouts(**env: str) -> list[str]:
     """The refresh and pull flows' timeout_seconds as a fresh process imports them."""
     code = (
-        "from flows.refresh import refresh\nfrom flows.pull import pull\n"
+        "from diewell.flows.refresh import refresh\nfrom diewell.flows.pull import pull\n"
         "print(refresh.timeout_seconds, pull.timeout_seconds)"
     )
     done = subprocess.run(

@@ -2,7 +2,7 @@
 
 A local webhook receiver (stdlib http.server in a thread) stands for the ICS's channel; a
 Prefect Custom Webhook notification block points at it; automations.yaml is applied with
-`python -m flows.automations apply`, as the data engineer does. Then real runs of the real
+`python -m diewell.flows.automations apply`, as the data engineer does. Then real runs of the real
 nightly refresh deployment: one whose config file is missing (it fails), one held on the
 warehouse's writer lock past the not-completed window (a short window, so the test need not
 wait until 07:00) and then killed (it crashes), one that completes inside the window (no
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from diewell.flows import support
 
 from diewell.config import load_config
-from flows import support
 from tests.conftest import REPO, TEST_KEY
 from tests.integration.prefect_stack import POOL, Stack, deployed_stack, free_port
 from tests.integration.tiny_cli import deaths_ics
@@ -127,7 +127,7 @@ def stack(tmp_path_factory, ics, receiver) -> Iterator[Stack]:
         out = python(
             stack,
             "-m",
-            "flows.automations",
+            "diewell.flows.automations",
             "apply",
             "--block",
             BLOCK,
@@ -235,7 +235,7 @@ def test_a_nightly_run_no_worker_took_is_notified(stack, receiver):
 
 
 def test_applying_again_replaces_and_does_not_duplicate(stack):
-    python(stack, "-m", "flows.automations", "apply", "--block", BLOCK)
+    python(stack, "-m", "diewell.flows.automations", "apply", "--block", BLOCK)
     automations = stack.http.post("/automations/filter", json={}).json()
     names = sorted(a["name"] for a in automations)
     assert names == [
@@ -247,9 +247,8 @@ def test_applying_again_replaces_and_does_not_duplicate(stack):
 
 
 def test_the_block_commands_read_secrets_from_the_environment_only(monkeypatch, capsys):
+    from diewell.flows.automations import TEAMS_URL_ENV, main
     from prefect.blocks.notifications import MicrosoftTeamsWebhook
-
-    from flows.automations import TEAMS_URL_ENV, main
 
     monkeypatch.delenv(TEAMS_URL_ENV, raising=False)
     assert main(["teams", "diewell-night-shift"]) == 2

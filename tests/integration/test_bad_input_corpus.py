@@ -25,12 +25,12 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from diewell.transforms.nhs_number import is_valid_nhs_number
 
 from diewell import warehouse
 from diewell.config import load_config
 from diewell.ingest import FileOutcome, ingest_landing
 from tests.corpus import make_corpus
-from transforms.nhs_number import is_valid_nhs_number
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 ALL_CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text(encoding="utf-8"))

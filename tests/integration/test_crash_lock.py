@@ -15,9 +15,9 @@ import sys
 import time
 
 import pytest
+from diewell.flows.support import writer_lock_path
 
 from diewell.config import load_config
-from flows.support import writer_lock_path
 from tests.conftest import REPO
 from tests.integration.tiny_cli import cli_env, deaths_ics, diewell, run_diewell
 
@@ -86,7 +86,7 @@ def test_a_live_holder_makes_a_second_run_wait_naming_it_then_give_up(tmp_path):
     holder_code = (
         "import sys, time\n"
         "from diewell.config import load_config\n"
-        "from flows.support import one_writer\n"
+        "from diewell.flows.support import one_writer\n"
         "with one_writer(load_config(sys.argv[1]), 'holder-run-1'):\n"
         "    print('held', flush=True)\n"
         "    time.sleep(600)\n"

@@ -114,7 +114,7 @@ def test_nightly_and_monthly_runs_take_turns_and_publish(stack, ics):
 
 
 def test_serve_mode_serves_what_prefect_yaml_deploys(monkeypatch):
-    from flows.serve import deployments
+    from diewell.flows.serve import deployments
 
     monkeypatch.setenv("DIEWELL_CONFIG", "/srv/ics/diewell.yaml")
     monkeypatch.setenv("DIEWELL_REGION_CONFIG", "/srv/region/region.yaml")

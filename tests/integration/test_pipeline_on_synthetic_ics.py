@@ -41,7 +41,7 @@ def run(tmp_path_factory, prefect_harness):
     config_path = synthesize(root, seed=7, population=POPULATION, years=YEARS, defect_rate=0.002)
     landing_files = sorted(p.name for p in (root / "landing").rglob("*") if p.is_file())
 
-    from flows.refresh import refresh
+    from diewell.flows.refresh import refresh
 
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
@@ -260,7 +260,7 @@ def test_deprivation_gap_follows_the_generator(run):
 
 
 def test_trend_markers_are_fingertips_labels(run):
-    from transforms.trend import TREND_LABELS
+    from diewell.transforms.trend import TREND_LABELS
 
     rows = (
         run["con"]

@@ -12,10 +12,10 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from diewell.transforms.pseudonymise import pseudonym
 
 from diewell import publish
 from tests.publication.synthetic_release import PSEUDO_KEY
-from transforms.pseudonymise import pseudonym
 
 # Ten digits, not inside a hex string nor the fractional digits of a decimal (1.4736842105 in
 # the report's stylesheet is no identifier).

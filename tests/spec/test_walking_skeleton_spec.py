@@ -242,8 +242,9 @@ def tiny(tmp_path_factory):
 
 
 def cohort_row(con, person_index: int, key: bytes = b"") -> dict:
+    from diewell.transforms.pseudonymise import pseudonym
+
     from tests.conftest import TEST_KEY
-    from transforms.pseudonymise import pseudonym
 
     pid = pseudonym(nhs(person_index), TEST_KEY.encode())
     cur = con.execute("SELECT * FROM mart_decedent_cohort WHERE person_id = ?", [pid])

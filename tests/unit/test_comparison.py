@@ -7,8 +7,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
-
-from transforms.comparison import add_comparison
+from diewell.transforms.comparison import add_comparison
 
 
 def frame(rows, polarity="none"):

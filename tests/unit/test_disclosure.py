@@ -12,10 +12,7 @@ from statistics import NormalDist
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from transforms.disclosure import (
+from diewell.transforms.disclosure import (
     ROUNDING_MULTIPLE,
     SUPPRESSION_THRESHOLD,
     apply_disclosure_control,
@@ -23,6 +20,8 @@ from transforms.disclosure import (
     round_to_multiple,
     smallest_published_count,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 GROUP = ["indicator_id", "period_type", "period_end", "geography_level", "geography_code"]
 LIMITS = ["lower_95", "upper_95", "lower_99_8", "upper_99_8"]

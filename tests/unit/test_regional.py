@@ -10,9 +10,8 @@ import datetime as dt
 
 import polars as pl
 import pytest
-
-from transforms.disclosure import apply_disclosure_control
-from transforms.regional import REGION_LEVEL, combine_ics_releases
+from diewell.transforms.disclosure import apply_disclosure_control
+from diewell.transforms.regional import REGION_LEVEL, combine_ics_releases
 
 END = dt.date(2024, 12, 31)
 START = dt.date(2024, 1, 1)

@@ -13,10 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from transforms.statistics import (
+from diewell.transforms.statistics import (
     ESP2013,
     ESP2013_BANDS,
     add_proportion_columns,
@@ -29,6 +26,8 @@ from transforms.statistics import (
     proportion,
     wilson_limits,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 REL = 1e-9
 

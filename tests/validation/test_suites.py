@@ -6,10 +6,10 @@ import json
 
 import great_expectations as gx
 import pytest
+from diewell.expectations.contracts import SUITES_DIR, all_contracts, load_contract
 
 from diewell.config import EXTRACTS
 from diewell.suites import load_suite, suite_json
-from expectations.contracts import SUITES_DIR, all_contracts, load_contract
 
 SUITES = sorted(p.stem for p in SUITES_DIR.glob("*.json"))
 ROW_RULES = {
@@ -36,7 +36,7 @@ def test_one_suite_per_extract_of_the_contract():
 def test_the_suites_folder_is_the_projects_unless_diewell_suites_dir_names_another(
     monkeypatch, tmp_path
 ):
-    from expectations import PROJECT_SUITES, SUITES_ENV, extract_names, suites_dir
+    from diewell.expectations import PROJECT_SUITES, SUITES_ENV, extract_names, suites_dir
 
     monkeypatch.delenv(SUITES_ENV, raising=False)
     assert suites_dir() == PROJECT_SUITES == SUITES_DIR
@@ -82,7 +82,7 @@ def test_the_suites_together_cover_every_row_rule_of_the_contract():
 
 
 def test_a_suite_with_an_unknown_column_type_is_refused(tmp_path):
-    from expectations.contracts import contract_from_suite
+    from diewell.expectations.contracts import contract_from_suite
 
     raw = json.loads((SUITES_DIR / "ref_lsoa.json").read_text(encoding="utf-8"))
     for e in raw["expectations"]:
@@ -93,7 +93,7 @@ def test_a_suite_with_an_unknown_column_type_is_refused(tmp_path):
 
 
 def test_a_suite_with_an_unknown_load_is_refused():
-    from expectations.contracts import contract_from_suite
+    from diewell.expectations.contracts import contract_from_suite
 
     raw = json.loads((SUITES_DIR / "apc_spells.json").read_text(encoding="utf-8"))
     raw["meta"]["diewell"]["load"] = "append"
@@ -102,7 +102,7 @@ def test_a_suite_with_an_unknown_load_is_refused():
 
 
 def test_a_cumulative_suite_names_the_date_that_picks_a_persons_latest_row():
-    from expectations.contracts import contract_from_suite
+    from diewell.expectations.contracts import contract_from_suite
 
     assert load_contract("palliative_register").latest_by == "date_added"
     assert load_contract("dementia_register").latest_by == "date_diagnosed"

@@ -17,10 +17,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import yaml
+from diewell.expectations.contracts import Contract, all_contracts
 
-from expectations.contracts import Contract, all_contracts
-
-SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
+SQL_DIR = Path(__file__).resolve().parent
 
 # Analysts open the warehouse with the DuckDB their tools bundle (a DBeaver driver, an R
 # package, last year's CLI), often older than ours: every warehouse file is written in the
