@@ -314,7 +314,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_suites(args: argparse.Namespace) -> int:
-    from diewell.suites import check_suites
+    from diewell.expectations.gx_suites import check_suites
 
     folder = Path(args.folder)
     found = check_suites(folder)

@@ -213,7 +213,9 @@ def write_summary(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None
 
 def _context(config: Config):
     """An ephemeral GX context whose results store and Data Docs site are diewell's folders."""
-    from diewell import suites  # imports GX (a few seconds): only when a report is built
+    from diewell.expectations import (
+        gx_suites as suites,  # imports GX (a few seconds): only when a report is built
+    )
 
     gx = suites.gx
     from great_expectations.data_context.types.base import (
@@ -268,7 +270,7 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
         ValidationResultIdentifier,
     )
 
-    from diewell import suites
+    from diewell.expectations import gx_suites as suites
 
     context = _context(config)
     run_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -3,7 +3,7 @@
 The suites (`expectations/suites/<extract>.json`, one GX ExpectationSuite per extract) are the
 single source of the rules: `load_contract` reads one into a `Contract` (as plain JSON, so
 this fast path does not import GX) and `validate_rows` evaluates it with Polars expressions.
-`diewell.suites` builds the same suites with the GX API and turns findings into GX results.
+`diewell.expectations.gx_suites` builds the same suites with the GX API and turns findings into GX results.
 
 `validate_rows` is pure: a table of raw strings in, a typed table of conforming rows and a
 table of quarantine findings out. Every finding names the rule, the column, the offending
