@@ -36,11 +36,10 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from diewell.expectations.contracts import load_contract, validate_batch
-
     from diewell import warehouse
     from diewell.config import load_config
     from diewell.delivery import discover, parse_file_name
+    from diewell.expectations.contracts import load_contract, validate_batch
     from diewell.ingest import _read, _windows, validate_files
     from diewell.synth import synthesize
 

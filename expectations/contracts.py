@@ -19,6 +19,7 @@ from functools import cache
 
 import numpy as np
 import polars as pl
+
 from diewell.expectations import extract_names, suites_dir
 from diewell.transforms import nhs_number
 

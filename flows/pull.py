@@ -7,11 +7,11 @@ reports what is waiting.
 
 from __future__ import annotations
 
-from diewell.flows import support
-from diewell.flows.tasks import pull_from_mesh, report_pull, survey_landing
 from prefect import flow
 
 from diewell import permissions, pipeline
+from diewell.flows import support
+from diewell.flows.tasks import pull_from_mesh, report_pull, survey_landing
 
 
 @flow(

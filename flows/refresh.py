@@ -9,11 +9,11 @@ with it.
 
 from __future__ import annotations
 
-from diewell.flows import support
-from diewell.flows.tasks import TaskSteps, count_quarantined, failure_reported, report_refresh
 from prefect import flow
 
 from diewell import permissions, pipeline
+from diewell.flows import support
+from diewell.flows.tasks import TaskSteps, count_quarantined, failure_reported, report_refresh
 
 
 @flow(

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 
-from diewell.flows import support
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
 from diewell import permissions
+from diewell.flows import support
 from diewell.region import RegionError, load_region_config, publish_region, read_ics_release
 
 POLL_SECONDS = 5  # how often the flow asks whether the ICS runs have finished

@@ -14,14 +14,15 @@ import os
 from pathlib import Path
 
 import yaml
-from diewell.flows.pull import pull
-from diewell.flows.refresh import refresh
-from diewell.flows.region import regional_refresh
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.utilities.templating import apply_values
+
+from diewell.flows.pull import pull
+from diewell.flows.refresh import refresh
+from diewell.flows.region import regional_refresh
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
 FLOWS = {

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 import duckdb
 import polars as pl
-from diewell.flows import support
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
@@ -23,6 +22,7 @@ from prefect.tasks import exponential_backoff
 
 from diewell import artifacts, mesh, pipeline
 from diewell.config import Config
+from diewell.flows import support
 
 
 @task(

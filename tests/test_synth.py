@@ -17,16 +17,16 @@ from types import SimpleNamespace
 import numpy as np
 import polars as pl
 import pytest
-from diewell.expectations.contracts import load_contract, validate_rows
-from diewell.transforms.nhs_number import is_valid_nhs_number
 
 from diewell.config import load_config
+from diewell.expectations.contracts import load_contract, validate_rows
 from diewell.synth import activity, alliances, synthesize
 from diewell.synth import parameters as P
 from diewell.synth.events import NO_DATE, Table
 from diewell.synth.layout import make_layout, make_window, organisation_counts
 from diewell.synth.nhs_numbers import nhs_numbers
 from diewell.synth.people import DAYS_PER_YEAR, NO_DEATH, People
+from diewell.transforms.nhs_number import is_valid_nhs_number
 
 EXTRACTS = {
     "deaths": "monthly",

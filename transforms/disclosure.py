@@ -55,6 +55,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import polars as pl
+
 from diewell.transforms import statistics
 from diewell.transforms.comparison import (
     COMPARATOR_COLUMN,

@@ -42,10 +42,11 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
-from diewell.transforms.statistics import CONFIDENCE_LEVELS, STATISTIC_COLUMNS
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logit
 from scipy.stats import norm
+
+from diewell.transforms.statistics import CONFIDENCE_LEVELS, STATISTIC_COLUMNS
 
 Array = NDArray[np.float64]
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
+
 from diewell.transforms.comparison import COMPARATOR_COLUMN, COMPARATOR_LEVEL, NOT_COMPARED
 from diewell.transforms.disclosure import CATEGORY_COLUMN, COUNT_COLUMNS, STATISTIC_COLUMNS
 from diewell.transforms.inequality import SII_BREAKDOWN

@@ -58,9 +58,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from diewell.transforms.statistics import crude_rate
 from numpy.typing import NDArray
 from scipy.stats import chi2, norm
+
+from diewell.transforms.statistics import crude_rate
 
 Array = NDArray[np.float64]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import yaml
+
 from diewell.expectations.contracts import Contract, all_contracts
 
 SQL_DIR = Path(__file__).resolve().parent

@@ -69,6 +69,36 @@ SECTIONS = (
         "problem without an ambulance or an admission.",
         ("SC01", "SC02"),
     ),
+    # catalogue v2: the alliances' own priorities
+    Section(
+        "childrens-transition",
+        "Children's transition to adult palliative care",
+        "Young people with life-limiting conditions have a transition plan by 17 and reach "
+        "adult palliative care by 18\u00bd, without a gap between children's and adult services.",
+        ("TR01", "TR02"),
+    ),
+    Section(
+        "dementia",
+        "The dementia journey",
+        "People with dementia have a consistent journey from diagnosis to the end of life: "
+        "their palliative care needs are identified, they die where they usually lived, and "
+        "they are spared repeated emergency admissions.",
+        ("DM01", "DM02", "DM03"),
+    ),
+    Section(
+        "bereavement",
+        "Bereavement support",
+        "Families of people who died in the hospices' care are offered bereavement support, "
+        "and soon after the death.",
+        ("BV01", "BV02"),
+    ),
+    Section(
+        "education",
+        "Education reach",
+        "End of life care education reaches more staff in care homes, primary care, acute "
+        "hospitals and prisons, and more of the area's care homes.",
+        ("ED01", "ED02"),
+    ),
 )
 EQUITY_ANCHOR = "equity"
 OTHER_ANCHOR = "other-indicators"

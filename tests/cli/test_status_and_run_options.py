@@ -15,9 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from diewell.flows.support import one_writer
-
 from diewell.config import load_config
+from diewell.flows.support import one_writer
 from tests.conftest import REPO
 from tests.integration.tiny_cli import cli_env, deaths_ics
 

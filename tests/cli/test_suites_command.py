@@ -7,9 +7,9 @@ import json
 import shutil
 
 import pytest
-from diewell.expectations import PROJECT_SUITES
 
 from diewell.cli import main
+from diewell.expectations import PROJECT_SUITES
 
 
 @pytest.fixture

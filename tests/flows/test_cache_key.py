@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from diewell.flows import support
-
 from diewell import pipeline
 from diewell.config import load_config
+from diewell.flows import support
 from tests.conftest import TinyIcs
 
 PROVIDERS = [{"code": "QTT", "name": "ICB", "extracts": ["deaths"]}]

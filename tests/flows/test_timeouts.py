@@ -12,10 +12,10 @@ import sys
 import time
 
 import pytest
-from diewell.flows import support
 from prefect import flow, task
 
 from diewell.config import load_config
+from diewell.flows import support
 from tests.conftest import REPO, TinyIcs
 
 PROVIDERS = [{"code": "QTT", "name": "ICB", "extracts": ["deaths"]}]

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from diewell.flows import support
 
 from diewell.config import load_config
+from diewell.flows import support
 from tests.conftest import REPO, TEST_KEY
 from tests.integration.prefect_stack import POOL, Stack, deployed_stack, free_port
 from tests.integration.tiny_cli import deaths_ics
@@ -247,8 +247,9 @@ def test_applying_again_replaces_and_does_not_duplicate(stack):
 
 
 def test_the_block_commands_read_secrets_from_the_environment_only(monkeypatch, capsys):
-    from diewell.flows.automations import TEAMS_URL_ENV, main
     from prefect.blocks.notifications import MicrosoftTeamsWebhook
+
+    from diewell.flows.automations import TEAMS_URL_ENV, main
 
     monkeypatch.delenv(TEAMS_URL_ENV, raising=False)
     assert main(["teams", "diewell-night-shift"]) == 2

@@ -25,11 +25,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from diewell.transforms.nhs_number import is_valid_nhs_number
 
 from diewell import warehouse
 from diewell.config import load_config
 from diewell.ingest import FileOutcome, ingest_landing
+from diewell.transforms.nhs_number import is_valid_nhs_number
 from tests.corpus import make_corpus
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

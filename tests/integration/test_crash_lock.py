@@ -15,9 +15,9 @@ import sys
 import time
 
 import pytest
-from diewell.flows.support import writer_lock_path
 
 from diewell.config import load_config
+from diewell.flows.support import writer_lock_path
 from tests.conftest import REPO
 from tests.integration.tiny_cli import cli_env, deaths_ics, diewell, run_diewell
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from diewell.expectations import PROJECT_SUITES, SUITES_ENV
 
+from diewell.expectations import PROJECT_SUITES, SUITES_ENV
 from tests.conftest import DEATHS_COLUMNS, REPO, TinyIcs
 from tests.integration.tiny_cli import ICB, cli_env, deaths
 

@@ -15,9 +15,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from diewell.transforms.disclosure import apply_disclosure_control
 
 from diewell import pipeline, publish
+from diewell.transforms.disclosure import apply_disclosure_control
 
 
 @pytest.fixture

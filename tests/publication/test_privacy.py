@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from diewell.transforms.pseudonymise import pseudonym
 
 from diewell import publish
+from diewell.transforms.pseudonymise import pseudonym
 from tests.publication.synthetic_release import PSEUDO_KEY
 
 # Ten digits, not inside a hex string nor the fractional digits of a decimal (1.4736842105 in

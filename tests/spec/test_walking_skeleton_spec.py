@@ -243,7 +243,6 @@ def tiny(tmp_path_factory):
 
 def cohort_row(con, person_index: int, key: bytes = b"") -> dict:
     from diewell.transforms.pseudonymise import pseudonym
-
     from tests.conftest import TEST_KEY
 
     pid = pseudonym(nhs(person_index), TEST_KEY.encode())

@@ -7,6 +7,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+
 from diewell.transforms.comparison import add_comparison
 
 

@@ -12,6 +12,9 @@ from statistics import NormalDist
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from diewell.transforms.disclosure import (
     ROUNDING_MULTIPLE,
     SUPPRESSION_THRESHOLD,
@@ -20,8 +23,6 @@ from diewell.transforms.disclosure import (
     round_to_multiple,
     smallest_published_count,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 GROUP = ["indicator_id", "period_type", "period_end", "geography_level", "geography_code"]
 LIMITS = ["lower_95", "upper_95", "lower_99_8", "upper_99_8"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from diewell.expectations.contracts import load_contract
 
 from diewell.config import load_config
 from diewell.delivery import FileRejected, check_columns, parse_file_name, read_delivery
+from diewell.expectations.contracts import load_contract
 from tests.conftest import TinyIcs, nhs
 
 HEADER = "attendance_id,nhs_number,arrival_datetime,department_type\n"

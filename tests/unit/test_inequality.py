@@ -12,8 +12,9 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from diewell.transforms.inequality import add_sii_rows, relative_ranks, slope_index_of_inequality
 from scipy.special import expit, logit
+
+from diewell.transforms.inequality import add_sii_rows, relative_ranks, slope_index_of_inequality
 
 REL = 1e-9
 Z95 = 1.959963984540054

@@ -10,6 +10,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+
 from diewell.transforms.disclosure import apply_disclosure_control
 from diewell.transforms.regional import REGION_LEVEL, combine_ics_releases
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import polars as pl
 import pytest
+
 from diewell.expectations.contracts import all_contracts, load_contract, validate_rows
 from diewell.transforms.nhs_number import is_valid_nhs_number, mask
-
 from tests.conftest import nhs
 
 PERIOD_END = dt.date(2025, 1, 31)

@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from diewell.transforms.statistics import (
     ESP2013,
     ESP2013_BANDS,
@@ -26,8 +29,6 @@ from diewell.transforms.statistics import (
     proportion,
     wilson_limits,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 REL = 1e-9
 

@@ -14,6 +14,8 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from scipy.stats import chi2 as chi2_dist
+
 from diewell.transforms.trend import (
     CHI_SQUARE_THRESHOLD,
     TREND_LABELS,
@@ -22,7 +24,6 @@ from diewell.transforms.trend import (
     recent_trend,
     weighted_trend,
 )
-from scipy.stats import chi2 as chi2_dist
 
 REL = 1e-9
 N100 = [100] * 5

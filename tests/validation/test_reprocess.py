@@ -7,10 +7,9 @@ import csv
 import dataclasses
 import json
 
-from diewell.expectations.contracts import load_contract
-
 from diewell import ingest
 from diewell.cli import main
+from diewell.expectations.contracts import load_contract
 from tests.validation.conftest import COLUMNS, spells
 
 NAME = "apc_spells_RX1_20250131.csv"

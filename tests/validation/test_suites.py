@@ -6,10 +6,10 @@ import json
 
 import great_expectations as gx
 import pytest
-from diewell.expectations.contracts import SUITES_DIR, all_contracts, load_contract
-from diewell.expectations.gx_suites import load_suite, suite_json
 
 from diewell.config import EXTRACTS
+from diewell.expectations.contracts import SUITES_DIR, all_contracts, load_contract
+from diewell.expectations.gx_suites import load_suite, suite_json
 
 SUITES = sorted(p.stem for p in SUITES_DIR.glob("*.json"))
 ROW_RULES = {

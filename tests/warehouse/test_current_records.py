@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from diewell.expectations.contracts import LOADS, all_contracts, load_contract
 
 from diewell import warehouse
+from diewell.expectations.contracts import LOADS, all_contracts, load_contract
 
 D = dt.date.fromisoformat
 
