@@ -116,7 +116,7 @@ def test_the_code_writes_what_the_schema_says():
 
 def test_the_schemas_ship_with_the_package():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "**/*.json" in pyproject["tool"]["setuptools"]["package-data"]["warehouse"]
+    assert "**/*.json" in pyproject["tool"]["setuptools"]["package-data"]["diewell.warehouse"]
 
 
 # --------------------------------------------------------------------------------------------
