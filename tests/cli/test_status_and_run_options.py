@@ -11,28 +11,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 from diewell.config import load_config
 from diewell.flows.support import one_writer
-from tests.conftest import REPO
-from tests.integration.tiny_cli import cli_env, deaths_ics
+from tests.integration.tiny_cli import cli_env, deaths_ics, run_diewell
 
 TIMEOUT_SECONDS = 600
 CACHED = "Finished in state Cached"  # Prefect's line for a task whose cached result was reused
 
 
-def diewell(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "diewell.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=TIMEOUT_SECONDS,
-    )
+# `diewell ARGS` to its end (tests/integration/tiny_cli.run_diewell) with this file's time-out
+diewell = partial(run_diewell, timeout=TIMEOUT_SECONDS)
 
 
 def status_lines(config_path: Path, env: dict[str, str]) -> dict[str, str]:

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from diewell.expectations import PROJECT_SUITES, SUITES_ENV
-from tests.conftest import DEATHS_COLUMNS, REPO, TinyIcs
-from tests.integration.tiny_cli import ICB, cli_env, deaths
+from tests.conftest import DEATHS_COLUMNS, TinyIcs
+from tests.integration.tiny_cli import ICB, cli_env, deaths, run_diewell
 
 EXTRACT = "hospice_volunteer_hours"
 HOURS_DESCRIPTION = "Hours the volunteer gave on the day (more than 0, at most 24)."
@@ -102,15 +101,8 @@ def rows(*records: tuple[str, str, str]) -> list[dict]:
     return [dict(zip(COLUMNS, r, strict=True)) for r in records]
 
 
-def diewell(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "diewell.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
+# `diewell ARGS` to its end (tests/integration/tiny_cli.run_diewell) with this file's time-out
+diewell = partial(run_diewell, timeout=RUN_TIMEOUT)
 
 
 def query(database: Path, sql: str) -> list[tuple]:
