@@ -7,10 +7,13 @@ At the end of each ingest run `record_run`:
    (rows read = rows loaded + rows quarantined is a CHECK);
 2. writes the data quality pages providers are sent (`diewell.quality`): one self-contained
    page per run and one per provider, in `quality/` beside `data_docs/`, opening offline;
-3. stores one Great Expectations validation result per validated file (GX JSON, in
+3. stores one Great Expectations validation result per provider and extract of the run (in
    `validation_results_dir`) and builds the GX Data Docs site (`data_docs_dir`): an index of
-   every stored result and a page per file listing each expectation of its suite, its
-   provider note, and the rows that failed it (offending values masked and cut).
+   every stored result and a page per run, provider and extract listing each expectation of
+   its suite, its provider note, how many rows of the provider's files failed it, and up to
+   20 of them (offending values masked and cut, each with its file and row number); the
+   files, with their outcomes, are in the page's info. (A page per file cost GX some 40 ms a
+   file: more than the rest of a first load.)
 
 A Data Docs failure fails the run after everything is committed: the warehouse holds the
 loaded rows, the quarantine and the summary, the results are stored, and the next run
@@ -48,12 +51,13 @@ import duckdb
 import polars as pl
 
 from diewell.config import Config
-from diewell.quality import render_quality_pages
+from diewell.quality import provider_page, render_quality_pages
 
 log = logging.getLogger("diewell.validation")
 
 SITE_NAME = "diewell"
 PROGRESS_STEPS = 10  # progress lines per stage of a Data Docs build
+SHOWN_PER_RULE = 20  # offending (masked) values per rule kept by ingest and shown on a GX page
 
 VENDOR = Path(__file__).resolve().parent / "validation_report_vendor"
 VENDOR_IN_SITE = "static/vendor"  # where the vendored files go in data_docs/
@@ -108,7 +112,7 @@ LOCAL_LOGO = "static/images/logo-long.png"
 
 
 def _progress(stage: str, done: int, total: int) -> None:
-    log.info("validation reports: %s %d/%d files (%d%%)", stage, done, total, 100 * done // total)
+    log.info("validation reports: %s %d/%d pages (%d%%)", stage, done, total, 100 * done // total)
 
 
 def data_docs_dir(config: Config) -> Path:
@@ -263,7 +267,12 @@ def _escaped_findings(by_rule: dict) -> dict:
 
 
 def build_data_docs(config: Config, run_id: str, validated) -> Path:
-    """Store each validated file's GX result and rebuild the Data Docs index; return the index."""
+    """Store one GX result per provider and extract of the run (every validated file of theirs
+    in it) and rebuild the Data Docs index; return the index.
+
+    A result per run and provider, not per file: GX costs some 20 ms to store a result and as
+    much again to render its page, whatever it holds, so a page per file cost more than the
+    rest of a first load together (docs/VALIDATION.md gives the figures)."""
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -272,34 +281,32 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
 
     from diewell.expectations import gx_suites as suites
 
+    groups: dict[tuple[str, str], list] = defaultdict(list)
+    for o in validated:
+        groups[(o.extract, o.provider)].append(o)
     context = _context(config)
     run_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     keys = []
     loaded_suites = {}
-    total = len(validated)
+    total = len(groups)
     step = max(1, -(-total // PROGRESS_STEPS))  # ceiling: at most PROGRESS_STEPS slices
-    for done, o in enumerate(validated, 1):
-        suite = loaded_suites.get(o.extract) or suites.load_suite(o.extract)
-        loaded_suites[o.extract] = suite
-        v = o.validation
-        file_name = sender_text(o.file_name)  # nothing a sender wrote reaches GX unescaped
+    for done, ((extract, provider), outcomes) in enumerate(sorted(groups.items()), 1):
+        suite = loaded_suites.get(extract) or suites.load_suite(extract)
+        loaded_suites[extract] = suite
+        quality_page = provider_page(config, run_id, provider)
         result = suites.validation_result(
             suite,
-            file_name=file_name,
+            provider=provider,
+            files=[_file_findings(o) for o in outcomes],
             run_id=run_id,
             run_time=run_time,
-            period_end=v["period_end"],
-            rows_read=v["rows_read"],
-            rows_quarantined=v["rows_quarantined"],
-            by_rule=_escaped_findings(v["by_rule"]),
-            columns_present=v["columns_present"],
-            file_rule=(o.rule, sender_text(o.reason)) if o.status == "rejected" else None,
-            previous_rows=v["previous_rows"],
+            shown=SHOWN_PER_RULE,
+            held_back_page=quality_page.relative_to(config.outputs.parent).as_posix(),
         )
         key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(o.extract),
+            expectation_suite_identifier=ExpectationSuiteIdentifier(extract),
             run_id=RunIdentifier(run_name=run_id, run_time=run_time),
-            batch_identifier=file_name,
+            batch_identifier=provider,
         )
         context.validation_results_store.set(key, result)
         keys.append(key)
@@ -307,7 +314,7 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
             _progress("stored", done, total)
     # Pages a slice at a time (for progress), the index once at the end. GX tests each stored
     # result for membership of the identifiers it is given: a set keeps that linear, where
-    # a list made it quadratic in the number of files. (Never an empty set: GX takes no
+    # a list made it quadratic in the number of results. (Never an empty set: GX takes no
     # identifiers to mean every page of every run.)
     for start in range(0, total, step):
         chunk = keys[start : start + step]
@@ -318,8 +325,31 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
         _progress("rendered", start + len(chunk), total)
     make_offline(data_docs_dir(config))
     index = data_docs_index(config)
-    log.info("validation reports (GX Data Docs) for %d files: %s", len(keys), index)
+    log.info(
+        "validation reports (GX Data Docs) for %d files, a page per provider and extract (%d): %s",
+        len(validated),
+        len(keys),
+        index,
+    )
     return index
+
+
+def _file_findings(o):
+    """A validated file's findings for its provider's GX result; every text a sender wrote
+    (its name, offending values, reasons) escaped (`sender_text`) before GX sees it."""
+    from diewell.expectations.gx_suites import FileFindings
+
+    v = o.validation
+    return FileFindings(
+        file_name=sender_text(o.file_name),
+        period_end=v["period_end"],
+        rows_read=v["rows_read"],
+        rows_quarantined=v["rows_quarantined"],
+        by_rule=_escaped_findings(v["by_rule"]),
+        columns_present=v["columns_present"],
+        file_rule=(o.rule, sender_text(o.reason)) if o.status == "rejected" else None,
+        previous_rows=v["previous_rows"],
+    )
 
 
 # Each pattern starts with literal text, which the regex engine scans for quickly (a page is

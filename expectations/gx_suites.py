@@ -32,7 +32,6 @@ from diewell.expectations.contracts import (
     Column,
     Contract,
     contract_from_suite,
-    earliest_plausible_date,
 )
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -395,54 +394,97 @@ def _column_of(kwargs: dict) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class FileFindings:
+    """What one validated file contributes to its provider's GX result (values already masked
+    and escaped: `validation_report.sender_text`)."""
+
+    file_name: str
+    period_end: dt.date
+    rows_read: int
+    rows_quarantined: int
+    by_rule: (
+        dict  # (rule, column) -> {"n", "values", "rows"} (validation_report.quarantine_by_rule)
+    )
+    columns_present: list[str]
+    file_rule: tuple[str, str] | None = None  # (rule, reason) when a file rule rejected it
+    previous_rows: int | None = None  # rows of the delivery it is measured against
+
+
+def _labelled(value: object, file_name: str, row: int) -> str:
+    shown = value if value is not None else "(empty)"
+    return f"{shown} (in {file_name}, row {row})"
+
+
 def validation_result(
     suite: gx.ExpectationSuite,
     *,
-    file_name: str,
+    provider: str,
+    files: list[FileFindings],
     run_id: str,
     run_time: dt.datetime,
-    period_end: dt.date,
-    rows_read: int,
-    rows_quarantined: int,
-    by_rule: dict,
-    columns_present: list[str],
-    file_rule: tuple[str, str] | None = None,
-    previous_rows: int | None = None,
+    shown: int = 20,
+    held_back_page: str | None = None,
 ) -> ExpectationSuiteValidationResult:
-    """A GX result for one file, built from the Polars findings (values already masked).
+    """One GX result for a provider's files of one extract in one run, built from the Polars
+    findings: a page per run and provider, not per file.
 
-    `by_rule` maps (rule, column) to {"n": rows failing, "values": the first offending values,
-    "rows": their row numbers} (`validation_report.quarantine_by_rule`). `file_rule` is
-    (rule, reason) when a file rule rejected the file after it was read.
+    Each row rule counts the failing rows of every file (over the rows of every file) and shows
+    up to `shown` offending values, each labelled with its file and row number; the file rules
+    (a required column, the volume) succeed when every file passes them and name the files
+    that did not. The files themselves, with their outcomes, are in the result's meta; the
+    rows held back are listed on the provider's data quality page (`held_back_page`).
     """
+    rows_read = sum(f.rows_read for f in files)
+    rejected = [f for f in files if f.file_rule is not None]
     results = []
     for expectation in suite.expectations:
         rule = (expectation.meta or {}).get("rule")
         config = expectation.configuration
-        kwargs = config.kwargs
-        column = _column_of(kwargs)
+        column = _column_of(config.kwargs)
         if rule == "required_column_missing":
-            ok = column in columns_present
+            without = [f.file_name for f in files if column not in f.columns_present]
             results.append(
                 ExpectationValidationResult(
-                    success=ok, expectation_config=config, result={"observed_value": ok}
+                    success=not without,
+                    expectation_config=config,
+                    result={"observed_value": not without},
+                    meta={"files_without_the_column": without},
                 )
             )
             continue
         if rule == "volume_drop":
-            floor = _volume_floor(suite, previous_rows)
-            ok = not (file_rule and file_rule[0] == "volume_drop")
+            dropped = [
+                {
+                    "file": f.file_name,
+                    "rows": f.rows_read,
+                    "previous_delivery_rows": f.previous_rows,
+                    "min_rows": _volume_floor(suite, f.previous_rows),
+                }
+                for f in files
+                if f.file_rule and f.file_rule[0] == "volume_drop"
+            ]
             results.append(
                 ExpectationValidationResult(
-                    success=ok,
+                    success=not dropped,
                     expectation_config=config,
                     result={"observed_value": rows_read},
-                    meta={"previous_delivery_rows": previous_rows, "min_rows": floor},
+                    meta={"files_under_their_volume_floor": dropped},
                 )
             )
             continue
-        hit = by_rule.get((rule, column))
-        n = hit["n"] if hit else 0
+        n = 0
+        values: list[str] = []
+        for f in files:
+            hit = f.by_rule.get((rule, column))
+            if not hit:
+                continue
+            n += hit["n"]
+            room = shown - len(values)
+            values += [
+                _labelled(v, f.file_name, r)
+                for v, r in zip(hit["values"][:room], hit["rows"][:room], strict=True)
+            ]
         percent = 100.0 * n / rows_read if rows_read else 0.0
         results.append(
             ExpectationValidationResult(
@@ -455,23 +497,20 @@ def validation_result(
                     "unexpected_percent_nonmissing": percent,
                     "missing_count": 0,
                     "missing_percent": 0.0,
-                    "partial_unexpected_list": [
-                        v if v is not None else "(empty)" for v in (hit["values"] if hit else [])
-                    ],
-                    "partial_unexpected_index_list": hit["rows"] if hit else [],
+                    "partial_unexpected_list": values,
                 },
             )
         )
     successful = sum(r.success for r in results)
-    rejected = file_rule is not None
+    periods = sorted(f.period_end for f in files)
     return ExpectationSuiteValidationResult(
         success=successful == len(results) and not rejected,
         results=results,
         suite_name=suite.name,
         suite_parameters={
-            "period_end": period_end.isoformat(),
-            "earliest_plausible_date": earliest_plausible_date(period_end).isoformat(),
-            "min_rows_from_previous_delivery": _volume_floor(suite, previous_rows),
+            "first_period_end": periods[0].isoformat() if periods else None,
+            "last_period_end": periods[-1].isoformat() if periods else None,
+            "files": len(files),
         },
         statistics={
             "evaluated_expectations": len(results),
@@ -487,17 +526,27 @@ def validation_result(
             "active_batch_definition": {
                 "datasource_name": "landing",
                 "data_connector_name": "diewell",
-                "data_asset_name": file_name,
-                "batch_identifiers": {"file": file_name},
+                "data_asset_name": provider,
+                "batch_identifiers": {"provider": provider},
             },
-            "batch_spec": {"file_name": file_name},
+            "batch_spec": {"provider": provider, "files": [f.file_name for f in files]},
             "diewell": {
-                "file_name": file_name,
+                "provider": provider,
                 "rows_read": rows_read,
-                "rows_quarantined": rows_quarantined,
-                "outcome": "rejected" if rejected else "loaded",
-                "file_rule": file_rule[0] if file_rule else None,
-                "reason": file_rule[1] if file_rule else None,
+                "rows_quarantined": sum(f.rows_quarantined for f in files),
+                "rows_held_back_are_listed_in": held_back_page,
+                "files": [
+                    {
+                        "file_name": f.file_name,
+                        "period_end": f.period_end.isoformat(),
+                        "outcome": "rejected" if f.file_rule else "loaded",
+                        "rows_read": f.rows_read,
+                        "rows_quarantined": f.rows_quarantined,
+                        "file_rule": f.file_rule[0] if f.file_rule else None,
+                        "reason": f.file_rule[1] if f.file_rule else None,
+                    }
+                    for f in files
+                ],
             },
         },
     )

@@ -26,8 +26,9 @@ def spells(n: int, bad_method_rows: tuple[int, ...] = ()) -> list[dict]:
 
 
 class Ics(TinyIcs):
-    def __init__(self, root):
-        super().__init__(root, [{"code": "RX1", "name": "Acute", "extracts": ["apc_spells"]}])
+    def __init__(self, root, providers: list[dict] | None = None):
+        providers = providers or [{"code": "RX1", "name": "Acute", "extracts": ["apc_spells"]}]
+        super().__init__(root, providers)
         self.config = load_config(self.config_path)
 
     def run(self, run_id: str):

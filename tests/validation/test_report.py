@@ -8,7 +8,7 @@ import re
 from diewell import warehouse
 from diewell.validation_report import data_docs_index, validation_results_dir
 from tests.conftest import nhs
-from tests.validation.conftest import COLUMNS, spells
+from tests.validation.conftest import COLUMNS, Ics, spells
 
 
 def test_a_run_records_its_summary_and_builds_data_docs_without_nhs_numbers(ics):
@@ -41,20 +41,37 @@ def test_a_run_records_its_summary_and_builds_data_docs_without_nhs_numbers(ics)
 
     index = data_docs_index(ics.config)
     assert index.is_file() and index.parent == ics.root / "data_docs"
-    stored = sorted(validation_results_dir(ics.config).rglob("*.json"))
-    assert len(stored) == 2  # the loaded file and the one rejected after validation
-    results = {json.loads(p.read_text())["meta"]["diewell"]["file_name"]: p for p in stored}
-    loaded = json.loads(results["apc_spells_RX1_20250131.csv"].read_text())
+    # One GX result per run, provider and extract: both files of RX1's apc_spells in one.
+    (stored,) = validation_results_dir(ics.config).rglob("*.json")
+    result = json.loads(stored.read_text())
+    ours = result["meta"]["diewell"]
+    assert ours["provider"] == "RX1"
+    assert ours["rows_held_back_are_listed_in"] == "quality/run-1/RX1.html"
+    assert (ics.root / ours["rows_held_back_are_listed_in"]).is_file()
+    assert [
+        (f["file_name"], f["outcome"], f["rows_read"], f["file_rule"]) for f in ours["files"]
+    ] == [
+        ("apc_spells_RX1_20250131.csv", "loaded", 6, None),
+        ("apc_spells_RX1_20250228.csv", "rejected", 6, "too_many_rows_failing"),
+    ]
+    assert ours["rows_read"] == 12 and ours["rows_quarantined"] == 2 + 4
+    assert result["success"] is False  # a file of it was rejected
     failed = {
         r["expectation_config"]["meta"]["rule"]: r["result"]
-        for r in loaded["results"]
+        for r in result["results"]
         if not r["success"]
     }
     assert failed.keys() == {"invalid_nhs_number", "value_not_allowed"}
-    assert failed["value_not_allowed"]["unexpected_count"] == 1
-    assert failed["value_not_allowed"]["partial_unexpected_list"] == ["99"]
+    # method 99 in January's row 2 and February's rows 1-4, over the 12 rows of both files
+    assert failed["value_not_allowed"]["unexpected_count"] == 5
+    assert failed["value_not_allowed"]["element_count"] == 12
+    assert failed["value_not_allowed"]["partial_unexpected_list"] == [
+        "99 (in apc_spells_RX1_20250131.csv, row 2)",
+        *(f"99 (in apc_spells_RX1_20250228.csv, row {n})" for n in (1, 2, 3, 4)),
+    ]
+    assert failed["invalid_nhs_number"]["unexpected_count"] == 1
     assert failed["invalid_nhs_number"]["partial_unexpected_list"] == [
-        "********" + rows[3]["nhs_number"][-2:]
+        "********" + rows[3]["nhs_number"][-2:] + " (in apc_spells_RX1_20250131.csv, row 4)"
     ]
     # No NHS number appears anywhere in the report, results or pages.
     every = "".join(
@@ -63,26 +80,44 @@ def test_a_run_records_its_summary_and_builds_data_docs_without_nhs_numbers(ics)
     assert not re.search(r"(?<![0-9])9{3}[0-9]{7}(?![0-9])", every)
 
 
-def test_every_file_of_every_run_has_a_page_and_a_line_in_the_index(ics):
-    """Pages are rendered a slice at a time: none may be lost, and the index keeps every run."""
+def test_each_run_has_a_page_per_provider_naming_its_files_and_the_index_keeps_every_run(
+    tmp_path, pseudo_key
+):
+    """Pages are rendered a slice at a time: none may be lost, and the index keeps every run.
+    A page per run, provider and extract (not per file): 12 providers' 13 files in run 1 and
+    3 files of 3 of them in run 2 are 12 + 3 pages."""
     import calendar
 
+    providers = [
+        {"code": f"R{n:02d}", "name": f"Acute {n}", "extracts": ["apc_spells"]} for n in range(12)
+    ]
+    ics = Ics(tmp_path / "ics", providers)
     month_ends = [
         f"{year}{month:02d}{calendar.monthrange(year, month)[1]:02d}"
-        for year in (2024, 2025)
+        for year in (2025, 2026)
         for month in range(1, 13)
     ]
-    first, second = month_ends[:13], month_ends[13:16]
-    for end in first:
-        ics.deliver(f"apc_spells_RX1_{end}.csv", spells(6), COLUMNS)
+    first = [(f"R{n:02d}", month_ends[n]) for n in range(12)] + [("R00", month_ends[12])]
+    second = [(f"R{n:02d}", month_ends[13 + n]) for n in range(3)]
+    for code, end in first:
+        ics.deliver(f"apc_spells_{code}_{end}.csv", spells(6), COLUMNS)
     ics.run("run-1")
-    for end in second:
-        ics.deliver(f"apc_spells_RX1_{end}.csv", spells(6), COLUMNS)
+    for code, end in second:
+        ics.deliver(f"apc_spells_{code}_{end}.csv", spells(6), COLUMNS)
     ics.run("run-2")
 
     site = data_docs_index(ics.config).parent
-    pages = sorted(p.name for p in (site / "validations").rglob("*.html"))
-    expected = sorted(f"apc_spells_RX1_{end}.csv.html" for end in first + second)
-    assert pages == expected
+    pages = sorted(
+        (p.parts[-3], p.name) for p in (site / "validations" / "apc_spells").rglob("*.html")
+    )
+    assert pages == sorted(
+        [("run-1", f"R{n:02d}.html") for n in range(12)]
+        + [("run-2", f"R{n:02d}.html") for n in range(3)]
+    )
+    (r00,) = site.glob("validations/apc_spells/run-1/*/R00.html")
+    text = r00.read_text(encoding="utf-8")
+    assert f"apc_spells_R00_{month_ends[0]}.csv" in text
+    assert f"apc_spells_R00_{month_ends[12]}.csv" in text
     index = data_docs_index(ics.config).read_text()
-    assert all(f"apc_spells_RX1_{end}.csv" in index for end in first + second)
+    assert all(f"R{n:02d}" in index for n in range(12))
+    assert "run-1" in index and "run-2" in index
