@@ -59,12 +59,11 @@ from diewell.expectations.contracts import (
 from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
 from diewell.transforms import nhs_number
 from diewell.transforms.pseudonymise import pseudonymise
-from diewell.validation_report import quarantine_by_rule, record_run
+from diewell.validation_report import SHOWN_PER_RULE, quarantine_by_rule, record_run
 from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
 
 log = logging.getLogger("diewell.ingest")
 
-SHOWN_PER_RULE = 20  # offending (masked) values per rule kept for the GX report
 # Files are read and validated a window at a time (one query per extract in the window), then
 # loaded one by one: many small files cost little more than one large one, and memory stays
 # bounded by the window.
@@ -347,7 +346,8 @@ def ingest_file(
         screen(path, limit)  # a link, a non-UTF-8 name, a huge file: rejected, never opened
         sha = validated.sha if validated else sha256_of(path)
         delivery = parse_file_name(path, config)
-        if not force and _is_current(con, delivery, sha):
+        state = _landing_state(con, delivery)
+        if not force and state.loaded_sha == sha:
             _archive(config, delivery, path, sha)
             log.info("%s: byte-identical to the loaded delivery; nothing changes", path.name)
             return FileOutcome(path.name, "unchanged", delivery.extract, delivery.provider)
@@ -360,7 +360,7 @@ def ingest_file(
         report["columns_present"] = columns
         report["period_end"] = delivery.period_end
         outcome = _load(
-            con, delivery, sha, size, run_id, result, extra, key, report, accept_low_volume
+            con, delivery, state, sha, size, run_id, result, extra, key, report, accept_low_volume
         )
     except FileRejected as rejection:
         delivery = delivery or _identify(path, config)
@@ -394,29 +394,43 @@ def _identify(path: Path, config: Config) -> Delivery | None:
         return None
 
 
-def _is_current(con: duckdb.DuckDBPyConnection, d: Delivery, sha: str) -> bool:
+@dataclass(frozen=True)
+class LandingState:
+    """What `landing_files` holds for a delivery's extract, provider and period, read in one
+    query before the delivery is loaded (the run is the warehouse's one writer)."""
+
+    loaded_sha: str | None  # the checksum of the period's loaded delivery; None: none loaded
+    # (file name, rows read) of the provider's previous delivery of the extract: the one this
+    # replaces when it re-delivers a period, else the latest loaded for an earlier period
+    previous: tuple[str, int] | None
+
+
+def _landing_state(con: duckdb.DuckDBPyConnection, d: Delivery) -> LandingState:
     row = fetch_one(
         con,
-        "SELECT sha256 FROM landing_files WHERE extract = ? AND provider = ? AND period_end = ? "
-        "AND status = 'loaded'",
+        """
+        SELECT
+            (SELECT max(sha256) FROM landing_files
+             WHERE extract = $1 AND provider = $2 AND period_end = $3 AND status = 'loaded'),
+            (SELECT count(*) FROM landing_files
+             WHERE extract = $1 AND provider = $2 AND period_end = $3 AND status = 'loaded'),
+            previous.file_name, previous.rows_read
+        FROM (SELECT 1) one
+        LEFT JOIN (
+            SELECT file_name, rows_read FROM landing_files
+            WHERE extract = $1 AND provider = $2 AND period_end <= $3
+              AND status IN ('loaded', 'superseded')
+            ORDER BY period_end DESC, file_id DESC LIMIT 1
+        ) previous ON true
+        """,
         [d.extract, d.provider, d.period_end],
     )
-    return row is not None and row[0] == sha
-
-
-def _previous_delivery(con: duckdb.DuckDBPyConnection, d: Delivery) -> tuple[str, int] | None:
-    """(file name, rows read) of the provider's previous delivery of the extract.
-
-    That is the delivery this one replaces when it re-delivers a period, else the latest
-    loaded delivery for an earlier period.
-    """
-    return fetch_one(
-        con,
-        "SELECT file_name, rows_read FROM landing_files WHERE extract = ? AND provider = ? "
-        "AND period_end <= ? AND status IN ('loaded', 'superseded') "
-        "ORDER BY period_end DESC, file_id DESC LIMIT 1",
-        [d.extract, d.provider, d.period_end],
-    )
+    sha, loaded, name, rows = row
+    if loaded and sha is None:  # a loaded delivery always has its checksum
+        raise RuntimeError(
+            f"landing_files: the loaded delivery of {d.name}'s period has no checksum"
+        )
+    return LandingState(sha if loaded else None, (name, rows) if name is not None else None)
 
 
 def _duplicate_deaths(
@@ -477,7 +491,17 @@ def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) 
 
 
 def _load(
-    con, d: Delivery, sha, size, run_id, result, extra, key, report: dict, low_volume_ok=False
+    con,
+    d: Delivery,
+    state: LandingState,
+    sha,
+    size,
+    run_id,
+    result,
+    extra,
+    key,
+    report: dict,
+    low_volume_ok=False,
 ) -> FileOutcome:
     """Load a validated file in one transaction; `report` receives what the GX report needs."""
     contract = load_contract(d.extract)
@@ -505,7 +529,7 @@ def _load(
                 )
                 rows = rows.filter(~pl.col("row_number").is_in(dups["row_number"].implode()))
         quarantined = quarantined_rows(findings)
-        previous = _previous_delivery(con, d)
+        previous = state.previous
         report.update(
             rows_read=result.rows_read,
             rows_quarantined=quarantined,
@@ -534,20 +558,19 @@ def _load(
                 "export looks truncated; re-send the complete extract (a period with nothing to "
                 "report is sent as a header-only file)",
             )
-        con.execute(
-            "UPDATE landing_files SET status = 'superseded' WHERE extract = ? AND provider = ? "
-            "AND period_end = ? AND status = 'loaded'",
-            [d.extract, d.provider, d.period_end],
-        )
-        con.execute(
-            f"DELETE FROM {staging_table(d.extract)} WHERE provider = ? AND period_end = ?",
-            [d.provider, d.period_end],
-        )
-        file_id = fetch_one(con, "SELECT nextval('landing_file_id')")[0]
+        if state.loaded_sha is not None:  # a re-delivery: it replaces the loaded one's rows
+            con.execute(
+                "UPDATE landing_files SET status = 'superseded' WHERE extract = ? "
+                "AND provider = ? AND period_end = ? AND status = 'loaded'",
+                [d.extract, d.provider, d.period_end],
+            )
+            con.execute(
+                f"DELETE FROM {staging_table(d.extract)} WHERE provider = ? AND period_end = ?",
+                [d.provider, d.period_end],
+            )
         loaded = rows.height
-        _record_file(
+        file_id = _record_file(
             con,
-            file_id=file_id,
             file_name=d.name,
             extract=d.extract,
             provider=d.provider,
@@ -598,12 +621,18 @@ def _load(
     )
 
 
-def _record_file(con: duckdb.DuckDBPyConnection, **values) -> None:
-    """Insert one landing_files row, received now; the columns not given are null."""
+def _record_file(con: duckdb.DuckDBPyConnection, **values) -> int:
+    """Insert one landing_files row, received now, under the next file id; the columns not
+    given are null. Returns the file id."""
     values["received_at"] = _now()
     names = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    con.execute(f"INSERT INTO landing_files ({names}) VALUES ({marks})", list(values.values()))
+    return fetch_one(
+        con,
+        f"INSERT INTO landing_files (file_id, {names}) "
+        f"VALUES (nextval('landing_file_id'), {marks}) RETURNING file_id",
+        list(values.values()),
+    )[0]
 
 
 def _record_rejection(con, config, path, d, sha, size, run_id, rejection: FileRejected) -> None:
@@ -612,10 +641,8 @@ def _record_rejection(con, config, path, d, sha, size, run_id, rejection: FileRe
     shown = shown_name(path.name)
     con.execute("BEGIN TRANSACTION")
     try:
-        file_id = fetch_one(con, "SELECT nextval('landing_file_id')")[0]
-        _record_file(
+        file_id = _record_file(
             con,
-            file_id=file_id,
             file_name=shown,
             extract=d.extract if d else None,
             provider=d.provider if d else None,

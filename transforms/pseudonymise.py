@@ -25,10 +25,29 @@ def pseudonymise(numbers: pl.Series, key: bytes) -> pl.Series:
     """Replace each normalised NHS number by its pseudonym (nulls stay null).
 
     Each distinct number is hashed once, so a file with many rows per person costs one
-    HMAC per person.
+    HMAC per person; the keyed HMAC state is made once and copied for each number (the same
+    digest as `pseudonym`, without setting the key up every time), and the pseudonyms are
+    joined back onto the rows.
     """
     if len(key) < 32:
         raise ValueError("the pseudonymisation key must be at least 32 bytes")
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
     distinct = numbers.drop_nulls().unique()
-    mapping = {n: pseudonym(n, key) for n in distinct.to_list()}
-    return numbers.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+    def one(number: str) -> str:
+        h = keyed.copy()
+        h.update(number.encode("ascii"))
+        return h.hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+    mapping = pl.DataFrame(
+        {
+            "number": distinct,
+            "pseudonym": pl.Series([one(n) for n in distinct.to_list()], dtype=pl.String),
+        }
+    )
+    joined = (
+        numbers.rename("number")
+        .to_frame()
+        .join(mapping, on="number", how="left", maintain_order="left")
+    )
+    return joined["pseudonym"].rename(numbers.name)
