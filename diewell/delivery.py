@@ -56,6 +56,11 @@ class FileRejected(Exception):
         self.rule = rule
         self.reason = reason
 
+    def __reduce__(self):
+        # Pickled as (rule, reason): a rejection found by a validation run in another process
+        # (the refresh flow's Dask workers) travels back to the flow that loads.
+        return type(self), (self.rule, self.reason)
+
 
 @dataclass(frozen=True)
 class Delivery:

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,36 @@ def run_directly(name: str, fn: Callable, *args):
     return fn(*args)
 
 
+class _Deferred:
+    """A step submitted to a runner that runs steps only as calls: it runs, through the
+    runner, when its result is first asked for (so nothing runs ahead, nor is held ahead)."""
+
+    def __init__(self, step: Callable, name: str, fn: Callable, args: tuple) -> None:
+        self._call = (step, name, fn, args)
+        self._ran = False
+        self._value = None
+
+    def result(self):
+        if not self._ran:
+            step, name, fn, args = self._call
+            self._value, self._ran, self._call = step(name, fn, *args), True, None
+        return self._value
+
+
+def submit_step(step: Callable, name: str, fn: Callable, *args):
+    """Start one step without waiting for it: an object whose `.result()` is the step's result.
+
+    A step runner that can run a step beside the caller has `submit(name, fn, *args)`
+    returning such an object (the refresh flow's TaskSteps: a Prefect task on the flow's task
+    runner, a thread or a Dask worker); a plain runner (run_directly, the benchmarks' timer)
+    runs the step when its result is asked for.
+    """
+    submit = getattr(step, "submit", None)
+    if submit is None:
+        return _Deferred(step, name, fn, args)
+    return submit(name, fn, *args)
+
+
 def ingest_landing(
     con: duckdb.DuckDBPyConnection,
     config: Config,
@@ -109,17 +140,38 @@ def ingest_landing(
     """Validate and load every file in the landing folder, reference data first, then in period order.
 
     A window of files at a time: the "validate" step reads and validates the window (one query
-    per extract), then the "load" step loads its files one by one, each in its own
-    transaction; `step` runs each (see run_directly). At the end the run's validation summary
-    is written and its GX Data Docs built (`diewell.validation_report.record_run`), unless
-    `report` is False.
+    per extract; `validate_window`, which needs no warehouse connection), then the "load" step
+    loads its files one by one, each in its own transaction, here, through `con`: the one
+    writer. `step` runs each (see run_directly and submit_step). A runner with a `submit` and
+    `validate_ahead` = N > 0 (the refresh flow's TaskSteps) validates up to N windows ahead,
+    on its task runner's threads or Dask workers, while this one loads; loads stay one at a
+    time and in order, and no more than N + 1 windows are held validated. A file validated
+    ahead against an older view of what is loaded is still right: `ingest_file` checks again,
+    with the connection, whether it is byte-identical to the delivery loaded now.
+
+    At the end the run's validation summary is written and its GX Data Docs built
+    (`diewell.validation_report.record_run`), unless `report` is False.
     """
     ordered = landing_in_order(config)
     forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
+    windows = _windows(ordered)
+    ahead = max(0, int(getattr(step, "validate_ahead", 0)))
     outcomes: list[FileOutcome] = []
-    for listed in _windows(ordered):
+    submitted: deque = deque()  # (window, its validation under way), oldest first
+
+    def validate(listed: list[Path]) -> tuple[list[Path], object]:
+        # Claimed before it is read, so what is archived is what was validated and loaded.
         window = [c for c in (_claim(config, path) for path in listed) if c is not None]
-        validated = step("validate", validate_files, con, config, window, forced)
+        current = loaded_deliveries(con)  # read here, in the writer's process
+        return window, submit_step(
+            step, "validate", validate_window, config, window, forced, current
+        )
+
+    for k in range(len(windows)):
+        while len(submitted) <= ahead and k + len(submitted) < len(windows):
+            submitted.append(validate(windows[k + len(submitted)]))
+        window, validating = submitted.popleft()
+        validated = validating.result()
         loaded = step("load", load_files, con, config, window, validated, run_id, forced)
         for outcome in loaded:
             outcomes.append(outcome)
@@ -217,7 +269,7 @@ def _left_claimed(config: Config) -> list[Path]:
 
 @dataclass
 class Validated:
-    """A file read and validated ahead of its load (`validate_files`), or why it was rejected."""
+    """A file read and validated ahead of its load (`validate_window`), or why it was rejected."""
 
     sha: str
     columns_present: list[str] = field(default_factory=list)
@@ -275,20 +327,37 @@ def too_many_failing(findings: pl.DataFrame, rows_read: int, contract) -> FileRe
     return None
 
 
-def validate_files(
-    con: duckdb.DuckDBPyConnection, config: Config, paths: list[Path], forced: set[str]
-) -> dict[Path, Validated]:
-    """Read and validate files ahead of loading them, one query per extract (pure: the
-    warehouse is only read, to skip files byte-identical to their loaded delivery).
+Loaded = tuple[str, str, dt.date, str]  # (extract, provider, period_end, sha256) loaded
 
-    Files whose names do not parse are left out: `ingest_file` rejects them.
-    """
-    current = set(
+
+def loaded_deliveries(con: duckdb.DuckDBPyConnection) -> set[Loaded]:
+    """What the warehouse holds loaded: (extract, provider, period_end, sha256) of each."""
+    return set(
         con.execute(
             "SELECT extract, provider, period_end, sha256 FROM landing_files WHERE status = 'loaded'"
         ).fetchall()
     )
 
+
+def validate_files(
+    con: duckdb.DuckDBPyConnection, config: Config, paths: list[Path], forced: set[str]
+) -> dict[Path, Validated]:
+    """validate_window against what the warehouse holds loaded now (for a caller that holds
+    the connection, such as benchmarks/bench_validation.py)."""
+    return validate_window(config, paths, forced, loaded_deliveries(con))
+
+
+def validate_window(
+    config: Config, paths: list[Path], forced: set[str], current: set[Loaded]
+) -> dict[Path, Validated]:
+    """Read and validate files ahead of loading them, one query per extract.
+
+    Pure, and free of the warehouse, so it can run in another process (a Dask worker): a file
+    byte-identical to a delivery in `current` (loaded_deliveries, read by the caller) is not
+    read, unless its name is in `forced`. Config and the result (Validated, polars frames,
+    FileRejected) pickle. Files whose names do not parse are left out: `ingest_file` rejects
+    them.
+    """
     limit = max_file_bytes(config)
 
     def read(path: Path) -> tuple[Delivery, Validated, pl.DataFrame | None] | None:
@@ -336,7 +405,7 @@ def ingest_file(
 ) -> FileOutcome:
     """Validate and load one file. `force` re-validates a file byte-identical to its current
     load (a reprocess after a contract change) instead of recording it as unchanged.
-    `validated` is the file read and validated ahead (`validate_files`), if it was.
+    `validated` is the file read and validated ahead (`validate_window`), if it was.
     `accept_low_volume` loads it without the volume rule (an operator confirmed it)."""
     limit = max_file_bytes(config)
     sha, size = NOT_READ, path.lstat().st_size

@@ -22,6 +22,7 @@ from diewell.flows.tasks import TaskSteps, count_quarantined, failure_reported, 
     timeout_seconds=support.flow_timeout(
         support.REFRESH_TIMEOUT_ENV, support.REFRESH_TIMEOUT_SECONDS
     ),
+    task_runner=support.task_runner(),  # Prefect's threads, or $DIEWELL_DASK_ADDRESS's cluster
 )
 def refresh(
     config_path: str | None = None, publish: bool = True, rebuild: bool = False

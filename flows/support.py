@@ -7,6 +7,8 @@
 - `cache_key_*` and `cache_storage`: build and compute are skipped when nothing they read has
   changed since they last ran on this warehouse.
 - `on_io_error`: the retry condition: only I/O may be retried.
+- `task_runner`: where the refresh's tasks run: Prefect's threads, or a Dask cluster's
+  workers when `$DIEWELL_DASK_ADDRESS` names its scheduler.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import duckdb
 import polars as pl
 from prefect.blocks.system import Secret
 from prefect.exceptions import ObjectNotFound
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from diewell import pipeline, warehouse
 from diewell.config import Config, ConfigError, load_config
@@ -141,6 +144,22 @@ def _seconds_from_env(name: str, default: float) -> float:
 def flow_timeout(env_var: str, default: int) -> float:
     """A flow's time-out in seconds: the environment variable's value, else the default."""
     return _seconds_from_env(env_var, default)
+
+
+DASK_ADDRESS_ENV = "DIEWELL_DASK_ADDRESS"  # a Dask scheduler, such as tcp://10.0.0.5:8786
+
+
+def task_runner() -> TaskRunner:
+    """The refresh flow's task runner: `prefect_dask.DaskTaskRunner` on the cluster whose
+    scheduler `$DIEWELL_DASK_ADDRESS` names, else Prefect's threads. Only the validation
+    runs there (see ingest.ingest_landing); the loads stay in the flow's process, the one
+    writer. The cluster's workers must see the landing folder at the same path."""
+    address = os.environ.get(DASK_ADDRESS_ENV, "").strip()
+    if not address:
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=address)
 
 
 def _holder(f) -> str:

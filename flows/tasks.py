@@ -70,28 +70,46 @@ STEP_OPTIONS: dict[str, dict] = {
     "swap in": IO_RETRIES,
 }
 CACHED_STEPS = ("build", "compute")
+# Windows of files validated ahead of the one loading (ingest.ingest_landing): enough to keep
+# two threads or Dask workers busy, few enough that memory holds only three windows.
+VALIDATE_AHEAD = 2
 
 
 class TaskSteps:
     """A step runner for pipeline.refresh: each step a Prefect task, named as the step.
+
+    A step called is run in the flow's process and waited for; a step submitted (`submit`,
+    see ingest.submit_step) runs on the flow's task runner (Prefect's threads, or a Dask
+    cluster's workers: support.task_runner) and returns its Prefect future. Ingest submits
+    the "validate" step of up to `validate_ahead` windows ahead of the one it loads; the
+    "load" step is always called, so the one warehouse connection never leaves the flow.
 
     A failed pull does not stop the refresh (what landed before is loaded); its reason is
     kept in `pull_problem` for the run's report. `reused` says whether build and compute both
     came from the cache.
     """
 
+    validate_ahead = VALIDATE_AHEAD
+
     def __init__(self, config: Config, rebuild: bool) -> None:
         self.cached = support.cache_options(config, rebuild)
         self.states: dict[str, object] = {}
         self.pull_problem: str | None = None
 
-    def __call__(self, name: str, fn: Callable, *args):
+    def _task(self, name: str, fn: Callable):
         if name not in STEP_OPTIONS:
             raise ValueError(f"no task options for the step {name!r}")
         options = {**STEP_OPTIONS[name], **(self.cached if name in CACHED_STEPS else {})}
         if "cache_key_fn" not in options:
             options["cache_policy"] = NONE
-        step = task(fn, name=name, **options)
+        return task(fn, name=name, **options)
+
+    def submit(self, name: str, fn: Callable, *args):
+        """Start the step as a task on the flow's task runner; its future has `.result()`."""
+        return self._task(name, fn).submit(*args)
+
+    def __call__(self, name: str, fn: Callable, *args):
+        step = self._task(name, fn)
         state = step(*args, return_state=True)
         self.states[name] = state
         if name == "pull":

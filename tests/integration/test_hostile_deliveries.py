@@ -142,7 +142,7 @@ def test_a_redelivery_landing_while_the_first_is_loaded_is_not_lost(
     first = GOOD_TEXT
     second = GOOD_TEXT + "S3,9990000034,2024-12-03,21\n"  # the provider's corrected re-send
     (config.landing / GOOD).write_text(first, encoding="utf-8")
-    real_validate = ingest.validate_files
+    real_validate = ingest.validate_window
 
     def validate_then_redeliver(*args, **kwargs):
         validated = real_validate(*args, **kwargs)
@@ -151,9 +151,9 @@ def test_a_redelivery_landing_while_the_first_is_loaded_is_not_lost(
         os.replace(part, config.landing / GOOD)
         return validated
 
-    monkeypatch.setattr(ingest, "validate_files", validate_then_redeliver)
+    monkeypatch.setattr(ingest, "validate_window", validate_then_redeliver)
     [outcome] = _run(config, "run-1")
-    monkeypatch.setattr(ingest, "validate_files", real_validate)
+    monkeypatch.setattr(ingest, "validate_window", real_validate)
 
     assert (outcome.status, outcome.rows_read) == ("loaded", 2)
     archived = config.archive / "apc_spells" / "RX1" / GOOD
