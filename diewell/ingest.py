@@ -156,13 +156,14 @@ def ingest_landing(
     forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
     windows = _windows(ordered)
     ahead = max(0, int(getattr(step, "validate_ahead", 0)))
+    landing = LandingIndex.read(con)  # what is loaded, kept up to date by each load
     outcomes: list[FileOutcome] = []
     submitted: deque = deque()  # (window, its validation under way), oldest first
 
     def validate(listed: list[Path]) -> tuple[list[Path], object]:
         # Claimed before it is read, so what is archived is what was validated and loaded.
         window = [c for c in (_claim(config, path) for path in listed) if c is not None]
-        current = loaded_deliveries(con)  # read here, in the writer's process
+        current = landing.loaded()  # as loaded now, in the writer's process
         return window, submit_step(
             step, "validate", validate_window, config, window, forced, current
         )
@@ -172,7 +173,7 @@ def ingest_landing(
             submitted.append(validate(windows[k + len(submitted)]))
         window, validating = submitted.popleft()
         validated = validating.result()
-        loaded = step("load", load_files, con, config, window, validated, run_id, forced)
+        loaded = step("load", load_files, con, config, window, validated, run_id, forced, landing)
         for outcome in loaded:
             outcomes.append(outcome)
             if progress:
@@ -203,8 +204,10 @@ def load_files(
     validated: dict[Path, Validated],
     run_id: str,
     forced: set[str],
+    landing: LandingIndex,
 ) -> list[FileOutcome]:
-    """Load (or reject) each validated file of a window, each in its own transaction."""
+    """Load (or reject) each validated file of a window, each in its own transaction;
+    `landing` (the run's LandingIndex) follows each load."""
     key = config.pseudonymisation_key()  # read here: never passed around as a parameter
     low_volume_ok = accepted_low_volume(config)  # `diewell reprocess --accept-low-volume`
     outcomes = []
@@ -215,6 +218,7 @@ def load_files(
             path,
             run_id,
             key,
+            landing,
             force=path.name in forced,
             validated=validated.get(path),
             accept_low_volume=path.name in low_volume_ok,
@@ -332,11 +336,7 @@ Loaded = tuple[str, str, dt.date, str]  # (extract, provider, period_end, sha256
 
 def loaded_deliveries(con: duckdb.DuckDBPyConnection) -> set[Loaded]:
     """What the warehouse holds loaded: (extract, provider, period_end, sha256) of each."""
-    return set(
-        con.execute(
-            "SELECT extract, provider, period_end, sha256 FROM landing_files WHERE status = 'loaded'"
-        ).fetchall()
-    )
+    return LandingIndex.read(con).loaded()
 
 
 def validate_files(
@@ -353,7 +353,7 @@ def validate_window(
     """Read and validate files ahead of loading them, one query per extract.
 
     Pure, and free of the warehouse, so it can run in another process (a Dask worker): a file
-    byte-identical to a delivery in `current` (loaded_deliveries, read by the caller) is not
+    byte-identical to a delivery in `current` (LandingIndex.loaded, read by the caller) is not
     read, unless its name is in `forced`. Config and the result (Validated, polars frames,
     FileRejected) pickle. Files whose names do not parse are left out: `ingest_file` rejects
     them.
@@ -399,6 +399,7 @@ def ingest_file(
     path: Path,
     run_id: str,
     key: bytes,
+    landing: LandingIndex,
     force: bool = False,
     validated: Validated | None = None,
     accept_low_volume: bool = False,
@@ -406,7 +407,8 @@ def ingest_file(
     """Validate and load one file. `force` re-validates a file byte-identical to its current
     load (a reprocess after a contract change) instead of recording it as unchanged.
     `validated` is the file read and validated ahead (`validate_window`), if it was.
-    `accept_low_volume` loads it without the volume rule (an operator confirmed it)."""
+    `accept_low_volume` loads it without the volume rule (an operator confirmed it).
+    `landing` is the run's LandingIndex (what landing_files holds loaded)."""
     limit = max_file_bytes(config)
     sha, size = NOT_READ, path.lstat().st_size
     delivery: Delivery | None = None
@@ -415,7 +417,7 @@ def ingest_file(
         screen(path, limit)  # a link, a non-UTF-8 name, a huge file: rejected, never opened
         sha = validated.sha if validated else sha256_of(path)
         delivery = parse_file_name(path, config)
-        state = _landing_state(con, delivery)
+        state = landing.state(delivery)
         if not force and state.loaded_sha == sha:
             _archive(config, delivery, path, sha)
             log.info("%s: byte-identical to the loaded delivery; nothing changes", path.name)
@@ -429,7 +431,17 @@ def ingest_file(
         report["columns_present"] = columns
         report["period_end"] = delivery.period_end
         outcome = _load(
-            con, delivery, state, sha, size, run_id, result, extra, key, report, accept_low_volume
+            con,
+            delivery,
+            (landing, state),
+            sha,
+            size,
+            run_id,
+            result,
+            extra,
+            key,
+            report,
+            accept_low_volume,
         )
     except FileRejected as rejection:
         delivery = delivery or _identify(path, config)
@@ -465,8 +477,7 @@ def _identify(path: Path, config: Config) -> Delivery | None:
 
 @dataclass(frozen=True)
 class LandingState:
-    """What `landing_files` holds for a delivery's extract, provider and period, read in one
-    query before the delivery is loaded (the run is the warehouse's one writer)."""
+    """What `landing_files` holds for a delivery's extract, provider and period."""
 
     loaded_sha: str | None  # the checksum of the period's loaded delivery; None: none loaded
     # (file name, rows read) of the provider's previous delivery of the extract: the one this
@@ -474,32 +485,58 @@ class LandingState:
     previous: tuple[str, int] | None
 
 
-def _landing_state(con: duckdb.DuckDBPyConnection, d: Delivery) -> LandingState:
-    row = fetch_one(
-        con,
-        """
-        SELECT
-            (SELECT max(sha256) FROM landing_files
-             WHERE extract = $1 AND provider = $2 AND period_end = $3 AND status = 'loaded'),
-            (SELECT count(*) FROM landing_files
-             WHERE extract = $1 AND provider = $2 AND period_end = $3 AND status = 'loaded'),
-            previous.file_name, previous.rows_read
-        FROM (SELECT 1) one
-        LEFT JOIN (
-            SELECT file_name, rows_read FROM landing_files
-            WHERE extract = $1 AND provider = $2 AND period_end <= $3
-              AND status IN ('loaded', 'superseded')
-            ORDER BY period_end DESC, file_id DESC LIMIT 1
-        ) previous ON true
-        """,
-        [d.extract, d.provider, d.period_end],
-    )
-    sha, loaded, name, rows = row
-    if loaded and sha is None:  # a loaded delivery always has its checksum
-        raise RuntimeError(
-            f"landing_files: the loaded delivery of {d.name}'s period has no checksum"
+class LandingIndex:
+    """The loaded and superseded deliveries of `landing_files`, held in memory for one run.
+
+    Read once when the run starts (`read`) and kept up to date by each load after it commits
+    (`record_load`): the run is the warehouse's one writer, so nothing else changes them, and
+    a file's checks (byte-identical to its loaded delivery? which delivery does its volume
+    follow?) cost no query: at some 2 ms a query, two a file cost more than its rows' insert.
+    """
+
+    def __init__(self, rows: list[tuple]) -> None:
+        # (extract, provider) -> [period_end, file_id, file_name, rows_read, status, sha256]
+        self._by: dict[tuple[str, str], list[list]] = {}
+        for extract, provider, *entry in rows:
+            self._by.setdefault((extract, provider), []).append(list(entry))
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> LandingIndex:
+        return cls(
+            con.execute(
+                "SELECT extract, provider, period_end, file_id, file_name, rows_read, status, "
+                "sha256 FROM landing_files WHERE status IN ('loaded', 'superseded')"
+            ).fetchall()
         )
-    return LandingState(sha if loaded else None, (name, rows) if name is not None else None)
+
+    def loaded(self) -> set[Loaded]:
+        """(extract, provider, period_end, sha256) of every loaded delivery."""
+        return {
+            (extract, provider, e[0], e[5])
+            for (extract, provider), entries in self._by.items()
+            for e in entries
+            if e[4] == "loaded"
+        }
+
+    def state(self, d: Delivery) -> LandingState:
+        entries = self._by.get((d.extract, d.provider), [])
+        loaded = [e for e in entries if e[0] == d.period_end and e[4] == "loaded"]
+        if len(loaded) > 1:
+            raise RuntimeError(f"landing_files has two loaded deliveries of {d.name}'s period")
+        earlier = [e for e in entries if e[0] <= d.period_end]
+        previous = max(earlier, key=lambda e: (e[0], e[1]), default=None)
+        return LandingState(
+            loaded[0][5] if loaded else None,
+            (previous[2], previous[3]) if previous is not None else None,
+        )
+
+    def record_load(self, d: Delivery, file_id: int, rows_read: int, sha: str) -> None:
+        """A delivery committed as loaded: the period's loaded one, if any, is superseded."""
+        entries = self._by.setdefault((d.extract, d.provider), [])
+        for e in entries:
+            if e[0] == d.period_end and e[4] == "loaded":
+                e[4] = "superseded"
+        entries.append([d.period_end, file_id, d.name, rows_read, "loaded", sha])
 
 
 def _duplicate_deaths(
@@ -562,7 +599,7 @@ def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) 
 def _load(
     con,
     d: Delivery,
-    state: LandingState,
+    landing_state: tuple[LandingIndex, LandingState],
     sha,
     size,
     run_id,
@@ -572,7 +609,9 @@ def _load(
     report: dict,
     low_volume_ok=False,
 ) -> FileOutcome:
-    """Load a validated file in one transaction; `report` receives what the GX report needs."""
+    """Load a validated file in one transaction; `report` receives what the GX report needs.
+    The landing index learns of the load once it is committed."""
+    landing, state = landing_state
     contract = load_contract(d.extract)
     rows = result.rows
     nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
@@ -673,6 +712,7 @@ def _load(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    landing.record_load(d, file_id, result.rows_read, sha)
     by_rule: dict[str, int] = {}
     if findings.height:
         counts = findings.group_by("rule").agg(pl.col("row_number").n_unique())
