@@ -43,6 +43,10 @@ ODS_CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 ODS_CODE_LENGTH = range(3, 7)  # 3 to 6 characters (extracts.md)
 MIN_KEY_BYTES = 32  # the pseudonymisation key's minimum length (config.md)
 DEFAULT_MAX_FILE_BYTES = 2 * 1024**3  # limits.max_file_bytes: 2 GiB
+# limits.warehouse_memory_mib: what DuckDB may hold in memory during a run before it spills
+# to disk beside the warehouse (its default is 80% of the machine's memory, which grows with
+# the population until the machine runs out)
+DEFAULT_WAREHOUSE_MEMORY_MIB = 4096
 SHOWN_VALUE_CHARS = 40  # a wrong value is quoted in the message up to this length
 
 
@@ -154,6 +158,7 @@ class PseudonymisationSection(_Section):
 
 class LimitsSection(_Section):
     max_file_bytes: Annotated[int, Field(ge=1)] = DEFAULT_MAX_FILE_BYTES
+    warehouse_memory_mib: Annotated[int, Field(ge=256)] = DEFAULT_WAREHOUSE_MEMORY_MIB
 
 
 class ConfigFile(_Section):
@@ -192,6 +197,7 @@ class Config:
     key_file: Path | None = None
     mesh: MeshSettings | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    warehouse_memory_mib: int = DEFAULT_WAREHOUSE_MEMORY_MIB
 
     def provider(self, code: str) -> Provider | None:
         return next((p for p in self.providers if p.code == code), None)
@@ -404,4 +410,5 @@ def load_config(path: str | os.PathLike) -> Config:
         key_file=resolve(pseudo.key_file) if pseudo.key_file else None,
         mesh=file.mesh,
         max_file_bytes=file.limits.max_file_bytes,
+        warehouse_memory_mib=file.limits.warehouse_memory_mib,
     )

@@ -106,7 +106,7 @@ def open_warehouse(config: Config) -> duckdb.DuckDBPyConnection:
             "warehouse: rewritten in DuckDB %s's storage format, so analysts' tools can open it",
             warehouse.ANALYST_STORAGE_VERSION,
         )
-    con = warehouse.connect(working)
+    con = warehouse.connect(working, memory_mib=config.warehouse_memory_mib)
     applied = warehouse.migrate(con)
     if applied:
         log.info("warehouse migrations applied: %s", ", ".join(applied))

@@ -34,14 +34,20 @@ DUCKDB_TYPES = {
 }
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open a warehouse file; a new one is created in ANALYST_STORAGE_VERSION's format."""
+def connect(
+    path: Path, read_only: bool = False, memory_mib: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open a warehouse file; a new one is created in ANALYST_STORAGE_VERSION's format.
+
+    `memory_mib` caps what DuckDB holds in memory (a run's `limits.warehouse_memory_mib`):
+    past it, joins, sorts and aggregates spill to `<file>.tmp/` beside the warehouse."""
     if read_only:
         return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(
-        str(path), config={"storage_compatibility_version": ANALYST_STORAGE_VERSION}
-    )
+    settings = {"storage_compatibility_version": ANALYST_STORAGE_VERSION}
+    if memory_mib is not None:
+        settings["memory_limit"] = f"{memory_mib}MiB"
+    return duckdb.connect(str(path), config=settings)
 
 
 def _version(text: str) -> tuple[int, ...]:

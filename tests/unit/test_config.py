@@ -104,6 +104,12 @@ def test_a_word_for_a_number_is_one_config_error_naming_the_key(tmp_path):
         ({"disclosure": {"round_to": 0}}, "disclosure.round_to", "at least 1"),
         ({"limits": {"max_file_bytes": 0}}, "limits.max_file_bytes", "at least 1"),
         ({"limits": {"max_file_bytes": "2GB"}}, "limits.max_file_bytes", "whole number"),
+        ({"limits": {"warehouse_memory_mib": 100}}, "limits.warehouse_memory_mib", "at least 256"),
+        (
+            {"limits": {"warehouse_memory_mib": "4GB"}},
+            "limits.warehouse_memory_mib",
+            "whole number",
+        ),
         ({"paths": {"landing": "landing", "outputs": "o"}}, "paths.warehouse", "missing"),
         ({"pseudonymisation": {"key_env": 32}}, "pseudonymisation.key_env", "text"),
         ({"mesh": {"url": "https://localhost:8700"}}, "mesh.mailbox", "missing"),
@@ -179,6 +185,7 @@ def test_optional_settings_default_as_config_md_says(tmp_path):
     config = load_config(write_config(tmp_path, MINIMUM))
     assert (config.suppress_up_to, config.round_to) == (7, 5)
     assert config.max_file_bytes == 2 * 1024**3 == 2147483648
+    assert config.warehouse_memory_mib == 4096
     assert config.key_env == "DIEWELL_PSEUDO_KEY" and config.key_file is None
     assert config.mesh is None
     assert config.landing == (tmp_path / "landing").resolve()
@@ -198,10 +205,11 @@ def test_every_optional_key_of_config_md_is_read(tmp_path):
         },
         disclosure={"suppress_up_to": 10, "round_to": 10},
         pseudonymisation={"key_env": "MY_KEY", "key_file": "secret/pseudo.key"},
-        limits={"max_file_bytes": 1_000_000},
+        limits={"max_file_bytes": 1_000_000, "warehouse_memory_mib": 1024},
     )
     config = load_config(write_config(tmp_path, raw))
     assert (config.suppress_up_to, config.round_to, config.max_file_bytes) == (10, 10, 1_000_000)
+    assert config.warehouse_memory_mib == 1024
     assert config.key_env == "MY_KEY"
     assert config.key_file == (tmp_path / "secret" / "pseudo.key").resolve()
     assert config.mesh.mailbox == "X26ABC1"
@@ -227,6 +235,7 @@ def test_the_example_in_the_configuration_guide_loads_with_the_defaults_it_state
     config = load_config(write_config(tmp_path, example))
     assert (config.suppress_up_to, config.round_to) == (7, 5)
     assert config.max_file_bytes == 2147483648
+    assert config.warehouse_memory_mib == 4096
     assert config.provider("RD1").name == "Royal United Hospitals Bath"
 
 
