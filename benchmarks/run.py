@@ -14,11 +14,17 @@ the same files and in this order:
 3. `diewell run` as pipeline.refresh with a step runner that times each step (pull, validate,
    load, build, compute, disclosure control, publish, swap in; validate and load summed over
    ingest's windows) and the run report with its GX Data Docs (validation_report.record_run,
-   timed by a wrapper), in a child process.
+   timed by a wrapper), in a child process. Like the refresh flow on its default task runner
+   (flows/tasks.py, TaskSteps), it validates up to two windows of files ahead, on threads,
+   while the load goes on: "validate" then overlaps "load" and the stages sum to more than
+   the wall time;
+4. the incremental run: the next month's deliveries (the generator run again, one month
+   later, the same seed; only the files of that new month) delivered to the warehouse the
+   full run left, and `diewell run` again, timed the same way.
 
 Each child measures its own peak resident memory (ru_maxrss of itself and of its children).
-Prints every figure and the ratios (diewell / bare scan, pandas / diewell) and writes them as
-JSON. The folder is a temporary one, removed afterwards, unless --dir or --keep is given.
+Prints every figure and the ratios (diewell / bare scan, pandas / diewell, incremental /
+full run) and writes them as JSON. The folder is a temporary one, removed afterwards, unless --dir or --keep is given.
 Asserts nothing: tests assert behaviour, benchmarks measure.
 """
 
@@ -37,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SIZES = {  # size -> (population, years)
@@ -46,6 +53,8 @@ SIZES = {  # size -> (population, years)
 }
 SEED = 20261123  # the generator's default
 PERIOD_END = dt.date(2026, 9, 30)  # the generator's default last period end
+NEXT_PERIOD_END = dt.date(2026, 10, 31)  # the incremental run's new month
+VALIDATE_AHEAD = 2  # as flows/tasks.py's TaskSteps
 STAGES = ("generate", "pull", "validate", "load", "report", "build", "compute")
 STAGES += ("disclosure control", "publish", "swap in")
 HERE = Path(__file__).resolve().parent
@@ -63,11 +72,12 @@ def peak_mib() -> float:
 # The children: each runs one part and writes its figures as JSON to the path it is given.
 
 
-def child_generate(folder: Path, population: int, years: int, out: Path) -> None:
+def child_generate(folder: Path, population: int, years: int, end: str, out: Path) -> None:
     from diewell.synth import synthesize
 
     started = time.perf_counter()
-    synthesize(folder, seed=SEED, population=population, years=years, end_date=PERIOD_END)
+    end_date = dt.date.fromisoformat(str(end))
+    synthesize(folder, seed=SEED, population=population, years=years, end_date=end_date)
     wall = time.perf_counter() - started
     out.write_text(json.dumps({"wall_s": wall, "peak_mib": peak_mib()}))
 
@@ -89,13 +99,24 @@ def child_diewell(config_path: Path, out: Path) -> None:
     from diewell.config import load_config
 
     seconds: dict[str, float] = defaultdict(float)
+    threads = ThreadPoolExecutor(max_workers=VALIDATE_AHEAD)
 
-    def timed_step(name, fn, *args):
-        started = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            seconds[name] += time.perf_counter() - started
+    class TimedSteps:
+        """Each step timed by name; `submit` runs one on a thread (ingest's look-ahead)."""
+
+        validate_ahead = VALIDATE_AHEAD
+
+        def __call__(self, name, fn, *args):
+            started = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                seconds[name] += time.perf_counter() - started
+
+        def submit(self, name, fn, *args):
+            return threads.submit(self, name, fn, *args)
+
+    timed_step = TimedSteps()
 
     record_run = ingest.record_run  # the run report and GX Data Docs, inside ingest
 
@@ -108,6 +129,7 @@ def child_diewell(config_path: Path, out: Path) -> None:
     started = time.perf_counter()
     values = pipeline.refresh(config, summary, step=timed_step)
     wall = time.perf_counter() - started
+    threads.shutdown()
     headline = pipeline.headline_rows(values).filter(pl.col("period_end") == PERIOD_END)
     figures = {
         "wall_s": wall,
@@ -129,14 +151,34 @@ def child_diewell(config_path: Path, out: Path) -> None:
 CHILDREN = {"generate": child_generate, "pandas": child_pandas, "diewell": child_diewell}
 
 
+# The analyst script's address space is capped (RLIMIT_AS), so when it would take more than
+# the machine has it fails alone, with its MemoryError recorded, instead of the kernel's OOM
+# killer picking some process of the machine (this machine has no swap). diewell's child is
+# not capped: DuckDB and Polars reserve address space they never touch (a cap of 20 GiB
+# kills a 5,000-person run); its DuckDB holds to limits.warehouse_memory_mib instead.
+PANDAS_ADDRESS_SPACE_GIB = 20
+
+
+def _cap_memory() -> None:
+    cap = PANDAS_ADDRESS_SPACE_GIB * 1024**3
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
 def run_child(part: str, *args: str) -> dict:
-    """Run one part in a child process; its figures, or how it failed."""
+    """Run one part in a child process (the analyst script's memory capped); its figures, or
+    how it failed."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "figures.json"
         command = [sys.executable, str(Path(__file__).resolve()), "--child", part, *args, str(out)]
         env = os.environ | {"PYTHONPATH": os.pathsep.join([str(PROJECT), str(HERE)])}
         started = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            preexec_fn=_cap_memory if part == "pandas" else None,
+        )
         wall = time.perf_counter() - started
         if done.returncode == 0 and out.exists():
             return json.loads(out.read_text())
@@ -169,6 +211,20 @@ def bare_scan(landing: Path) -> dict:
     return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": size}
 
 
+def deliver_month(source: Path, landing: Path, period_end: dt.date) -> int:
+    """Copy the files of one period (named ..._<YYYYMMDD>.<ext>) from a generated landing
+    folder into the ICS's, keeping their sub-folders; how many were copied."""
+    stamp = f"_{period_end:%Y%m%d}"
+    copied = 0
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and path.stem.endswith(stamp):
+            target = landing / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            copied += 1
+    return copied
+
+
 def machine() -> dict:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {
@@ -187,7 +243,9 @@ def benchmark(size: str, population: int, years: int, folder: Path) -> dict:
     figures: dict = {"size": size, "population": population, "years": years}
     figures["machine"] = machine()
     print(f"generating a synthetic ICS of {population:,} people over {years} years ...")
-    figures["generate"] = run_child("generate", str(folder), str(population), str(years))
+    figures["generate"] = run_child(
+        "generate", str(folder), str(population), str(years), PERIOD_END.isoformat()
+    )
     if "failed" in figures["generate"]:
         return figures
     landing = folder / "landing"
@@ -198,6 +256,21 @@ def benchmark(size: str, population: int, years: int, folder: Path) -> dict:
     print("diewell run ...")
     figures["diewell"] = run_child("diewell", str(folder / "diewell.yaml"))
     run_s = figures["diewell"].get("wall_s") if "failed" not in figures["diewell"] else None
+    incremental_s = None
+    if run_s:
+        print("the next month's deliveries ...")
+        later = folder / "next-month"
+        figures["generate_next_month"] = run_child(
+            "generate", str(later), str(population), str(years), NEXT_PERIOD_END.isoformat()
+        )
+        if "failed" not in figures["generate_next_month"]:
+            delivered = deliver_month(later / "landing", landing, NEXT_PERIOD_END)
+            shutil.rmtree(later)
+            print(f"diewell run, incremental ({delivered:,} new files) ...")
+            figures["incremental"] = run_child("diewell", str(folder / "diewell.yaml"))
+            figures["incremental"]["files_delivered"] = delivered
+            if "failed" not in figures["incremental"]:
+                incremental_s = figures["incremental"]["wall_s"]
     pandas_s = figures["pandas"].get("wall_s") if "failed" not in figures["pandas"] else None
     if run_s and pandas_s:  # with the generator's defects the two may differ (README)
         ours = figures["diewell"]["values"]
@@ -206,6 +279,7 @@ def benchmark(size: str, population: int, years: int, folder: Path) -> dict:
     figures["ratios"] = {
         "diewell_over_bare_scan": ratio(run_s, figures["bare_scan"]["wall_s"]),
         "pandas_over_diewell": ratio(pandas_s, run_s),
+        "incremental_over_full_run": ratio(incremental_s, run_s),
     }
     return figures
 
@@ -246,6 +320,14 @@ def describe(figures: dict) -> str:
                 f"{run['rows_loaded']:,} rows loaded, {run['rows_quarantined']:,} quarantined, "
                 f"{run['indicator_rows']:,} indicator values"
             )
+    more = figures.get("incremental", {})
+    if more:
+        lines.append(
+            f"incremental ({more.get('files_delivered', 0):,} new files): {part('incremental')}"
+        )
+        for stage in STAGES[1:]:
+            if stage in more.get("stages_s", {}):
+                lines.append(f"  {stage:<20} {more['stages_s'][stage]:8.1f} s")
     if "pandas_same_13_values" in figures:
         lines.append(f"pandas gives diewell's 13 values: {figures['pandas_same_13_values']}")
     for name, value in figures.get("ratios", {}).items():
