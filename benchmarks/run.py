@@ -281,6 +281,15 @@ def benchmark(size: str, population: int, years: int, folder: Path) -> dict:
         "pandas_over_diewell": ratio(pandas_s, run_s),
         "incremental_over_full_run": ratio(incremental_s, run_s),
     }
+    if run_s:
+        stages = figures["diewell"]["stages_s"]
+        rows = figures["diewell"]["rows_loaded"] + figures["diewell"]["rows_quarantined"]
+        figures["ratios"]["report_share_of_run"] = ratio(stages.get("report"), run_s)
+        # read + validate: the rows the run read over the time its validate step took
+        # (on threads beside the load; target at least 2M rows/s)
+        figures["ratios"]["read_validate_rows_per_s"] = (
+            round(rows / stages["validate"]) if stages.get("validate") else None
+        )
     return figures
 
 
