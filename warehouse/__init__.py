@@ -31,6 +31,7 @@ DUCKDB_TYPES = {
     "date": "DATE",
     "datetime": "TIMESTAMP",
     "integer": "BIGINT",
+    "number": "DOUBLE",
 }
 
 
@@ -170,8 +171,30 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         done.append(path.stem)
     for contract in all_contracts():
         con.execute(staging_ddl(contract))
+        done += _retype_staging(con, contract)
     describe(con)
     return done
+
+
+def _retype_staging(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[str]:
+    """Give a staging table made before a contract type had its own DuckDB type (a `number`
+    column kept as text until `number` became DOUBLE) the type its contract says now; the
+    changes made, as `stg_x.column -> TYPE`. The values were validated as that type on load,
+    so the cast cannot fail on a row that loaded."""
+    table = staging_table(contract.extract)
+    have = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+            [table],
+        ).fetchall()
+    )
+    changed = []
+    for c in contract.columns:
+        want = DUCKDB_TYPES.get(c.type)
+        if want and have.get(c.name) == "VARCHAR":
+            con.execute(f"ALTER TABLE {table} ALTER {c.name} SET DATA TYPE {want}")
+            changed.append(f"{table}.{c.name} -> {want}")
+    return changed
 
 
 def run_sql_file(con: duckdb.DuckDBPyConnection, relative: str) -> None:
