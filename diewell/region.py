@@ -119,6 +119,22 @@ def load_region_config(path: str | os.PathLike | None = None) -> RegionConfig:
     )
 
 
+def require_every_ics_completed(runs: list[tuple[str, str, str | None, bool]]) -> None:
+    """Raise RegionError naming each ICS whose refresh did not complete; `runs` holds
+    (deployment, flow run id, state name or None, completed) per ICS. A region total without
+    one of its ICSs would be read as the region's, so then nothing regional is published."""
+    not_completed = [
+        f"{deployment} (flow run {run_id}: {state or 'no state'})"
+        for deployment, run_id, state, completed in runs
+        if not completed
+    ]
+    if not_completed:
+        raise RegionError(
+            "ICS refreshes did not complete, so no regional release was published: "
+            + "; ".join(not_completed)
+        )
+
+
 def read_ics_release(source: IcsSource) -> IcsRelease:
     """The ICS's current release: its manifest and its indicator rows."""
     current = source.outputs / publish.CURRENT

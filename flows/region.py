@@ -17,7 +17,12 @@ from prefect.deployments import run_deployment
 
 from diewell import permissions
 from diewell.flows import support
-from diewell.region import RegionError, load_region_config, publish_region, read_ics_release
+from diewell.region import (
+    load_region_config,
+    publish_region,
+    read_ics_release,
+    require_every_ics_completed,
+)
 
 POLL_SECONDS = 5  # how often the flow asks whether the ICS runs have finished
 
@@ -43,16 +48,17 @@ async def regional_refresh(config_path: str | None = None) -> str:
     runs = await asyncio.gather(
         *(run_deployment(s.deployment, poll_interval=POLL_SECONDS) for s in config.ics)
     )
-    not_completed = [
-        f"{s.deployment} (flow run {r.id}: {r.state.name if r.state else 'no state'})"
-        for s, r in zip(config.ics, runs, strict=True)
-        if not (r.state and r.state.is_completed())
-    ]
-    if not_completed:
-        raise RegionError(
-            "ICS refreshes did not complete, so no regional release was published: "
-            + "; ".join(not_completed)
-        )
+    require_every_ics_completed(
+        [
+            (
+                s.deployment,
+                str(r.id),
+                r.state.name if r.state else None,
+                bool(r.state and r.state.is_completed()),
+            )
+            for s, r in zip(config.ics, runs, strict=True)
+        ]
+    )
     releases = [read_ics_release(s) for s in config.ics]
     flow_runs = {s.deployment: str(r.id) for s, r in zip(config.ics, runs, strict=True)}
     release = publish_region(config, releases, flow_runs)

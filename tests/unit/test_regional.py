@@ -230,3 +230,22 @@ def test_releases_that_cannot_be_combined_are_refused():
         combine(release(row("QAA", 40, 100)))
     with pytest.raises(ValueError, match="unit"):
         combine(release(row("QAA", 40, 100)), release(row("QBB", 40, 100, unit="per 100")))
+
+
+def test_the_region_waits_for_every_ics_and_names_those_that_did_not_complete():
+    from diewell.region import RegionError, require_every_ics_completed
+
+    require_every_ics_completed([("a/refresh", "r1", "Completed", True)])  # no error
+    with pytest.raises(RegionError) as raised:
+        require_every_ics_completed(
+            [
+                ("a/refresh", "r1", "Completed", True),
+                ("b/refresh", "r2", "Failed", False),
+                ("c/refresh", "r3", None, False),
+            ]
+        )
+    message = str(raised.value)
+    assert "no regional release was published" in message
+    assert "b/refresh (flow run r2: Failed)" in message
+    assert "c/refresh (flow run r3: no state)" in message
+    assert "a/refresh" not in message
