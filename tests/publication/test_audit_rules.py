@@ -15,26 +15,27 @@ import pyarrow as pa
 import pytest
 
 from diewell import publish
+from tests.output_columns import dtypes
 
 PERIOD_END = dt.date(2024, 3, 31)
-EXACT_SCHEMA = {
-    "indicator_id": pl.String,
-    "period_type": pl.String,
-    "period_end": pl.Date,
-    "geography_level": pl.String,
-    "geography_code": pl.String,
-    "breakdown": pl.String,
-    "breakdown_value": pl.String,
-    "numerator": pl.Int64,
-    "denominator": pl.Int64,
-    "value": pl.Float64,
-    "lower_95": pl.Float64,
-    "upper_95": pl.Float64,
-    "lower_99_8": pl.Float64,
-    "upper_99_8": pl.Float64,
-    "statistic": pl.String,
-    "polarity": pl.String,
-}
+EXACT_SCHEMA = dtypes(
+    "indicator_id",
+    "period_type",
+    "period_end",
+    "geography_level",
+    "geography_code",
+    "breakdown",
+    "breakdown_value",
+    "numerator",
+    "denominator",
+    "value",
+    "lower_95",
+    "upper_95",
+    "lower_99_8",
+    "upper_99_8",
+    "statistic",
+    "polarity",
+)
 PUBLISHED_SCHEMA = {
     **EXACT_SCHEMA,
     "comparator_value": pl.Float64,

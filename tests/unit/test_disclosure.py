@@ -23,35 +23,36 @@ from diewell.transforms.disclosure import (
     round_to_multiple,
     smallest_published_count,
 )
+from tests.output_columns import dtypes
 
 GROUP = ["indicator_id", "period_type", "period_end", "geography_level", "geography_code"]
 LIMITS = ["lower_95", "upper_95", "lower_99_8", "upper_99_8"]
 Z = {"95": NormalDist().inv_cdf(0.975), "99_8": NormalDist().inv_cdf(0.999)}
 PLACE_OF_DEATH = {f"PD0{i}": "place_of_death" for i in range(1, 6)}
-SCHEMA = {
-    "indicator_id": pl.String,
-    "period_type": pl.String,
-    "period_end": pl.Date,
-    "geography_level": pl.String,
-    "geography_code": pl.String,
-    "breakdown": pl.String,
-    "breakdown_value": pl.String,
-    "numerator": pl.Int64,
-    "denominator": pl.Int64,
-    "value": pl.Float64,
-    "lower_95": pl.Float64,
-    "upper_95": pl.Float64,
-    "lower_99_8": pl.Float64,
-    "upper_99_8": pl.Float64,
-    "unit": pl.String,
-    "statistic": pl.String,
-    "polarity": pl.String,
-    "comparator_value": pl.Float64,
-    "comparison": pl.String,
-    "trend": pl.String,
-    "suppressed": pl.Boolean,
-    "run_id": pl.String,
-}
+SCHEMA = dtypes(
+    "indicator_id",
+    "period_type",
+    "period_end",
+    "geography_level",
+    "geography_code",
+    "breakdown",
+    "breakdown_value",
+    "numerator",
+    "denominator",
+    "value",
+    "lower_95",
+    "upper_95",
+    "lower_99_8",
+    "upper_99_8",
+    "unit",
+    "statistic",
+    "polarity",
+    "comparator_value",
+    "comparison",
+    "trend",
+    "suppressed",
+    "run_id",
+)
 
 
 def wilson(x: float, n: float, level: str) -> tuple[float, float]:

@@ -13,38 +13,11 @@ import pytest
 
 from diewell.transforms.disclosure import apply_disclosure_control
 from diewell.transforms.regional import REGION_LEVEL, combine_ics_releases
+from tests.output_columns import OUTPUT_DTYPES
 
 END = dt.date(2024, 12, 31)
 START = dt.date(2024, 1, 1)
-SCHEMA = {
-    "indicator_id": pl.String,
-    "indicator_name": pl.String,
-    "period_type": pl.String,
-    "period_start": pl.Date,
-    "period_end": pl.Date,
-    "geography_level": pl.String,
-    "geography_code": pl.String,
-    "geography_name": pl.String,
-    "breakdown": pl.String,
-    "breakdown_value": pl.String,
-    "numerator": pl.Int64,
-    "denominator": pl.Int64,
-    "value": pl.Float64,
-    "lower_95": pl.Float64,
-    "upper_95": pl.Float64,
-    "lower_99_8": pl.Float64,
-    "upper_99_8": pl.Float64,
-    "unit": pl.String,
-    "statistic": pl.String,
-    "polarity": pl.String,
-    "comparator_value": pl.Float64,
-    "comparison": pl.String,
-    "trend": pl.String,
-    "suppressed": pl.Boolean,
-    "data_complete": pl.Boolean,
-    "run_id": pl.String,
-    "schema_version": pl.String,
-}
+SCHEMA = OUTPUT_DTYPES
 STATISTIC_UNITS = {"proportion": "%", "mean": "days per decedent", "count": "attendances"}
 
 
