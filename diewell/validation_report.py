@@ -312,6 +312,13 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
         keys.append(key)
         if done % step == 0 or done == total:
             _progress("stored", done, total)
+    # The suites' own pages (expectations/<extract>.html), which every validation page and
+    # the index link to: the suites go into the context's store, their pages with the last
+    # slice.
+    suite_keys = []
+    for extract, suite in sorted(loaded_suites.items()):
+        context.suites.add(suite)
+        suite_keys.append(ExpectationSuiteIdentifier(extract))
     # Pages a slice at a time (for progress), the index once at the end. GX tests each stored
     # result for membership of the identifiers it is given: a set keeps that linear, where
     # a list made it quadratic in the number of results. (Never an empty set: GX takes no
@@ -320,7 +327,9 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
         chunk = keys[start : start + step]
         last = start + step >= total
         context.build_data_docs(
-            site_names=[SITE_NAME], resource_identifiers=set(chunk), build_index=last
+            site_names=[SITE_NAME],
+            resource_identifiers=set(chunk + (suite_keys if last else [])),
+            build_index=last,
         )
         _progress("rendered", start + len(chunk), total)
     make_offline(data_docs_dir(config))

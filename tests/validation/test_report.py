@@ -121,3 +121,25 @@ def test_each_run_has_a_page_per_provider_naming_its_files_and_the_index_keeps_e
     index = data_docs_index(ics.config).read_text()
     assert all(f"R{n:02d}" in index for n in range(12))
     assert "run-1" in index and "run-2" in index
+
+
+def test_every_local_link_of_the_data_docs_leads_to_a_page(ics):
+    """GX links each validation page and the index to its suite's page
+    (expectations/<extract>.html): the suites are rendered too, so no link is dead."""
+    import html as html_lib
+    from urllib.parse import unquote
+
+    ics.deliver("apc_spells_RX1_20250131.csv", spells(6, bad_method_rows=(2,)), COLUMNS)
+    ics.run("run-1")
+    site = data_docs_index(ics.config).parent
+    pages = [p for p in site.rglob("*.html") if "static" not in p.parts]
+    assert (site / "expectations" / "apc_spells.html") in pages
+    checked = 0
+    for page in pages:
+        for href in re.findall(r'href="([^"#]+)"', page.read_text(encoding="utf-8")):
+            href = unquote(html_lib.unescape(href))
+            if href.startswith(("data:", "javascript:")) or not href.endswith(".html"):
+                continue
+            assert (page.parent / href).resolve().is_file(), (page.relative_to(site), href)
+            checked += 1
+    assert checked >= 3  # index -> suite, index -> validation page, page -> suite
