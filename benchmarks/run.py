@@ -112,6 +112,9 @@ def child_diewell(config_path: Path, out: Path) -> None:
                 return fn(*args)
             finally:
                 seconds[name] += time.perf_counter() - started
+                # how far a run got, should it be killed (run_child reads it back)
+                partial = {"stages_s": dict(seconds), "peak_mib": peak_mib(), "last": name}
+                Path(f"{out}.partial").write_text(json.dumps(partial))
 
         def submit(self, name, fn, *args):
             return threads.submit(self, name, fn, *args)
@@ -185,7 +188,13 @@ def run_child(part: str, *args: str) -> dict:
         last = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
         killed = done.returncode < 0
         reason = f"killed by signal {-done.returncode}" if killed else last
-        return {"failed": reason[:300], "returncode": done.returncode, "wall_s": wall}
+        failed = {"failed": reason[:300], "returncode": done.returncode, "wall_s": wall}
+        partial = Path(f"{out}.partial")
+        if partial.exists():  # the steps it finished, and its peak memory by then
+            got = json.loads(partial.read_text())
+            failed.update(stages_s=got["stages_s"], last_step_done=got["last"])
+            failed["peak_mib_before_failing"] = got["peak_mib"]
+        return failed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -452,3 +452,64 @@ def test_a_count_not_of_people_must_still_be_rounded():
     published = [shown(reached, 3, 40)]
     found = problems(published, [reached], not_people={"ED02"})
     assert any("not the true count rounded" in p for p in found)
+
+
+def test_the_audit_in_parts_finds_what_the_whole_audit_finds_with_the_counts_summed():
+    """The release is audited an indicator (or a shared-denominator set) at a time; the
+    problems and their counts are those of the whole table at once."""
+    tables = []
+    for indicator, small in (("PD01", (5, 100)), ("PD02", (52, 100)), ("HU01", (6, 100))):
+        rows = [
+            exact("sex", "male", *small, indicator=indicator),
+            exact("sex", "female", 40, 120, indicator=indicator),
+            exact("all", "all", small[0] + 40, 220, indicator=indicator),
+        ]
+        published = [
+            shown(rows[0], small[0], 100),  # PD01 and HU01: a small count; PD02: unrounded 52
+            shown(rows[1], 40, 120),
+            shown(rows[2], small[0] + 40, 220),
+        ]
+        tables.append((published, rows))
+    published = pl.DataFrame([r for p, _ in tables for r in p], schema=PUBLISHED_SCHEMA)
+    warehouse = pl.DataFrame([r for _, e in tables for r in e], schema=EXACT_SCHEMA)
+    whole = publish.disclosure_problems(published, warehouse, 7, 5)
+    parts = publish.disclosure_problems_in_parts(published, warehouse, 7, 5)
+    assert sorted(parts) == sorted(whole)
+    # hand-counted: PD01's 5 and HU01's 6 are true counts of 1-7; PD02's 52 and 92 and HU01's
+    # 6 and 46 are not multiples of 5 (published as the true counts, unrounded)
+    assert "2 published rows show a numerator whose true count is 1-7" in parts
+    assert "4 published numerators are not multiples of 5" in parts
+
+
+def test_the_flat_files_must_hold_exactly_the_released_rows(tmp_path):
+    import datetime as _dt
+
+    from tests.output_columns import OUTPUT_DTYPES
+
+    names = publish.OUTPUT_SCHEMA.names
+    base = {c: None for c in names}
+    base.update(indicator_id="PD01", period_type="rolling_12m", period_end=_dt.date(2024, 3, 31))
+    base.update(geography_level="ics", geography_code="QTT", breakdown="all")
+    base.update(breakdown_value="all", numerator=50, denominator=100, value=50.0)
+    base.update(suppressed=False, run_id="r1", schema_version=publish.SCHEMA_VERSION)
+    rows = [base, {**base, "geography_level": "place", "geography_code": "P1", "value": 0.1}]
+    released = pl.DataFrame(rows, schema={c: OUTPUT_DTYPES[c] for c in names})
+    released.reverse().write_parquet(tmp_path / publish.FLAT_PARQUET_FILE)  # any order
+    publish._write_csv(released, tmp_path / publish.FLAT_CSV_FILE)
+    assert (tmp_path / publish.FLAT_CSV_FILE).read_bytes().startswith(b"\xef\xbb\xbf")
+    assert publish._flat_problems(tmp_path, released) == []
+
+    changed = released.with_columns(
+        pl.when(pl.col("geography_code") == "P1")
+        .then(0.2)
+        .otherwise(pl.col("value"))
+        .alias("value")
+    )
+    publish._write_csv(changed, tmp_path / publish.FLAT_CSV_FILE)
+    assert publish._flat_problems(tmp_path, released) == [
+        f"{publish.FLAT_CSV_FILE} does not hold exactly the rows of {publish.INDICATORS_DIR}/"
+    ]
+    (tmp_path / publish.FLAT_PARQUET_FILE).unlink()
+    assert publish._flat_problems(tmp_path, released)[0].startswith(
+        "the flat files cannot be read back"
+    )
