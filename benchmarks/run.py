@@ -248,7 +248,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
 
-def benchmark(size: str, population: int, years: int, folder: Path) -> dict:
+def benchmark(size: str, population: int, years: int, folder: Path, baselines: bool = True) -> dict:
     figures: dict = {"size": size, "population": population, "years": years}
     figures["machine"] = machine()
     print(f"generating a synthetic ICS of {population:,} people over {years} years ...")
@@ -258,10 +258,14 @@ def benchmark(size: str, population: int, years: int, folder: Path) -> dict:
     if "failed" in figures["generate"]:
         return figures
     landing = folder / "landing"
-    print("bare scan ...")
-    figures["bare_scan"] = bare_scan(landing)
-    print("the analyst script (pandas, GX on pandas) ...")
-    figures["pandas"] = run_child("pandas", str(landing))  # before diewell moves the files
+    if baselines:
+        print("bare scan ...")
+        figures["bare_scan"] = bare_scan(landing)
+        print("the analyst script (pandas, GX on pandas) ...")
+        figures["pandas"] = run_child("pandas", str(landing))  # before diewell moves the files
+    else:
+        figures["bare_scan"] = {"wall_s": None, "files": None, "rows": None, "bytes": None}
+        figures["pandas"] = {"failed": "not run (--no-baselines)", "wall_s": None}
     print("diewell run ...")
     figures["diewell"] = run_child("diewell", str(folder / "diewell.yaml"))
     run_s = figures["diewell"].get("wall_s") if "failed" not in figures["diewell"] else None
@@ -308,7 +312,8 @@ def describe(figures: dict) -> str:
     def part(name: str) -> str:
         f = figures.get(name, {})
         if "failed" in f:
-            return f"FAILED after {f['wall_s']:.1f} s: {f['failed']}"
+            after = f" after {f['wall_s']:.1f} s" if f.get("wall_s") is not None else ""
+            return f"FAILED{after}: {f['failed']}"
         return f"{f.get('wall_s', 0):.1f} s, peak {f.get('peak_mib', 0):,.0f} MiB"
 
     m, scan = figures["machine"], figures.get("bare_scan", {})
@@ -317,7 +322,7 @@ def describe(figures: dict) -> str:
         f"{m['cpus']} cpus, {m['memory_gib']} GiB",
         f"generate:  {part('generate')}",
     ]
-    if scan:
+    if scan.get("wall_s"):
         lines.append(
             f"bare scan: {scan['wall_s']:.1f} s ({scan['files']:,} files, {scan['rows']:,} rows, "
             f"{scan['bytes'] / 1e6:,.0f} MB)"
@@ -370,12 +375,17 @@ def main() -> int:
         "--dir", type=Path, help="generate here (kept) instead of a temporary folder"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="run diewell only: no bare scan, no analyst script (their figures from another run)",
+    )
     args = parser.parse_args()
     population, years = SIZES[args.size]
     population, years = args.population or population, args.years or years
     folder = (args.dir or Path(tempfile.mkdtemp(prefix="diewell-bench-"))).resolve()
     try:
-        figures = benchmark(args.size, population, years, folder)
+        figures = benchmark(args.size, population, years, folder, not args.no_baselines)
     finally:
         if not (args.dir or args.keep):
             shutil.rmtree(folder, ignore_errors=True)
