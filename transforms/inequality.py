@@ -37,9 +37,7 @@ limit) - phe_sii stops with an error on zero counts; here that area simply gets 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -55,7 +53,6 @@ Array = NDArray[np.float64]
 QUINTILES = ("1", "2", "3", "4", "5")
 VALUE_TYPES = ("proportion", "rate", "normal")
 MIN_REPETITIONS = 1000  # phe_sii refuses fewer
-SII_THREADS = 4  # at most, and no more than the machine's cores
 SII_BREAKDOWN = "imd_sii"
 SII_BREAKDOWN_VALUE = "sii"
 SII_STATISTICS = {"proportion": "proportion", "rate_per_100": "rate"}  # statistic -> value_type
@@ -214,12 +211,13 @@ def add_sii_rows(df: pl.DataFrame, *, reps: int = 100_000, seed: int = 1) -> pl.
     if groups.height and groups["__statistics"].max() > 1:
         raise ValueError("one indicator x period x geography mixes statistics")
 
-    def one(row: dict) -> dict[str, float | None]:
+    columns: dict[str, list[float | None]] = {c: [] for c in STATISTIC_COLUMNS}
+    for row in groups.iter_rows(named=True):
         # Published figures are percent / per 100: back to proportions / per person.
         value, lower, upper = (
             _by_quintile(row, c, divisor=100) for c in ("value", "lower_95", "upper_95")
         )
-        return slope_index_of_inequality(
+        sii = slope_index_of_inequality(
             value,
             _by_quintile(row, "denominator"),
             lower,
@@ -229,15 +227,9 @@ def add_sii_rows(df: pl.DataFrame, *, reps: int = 100_000, seed: int = 1) -> pl.
             reps=reps,
             seed=seed,
         )
-
-    # Each group's simulation is numpy work that releases the GIL: threads share it out over
-    # the machine's cores (the results are the same, group by group, in the same order).
-    with ThreadPoolExecutor(max_workers=min(SII_THREADS, os.cpu_count() or 1)) as threads:
-        results = list(threads.map(one, groups.iter_rows(named=True)))
-    columns: dict[str, list[float | None]] = {
-        "value": [r["sii"] for r in results],
-        **{c: [r[c] for r in results] for c in STATISTIC_COLUMNS[1:]},
-    }
+        columns["value"].append(sii["sii"])
+        for c in STATISTIC_COLUMNS[1:]:
+            columns[c].append(sii[c])
 
     count_dtype = {
         c: df.schema[c] if c in df.columns else pl.Float64 for c in ("numerator", "denominator")
