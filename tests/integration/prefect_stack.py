@@ -38,6 +38,13 @@ POOL = "diewell-process"
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 RUN_TIMEOUT = 300  # seconds for one flow run, pick-up included
 START_TIMEOUT = 120  # seconds for the server to answer
+# A Prefect server answers 503 when its SQLite database was busy (the transaction is rolled
+# back, so the request may be sent again), 429 and 502 when it is overloaded: Prefect's own
+# client retries these (prefect.client.base.PrefectHttpxAsyncClient), and so does the tests'.
+RETRY_STATUSES = frozenset({429, 502, 503})
+RETRY_ATTEMPTS = 8
+RETRY_FIRST_WAIT = 0.25  # seconds, doubled each time, at most RETRY_LONGEST_WAIT
+RETRY_LONGEST_WAIT = 4.0
 
 
 def server_dependencies_problem() -> str | None:
@@ -74,6 +81,43 @@ def stop(process: subprocess.Popen, grace: float = 15) -> None:
             continue
 
 
+class RetryingTransport(httpx.BaseTransport):
+    """Sends a request again, after a growing wait (or the server's Retry-After), while the
+    server answers with a status in RETRY_STATUSES; the last answer is returned as it is."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | None = None,
+        attempts: int = RETRY_ATTEMPTS,
+        first_wait: float = RETRY_FIRST_WAIT,
+    ):
+        self.inner = inner or httpx.HTTPTransport()
+        self.attempts = attempts
+        self.first_wait = first_wait
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(1, self.attempts + 1):
+            response = self.inner.handle_request(request)
+            if response.status_code not in RETRY_STATUSES or attempt == self.attempts:
+                return response
+            response.read()
+            response.close()
+            time.sleep(self.wait(attempt, response.headers.get("Retry-After")))
+        raise AssertionError("unreachable")  # the loop returns on its last attempt
+
+    def wait(self, attempt: int, retry_after: str | None) -> float:
+        try:
+            asked = float(retry_after) if retry_after else None
+        except ValueError:  # an HTTP date: not sent by a Prefect server
+            asked = None
+        if asked is not None and asked >= 0:
+            return min(asked, RETRY_LONGEST_WAIT)
+        return min(self.first_wait * 2 ** (attempt - 1), RETRY_LONGEST_WAIT)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class Stack:
     def __init__(self, root: Path):
         self.root = root
@@ -98,7 +142,7 @@ class Stack:
         self.env.pop("DIEWELL_HOME", None)
         self.processes: list[subprocess.Popen] = []
         self.outputs: list = []
-        self.http = httpx.Client(base_url=self.api, timeout=30)
+        self.http = httpx.Client(base_url=self.api, timeout=30, transport=RetryingTransport())
 
     def start(
         self, args: list[str], log: str, cwd: Path, env: dict | None = None
