@@ -61,6 +61,14 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 
 
+def resident_mib() -> float:
+    """This process's resident memory now (VmRSS), in MiB: what a step left held."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def peak_mib() -> float:
     """The largest resident set of this process and of any child it waited for, in MiB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -99,6 +107,7 @@ def child_diewell(config_path: Path, out: Path) -> None:
     from diewell.config import load_config
 
     seconds: dict[str, float] = defaultdict(float)
+    memory: dict[str, dict[str, float]] = {}  # step -> peak so far and resident, after it
     threads = ThreadPoolExecutor(max_workers=VALIDATE_AHEAD)
 
     class TimedSteps:
@@ -112,8 +121,14 @@ def child_diewell(config_path: Path, out: Path) -> None:
                 return fn(*args)
             finally:
                 seconds[name] += time.perf_counter() - started
+                memory[name] = {"peak_mib": peak_mib(), "resident_mib": resident_mib()}
                 # how far a run got, should it be killed (run_child reads it back)
-                partial = {"stages_s": dict(seconds), "peak_mib": peak_mib(), "last": name}
+                partial = {
+                    "stages_s": dict(seconds),
+                    "peak_mib": peak_mib(),
+                    "memory_after_stage": memory,
+                    "last": name,
+                }
                 Path(f"{out}.partial").write_text(json.dumps(partial))
 
         def submit(self, name, fn, *args):
@@ -138,6 +153,7 @@ def child_diewell(config_path: Path, out: Path) -> None:
         "wall_s": wall,
         "peak_mib": peak_mib(),
         "stages_s": dict(seconds),
+        "memory_after_stage": memory,
         "files": len(summary.files),
         "files_rejected": summary.count("rejected"),
         "rows_loaded": summary.rows_loaded,
@@ -194,6 +210,7 @@ def run_child(part: str, *args: str) -> dict:
             got = json.loads(partial.read_text())
             failed.update(stages_s=got["stages_s"], last_step_done=got["last"])
             failed["peak_mib_before_failing"] = got["peak_mib"]
+            failed["memory_after_stage"] = got.get("memory_after_stage", {})
         return failed
 
 
@@ -333,10 +350,7 @@ def describe(figures: dict) -> str:
     if run:
         lines.append(f"diewell:   {part('diewell')}")
         for stage in STAGES[1:]:
-            if stage in run.get("stages_s", {}):
-                lines.append(f"  {stage:<20} {run['stages_s'][stage]:8.1f} s")
-            else:
-                lines.append(f"  {stage:<20}      not run")
+            lines.append(stage_line(run, stage))
         if "rows_loaded" in run:
             lines.append(
                 f"  {run['files']:,} files ({run['files_rejected']} rejected), "
@@ -350,12 +364,25 @@ def describe(figures: dict) -> str:
         )
         for stage in STAGES[1:]:
             if stage in more.get("stages_s", {}):
-                lines.append(f"  {stage:<20} {more['stages_s'][stage]:8.1f} s")
+                lines.append(stage_line(more, stage))
     if "pandas_same_13_values" in figures:
         lines.append(f"pandas gives diewell's 13 values: {figures['pandas_same_13_values']}")
     for name, value in figures.get("ratios", {}).items():
         lines.append(f"{name.replace('_', ' ')}: {value if value is not None else 'n/a'}")
     return "\n".join(lines)
+
+
+def stage_line(run: dict, stage: str) -> str:
+    """A stage's time, and the peak and resident memory after it (the peak so far)."""
+    if stage not in run.get("stages_s", {}):
+        return f"  {stage:<20}      not run"
+    line = f"  {stage:<20} {run['stages_s'][stage]:8.1f} s"
+    if memory := run.get("memory_after_stage", {}).get(stage):
+        line += (
+            f"   peak so far {memory['peak_mib']:7,.0f} MiB,"
+            f" resident after {memory['resident_mib']:7,.0f} MiB"
+        )
+    return line
 
 
 def main() -> int:
