@@ -51,12 +51,12 @@ def main() -> int:
         started = time.perf_counter()
         periods, cohort = pipeline.build(con)
         built = time.perf_counter()
-        values = pipeline.compute(con, config, "bench")
+        rows = pipeline.compute(con, config, "bench")
         computed = time.perf_counter()
         print(
             f"run {attempt}: build {built - started:.2f} s ({cohort:,} decedents, {periods} periods); "
             f"compute {computed - built:.2f} s ({len(catalogue())} indicators, "
-            f"{values.height:,} values); total {computed - started:.2f} s"
+            f"{rows:,} values); total {computed - started:.2f} s"
         )
     con.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -11,6 +11,7 @@ disclosure control happens only at publication.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -294,6 +295,31 @@ def shared_denominators() -> dict[str, str]:
     return {i.id: i.shares_denominator for i in catalogue() if i.shares_denominator}
 
 
+def release_parts(indicator_ids: Iterable[str]) -> list[tuple[str, ...]]:
+    """The indicators in id order, cut into the smallest runs of consecutive ids that each
+    hold every member of a shared-denominator set they touch.
+
+    Every disclosure control rule, and every audit rule, looks within one indicator or one
+    such set (rule 3), so each part can be controlled, stored and audited alone, and the
+    parts one after another are the release in SORT_KEYS order. What a run holds in memory
+    at once is then one part's rows, not the release's: at 10M people, several GiB less.
+    """
+    ids = sorted(set(indicator_ids))
+    sets = shared_denominators()
+    last_member = {sets[i]: n for n, i in enumerate(ids) if i in sets}  # n rises: the last
+    parts: list[tuple[str, ...]] = []
+    part: list[str] = []
+    reach = -1  # the position the current part must run to, at least
+    for n, indicator_id in enumerate(ids):
+        part.append(indicator_id)
+        if indicator_id in sets:
+            reach = max(reach, last_member[sets[indicator_id]])
+        if n >= reach:
+            parts.append(tuple(part))
+            part = []
+    return parts
+
+
 SII_UNITS = {"proportion": "percentage points", "rate_per_100": "per 100 (difference)"}
 
 
@@ -324,55 +350,112 @@ def deprivation_gap_rows(values: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def compute_indicator_values(
-    con: duckdb.DuckDBPyConnection, config: Config, run_id: str
-) -> pl.DataFrame:
-    """Every catalogued indicator, exact (no disclosure control); also stored as mart_indicator_values.
+def compute_indicator_values(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> int:
+    """Every catalogued indicator, exact (no disclosure control), into mart_indicator_values;
+    return how many rows it holds.
 
     One indicator at a time, to the end: its rows, statistics and comparison, its SII rows,
     its trend (every rule here looks within one indicator), geography names, in SORT_KEYS
-    order; then the indicators in id order, which is SORT_KEYS order throughout. The work of
-    each step (the trend's lagged columns above all) is held for one indicator's rows, not
-    for the whole table: at 10M people that difference is several GiB.
+    order, then straight into the mart, in id order (SORT_KEYS order throughout). Only one
+    indicator's rows and working columns (the trend's lagged ones above all) are ever held:
+    the table itself stays in DuckDB, under the run's memory limit (docs/OPERATIONS.md).
+    The mart is replaced in one transaction: a failed compute leaves the one before.
     """
     names = _geography_names(con, config)
     delivered = _delivered_up_to(con, config)
-    frames = []
-    for indicator in sorted(catalogue(), key=lambda i: i.id):
-        df = query_frame(con, aggregate_sql(indicator, config.ics_code))
-        df = add_statistics(df, indicator).with_columns(
-            pl.lit(indicator.polarity).alias("polarity")
-        )
-        df = add_comparison(df)
-        complete = {
-            d: data_complete(indicator, d, config, delivered)
-            for d in df["period_end"].unique().to_list()
-        }
-        df = df.with_columns(
-            pl.lit(indicator.name).alias("indicator_name"),
-            pl.lit(indicator.unit).alias("unit"),
-            pl.lit(indicator.statistic).alias("statistic"),
-            pl.lit(indicator.polarity).alias("polarity"),
-            pl.col("period_end")
-            .replace_strict(complete, default=False, return_dtype=pl.Boolean)
-            .alias("data_complete"),
-        )
-        df = df.with_columns(pl.lit(None, pl.String).alias("trend"))
-        df = df.select(list(COMPUTED_SCHEMA)).cast(COMPUTED_SCHEMA)
-        df = pl.concat([df, deprivation_gap_rows(df)], how="diagonal_relaxed")
-        df = add_trend(df, keys=TREND_KEYS).select(list(COMPUTED_SCHEMA))
-        df = df.join(names, on=["geography_level", "geography_code"], how="left").with_columns(
-            pl.col("geography_name").fill_null(pl.col("geography_code")),
-            pl.lit(False).alias("suppressed"),
-            pl.lit(run_id).alias("run_id"),
-        )
-        frames.append(df.select(OUTPUT_COLUMNS[:-1]).sort(SORT_KEYS))
-    values = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
-    del frames
-    con.register("indicator_values", values)
-    con.execute("CREATE OR REPLACE TABLE mart_indicator_values AS SELECT * FROM indicator_values")
-    con.unregister("indicator_values")
-    return values
+    rows = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for n, indicator in enumerate(sorted(catalogue(), key=lambda i: i.id)):
+            values = _one_indicator(con, config, indicator, names, delivered, run_id)
+            con.register("indicator_values", values)
+            if n == 0:
+                con.execute(
+                    "CREATE OR REPLACE TABLE mart_indicator_values AS "
+                    "SELECT * FROM indicator_values"
+                )
+            else:
+                con.execute("INSERT INTO mart_indicator_values SELECT * FROM indicator_values")
+            con.unregister("indicator_values")
+            rows += values.height
+            del values
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
+def _one_indicator(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    indicator: Indicator,
+    names: pl.DataFrame,
+    delivered,
+    run_id: str,
+) -> pl.DataFrame:
+    """One indicator's exact rows, every column of the mart, in SORT_KEYS order."""
+    df = query_frame(con, aggregate_sql(indicator, config.ics_code))
+    df = add_statistics(df, indicator).with_columns(pl.lit(indicator.polarity).alias("polarity"))
+    df = add_comparison(df)
+    complete = {
+        d: data_complete(indicator, d, config, delivered)
+        for d in df["period_end"].unique().to_list()
+    }
+    df = df.with_columns(
+        pl.lit(indicator.name).alias("indicator_name"),
+        pl.lit(indicator.unit).alias("unit"),
+        pl.lit(indicator.statistic).alias("statistic"),
+        pl.lit(indicator.polarity).alias("polarity"),
+        pl.col("period_end")
+        .replace_strict(complete, default=False, return_dtype=pl.Boolean)
+        .alias("data_complete"),
+    )
+    df = df.with_columns(pl.lit(None, pl.String).alias("trend"))
+    df = df.select(list(COMPUTED_SCHEMA)).cast(COMPUTED_SCHEMA)
+    df = pl.concat([df, deprivation_gap_rows(df)], how="diagonal_relaxed")
+    df = add_trend(df, keys=TREND_KEYS).select(list(COMPUTED_SCHEMA))
+    df = df.join(names, on=["geography_level", "geography_code"], how="left").with_columns(
+        pl.col("geography_name").fill_null(pl.col("geography_code")),
+        pl.lit(False).alias("suppressed"),
+        pl.lit(run_id).alias("run_id"),
+    )
+    return df.select(OUTPUT_COLUMNS[:-1]).cast(MART_SCHEMA).sort(SORT_KEYS)
+
+
+def read_values(
+    con: duckdb.DuckDBPyConnection, indicator_ids: Iterable[str] | None = None
+) -> pl.DataFrame:
+    """Exact rows of mart_indicator_values (those of `indicator_ids`, or all), in SORT_KEYS
+    order."""
+    order = ", ".join(f"{k} NULLS FIRST" for k in SORT_KEYS)  # as Polars sorts
+    if indicator_ids is None:
+        return query_frame(con, f"SELECT * FROM mart_indicator_values ORDER BY {order}")
+    ids = sorted(set(indicator_ids))
+    return query_frame(
+        con,
+        f"SELECT * FROM mart_indicator_values WHERE list_contains(?, indicator_id) "
+        f"ORDER BY {order}",
+        [ids],
+    )
+
+
+def indicator_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The indicators that have rows in mart_indicator_values, in id order."""
+    rows = con.execute("SELECT DISTINCT indicator_id FROM mart_indicator_values").fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def headline_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The exact headline rows (see pipeline.headline_rows): ICS, breakdown all, the latest
+    rolling 12 months; read from the mart, so the whole table is never held."""
+    return query_frame(
+        con,
+        "SELECT * FROM mart_indicator_values WHERE period_type = 'rolling_12m' "
+        "AND geography_level = 'ics' AND breakdown = 'all' AND period_end = "
+        "(SELECT max(period_end) FROM mart_indicator_values WHERE period_type = 'rolling_12m') "
+        "ORDER BY indicator_id",
+    )
 
 
 COMPUTED_SCHEMA = {
@@ -439,3 +522,7 @@ SORT_KEYS = [
     "breakdown",
     "breakdown_value",
 ]
+# The mart's columns and types (OUTPUT_COLUMNS but schema_version, set on publishing): the
+# same for every indicator, so each one's rows append to the table the first one made.
+_SET_AFTER_COMPUTING = {"geography_name": pl.String, "suppressed": pl.Boolean, "run_id": pl.String}
+MART_SCHEMA = {c: {**COMPUTED_SCHEMA, **_SET_AFTER_COMPUTING}[c] for c in OUTPUT_COLUMNS[:-1]}

@@ -203,12 +203,13 @@ def build(con: duckdb.DuckDBPyConnection, config: Config | None = None) -> tuple
     return periods, cohort
 
 
-def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> pl.DataFrame:
-    values = indicators.compute_indicator_values(con, config, release_id)
+def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> int:
+    """Every indicator's exact values into mart_indicator_values; return how many rows."""
+    rows = indicators.compute_indicator_values(con, config, release_id)
     warehouse.run_sql_file(con, "marts/analyst_views.sql")
     warehouse.describe(con)
-    log.info("indicators: %d values computed (exact, kept in the warehouse)", values.height)
-    return values
+    log.info("indicators: %d values computed (exact, kept in the warehouse)", rows)
+    return rows
 
 
 # The code that shapes a published figure: the packages whose source goes into the release
@@ -272,7 +273,7 @@ def _point_current_at(outputs: Path, release_id: str) -> None:
     publish.point_current_at(outputs, release_id)
 
 
-def nothing_to_publish(con: duckdb.DuckDBPyConnection, values: pl.DataFrame) -> str:
+def nothing_to_publish(con: duckdb.DuckDBPyConnection, rows: int) -> str:
     """Why there is nothing to publish yet, in words for the operator; "" when there is.
 
     Day one (no provider has delivered a file that loaded) and the first months (deliveries
@@ -285,7 +286,7 @@ def nothing_to_publish(con: duckdb.DuckDBPyConnection, values: pl.DataFrame) -> 
             "nothing has been delivered yet (no file has loaded): there is nothing to publish; "
             "outputs/current is left as it was"
         )
-    if not values.height:
+    if not rows:
         return (
             "no indicator can be computed yet: the deaths deliveries loaded so far do not cover "
             "a whole reporting period; there is nothing to publish and outputs/current is left "
@@ -299,17 +300,16 @@ def pull(config: Config, run_id: str) -> mesh.MeshPullSummary:
     return mesh.pull_from_mesh(config, run_id=run_id)
 
 
-def publish_release(con, values: pl.DataFrame, config: Config, release_id: str) -> Path | None:
-    """Disclosure control and publication for these values, as `refresh` runs them."""
-    return _publication(con, values, config, release_id, run_directly)
+def publish_release(con, config: Config, release_id: str) -> Path | None:
+    """Disclosure control and publication of mart_indicator_values, as `refresh` runs them."""
+    rows = fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0]
+    return _publication(con, rows, config, release_id, run_directly)
 
 
-def _publication(
-    con, values: pl.DataFrame, config: Config, release_id: str, step: StepRunner
-) -> Path | None:
-    """The disclosure control and publish steps; None (nothing published) when there is
-    nothing to publish yet (see nothing_to_publish)."""
-    reason = nothing_to_publish(con, values)
+def _publication(con, rows: int, config: Config, release_id: str, step: StepRunner) -> Path | None:
+    """The disclosure control and publish steps, of the `rows` rows of mart_indicator_values;
+    None (nothing published) when there is nothing to publish yet (see nothing_to_publish)."""
+    reason = nothing_to_publish(con, rows)
     if reason:
         log.warning("publication: %s", reason)
         return None
@@ -321,17 +321,17 @@ def _publication(
             "release %s already published from the same inputs; current points at it", release_id
         )
         return release
-    published = step(
-        "disclosure control", publish.disclosure_controlled, values, config, release_id
-    )
-    release = step("publish", publish_controlled, con, published, config, release_id)
+    controlled = step("disclosure control", publish.control_release, con, config, release_id)
+    release = step("publish", publish_controlled, con, controlled, config, release_id)
     log.info("published release %s", release)
     return release
 
 
-def publish_controlled(con, published: pl.DataFrame, config: Config, release_id: str) -> Path:
+def publish_controlled(
+    con, controlled: publish.Controlled, config: Config, release_id: str
+) -> Path:
     """Write, audit and promote the disclosure-controlled rows; open the release to readers."""
-    release = publish.publish_controlled(con, published, config, release_id)
+    release = publish.publish_controlled(con, controlled, config, release_id)
     # Disclosure-controlled, made to be shared: readable by all, unlike everything else.
     permissions.share(release, config.outputs)
     return release
@@ -362,7 +362,9 @@ def refresh(
     before_closing: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     progress: Callable[[int, int, FileOutcome], None] | None = None,
 ) -> pl.DataFrame:
-    """One refresh of the ICS, every step in order (STEPS); return the exact indicator values.
+    """One refresh of the ICS, every step in order (STEPS); return its exact headline values
+    (headline_rows: ICS, all people, the latest rolling 12 months). Every value is in
+    mart_indicator_values, which `indicators.read_values` reads, an indicator at a time.
 
     pull (MESH, when configured) -> validate -> load -> build -> compute ->
     disclosure control -> publish (when `publish`) -> swap in. Each step runs through `step`
@@ -376,16 +378,17 @@ def refresh(
         summary.files = ingest(con, config, summary.run_id, step, progress)
         summary.periods, summary.cohort_rows = step("build", build, con, config)
         summary.release_id = release_id(con, config)
-        values = step("compute", compute, con, config, summary.release_id)
-        summary.indicator_rows = values.height
+        summary.indicator_rows = step("compute", compute, con, config, summary.release_id)
         if publish:
-            summary.release = _publication(con, values, config, summary.release_id, step)
+            rows = summary.indicator_rows
+            summary.release = _publication(con, rows, config, summary.release_id, step)
             if summary.release is None:
-                summary.not_published = nothing_to_publish(con, values)
+                summary.not_published = nothing_to_publish(con, rows)
+        headline = indicators.headline_values(con)
         if before_closing:
             before_closing(con)
     step("swap in", publish_warehouse, config)
-    return values
+    return headline
 
 
 HEADLINE_COLUMNS = (
@@ -413,6 +416,11 @@ def headline_rows(values: pl.DataFrame) -> pl.DataFrame:
 
 
 def headline(release: Path) -> pl.DataFrame:
-    """The published headline rows of a release (disclosure-controlled)."""
-    df = pl.read_parquet(release / "indicators", hive_partitioning=True)
+    """The published headline rows of a release (disclosure-controlled); only ICS rows of all
+    people are read."""
+    df = (
+        pl.scan_parquet(release / "indicators", hive_partitioning=True)
+        .filter((pl.col("geography_level") == "ics") & (pl.col("breakdown") == "all"))
+        .collect()
+    )
     return headline_rows(df).select(HEADLINE_COLUMNS).sort("indicator_id")

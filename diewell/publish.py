@@ -30,19 +30,29 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from diewell import __version__
 from diewell.config import Config
-from diewell.indicators import SORT_KEYS, catalogue_frame, counts_not_people, shared_denominators
+from diewell.indicators import (
+    SORT_KEYS,
+    catalogue_frame,
+    counts_not_people,
+    indicator_ids,
+    read_values,
+    release_parts,
+    shared_denominators,
+)
 from diewell.report import render_report
 from diewell.transforms.disclosure import (
     ALL_BREAKDOWN,
@@ -93,6 +103,9 @@ REPORT_FILE = "report.html"  # the "Die well" report for boards (diewell/report)
 FLAT_PARQUET_FILE = "indicators.parquet"
 FLAT_CSV_FILE = "indicators.csv"
 CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark, so Excel opens it as UTF-8
+# Disclosure control's rows, a temporary table of the run's connection, which the writer
+# reads a batch at a time (control_in_parts, write_release_files).
+PUBLICATION_TABLE = "publication_rows"
 # Columns the warehouse may not carry yet: published as nulls until it does.
 OPTIONAL_INPUT_COLUMNS = ("trend",)
 SET_ON_PUBLISHING = ("run_id", "schema_version")
@@ -104,6 +117,15 @@ ARROW_TYPES = {
     "number": pa.float64(),
     "boolean": pa.bool_(),
     "date": pa.date32(),
+}
+
+# The DuckDB types of those Arrow types (PUBLICATION_TABLE, the audit's read-back).
+DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
 }
 
 # Privacy: shapes that must never appear in anything published (audit and tests).
@@ -223,20 +245,82 @@ def controlled_rows(
     return published.select(columns).sort(SORT_KEYS)
 
 
+@dataclass(frozen=True)
+class Controlled:
+    """What disclosure control left in PUBLICATION_TABLE of the run's connection."""
+
+    rows: int
+    suppressed: int
+
+
+def _create_publication_table(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{f.name} {DUCKDB_TYPES[f.type]}" for f in OUTPUT_SCHEMA)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PUBLICATION_TABLE} ({columns})")
+
+
+def _append_published(con: duckdb.DuckDBPyConnection, published: pl.DataFrame) -> None:
+    con.register("published_part", published.to_arrow().cast(OUTPUT_SCHEMA))
+    try:
+        con.execute(f"INSERT INTO {PUBLICATION_TABLE} SELECT * FROM published_part")
+    finally:
+        con.unregister("published_part")
+
+
+def control_in_parts(
+    con: duckdb.DuckDBPyConnection,
+    exact_part: Callable[[tuple[str, ...]], pl.DataFrame],
+    indicator_ids: Iterable[str],
+    threshold: int,
+    multiple: int,
+    run_id: str,
+) -> Controlled:
+    """Disclosure control one part of the release at a time (indicators.release_parts: an
+    indicator, or a shared-denominator set), each part's exact rows from `exact_part`, into
+    PUBLICATION_TABLE, a temporary table of `con` (DuckDB holds it, under the connection's
+    memory limit). Held at once: one part's rows and their working copies."""
+    _create_publication_table(con)
+    rows = suppressed = 0
+    for part in release_parts(indicator_ids):
+        published = controlled_rows(exact_part(part), threshold, multiple, run_id)
+        _append_published(con, published)
+        rows += published.height
+        suppressed += int(published["suppressed"].sum())
+        del published
+    return Controlled(rows=rows, suppressed=suppressed)
+
+
+def control_release(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> Controlled:
+    """The disclosure control step: mart_indicator_values, a part at a time, controlled into
+    PUBLICATION_TABLE with the ICS's settings."""
+    return control_in_parts(
+        con,
+        lambda part: read_values(con, part),
+        indicator_ids(con),
+        config.suppress_up_to,
+        config.round_to,
+        run_id,
+    )
+
+
+@contextmanager
+def rows_in_duckdb(published: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection of its own (in memory) whose PUBLICATION_TABLE holds `published`:
+    for rows already in memory (a regional release), written as a run's are."""
+    con = duckdb.connect()
+    try:
+        _create_publication_table(con)
+        _append_published(con, published.select(OUTPUT_SCHEMA.names))
+        yield con
+    finally:
+        con.close()
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_csv(df: pl.DataFrame, path: Path) -> None:
-    """RFC 4180 CSV with a header, UTF-8 with a BOM, dates as YYYY-MM-DD, empty for null;
-    written straight to the file (never the whole text in memory)."""
-    with path.open("wb") as f:
-        f.write("".encode(CSV_ENCODING))  # the byte-order mark
-        df.write_csv(f, line_terminator="\r\n", null_value="", float_precision=None)
 
 
 def _write_options() -> dict:
@@ -247,28 +331,130 @@ def _write_options() -> dict:
     }
 
 
-def write_release_files(folder: Path, published: pl.DataFrame) -> tuple[list[dict], int]:
-    """Write a release's indicators (partitioned and flat), catalogue and schemas into folder.
+class _RowGroupWriter:
+    """A Parquet file written in row groups of PARQUET_ROW_GROUP_SIZE rows (the last one
+    smaller), whatever the sizes of the tables it is given: the same rows give the same file."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.schema = schema
+        self.writer = pq.ParquetWriter(path, schema, **_write_options())
+        self.pending: list[pa.Table] = []
+        self.held = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table.select(self.schema.names).cast(self.schema))
+        self.held += table.num_rows
+        while self.held >= PARQUET_ROW_GROUP_SIZE:
+            rows = pa.concat_tables(self.pending)
+            self.writer.write_table(rows.slice(0, PARQUET_ROW_GROUP_SIZE))
+            rest = rows.slice(PARQUET_ROW_GROUP_SIZE)
+            self.pending, self.held = [rest], rest.num_rows
+
+    def close(self) -> None:
+        if self.held:
+            self.writer.write_table(pa.concat_tables(self.pending))
+        self.writer.close()
+
+
+def _sorted_batches(
+    con: duckdb.DuckDBPyConnection, table: str, first: tuple[str, ...] = ()
+) -> Iterator[pa.Table]:
+    """The table's rows ordered by `first` then SORT_KEYS (as Polars sorts: nulls first),
+    in the schema's columns and types, a batch at a time: DuckDB sorts, spilling beside the
+    warehouse when it must, and the whole table is never held here."""
+    order = ", ".join([*first, *(f"{k} NULLS FIRST" for k in SORT_KEYS)])
+    columns = ", ".join(OUTPUT_SCHEMA.names)
+    reader = con.sql(f"SELECT {columns} FROM {table} ORDER BY {order}").to_arrow_reader(
+        PARQUET_ROW_GROUP_SIZE
+    )
+    for batch in reader:
+        yield pa.Table.from_batches([batch]).cast(OUTPUT_SCHEMA)
+
+
+def _partition_runs(batch: pa.Table) -> Iterator[tuple[tuple, pa.Table]]:
+    """A batch sorted by the partition columns, cut where their values change."""
+    n = batch.num_rows
+    if n == 0:
+        return
+    changed = None
+    for c in PARTITION_COLUMNS:
+        column = batch.column(c)
+        step = pc.not_equal(column.slice(1), column.slice(0, n - 1))
+        changed = step if changed is None else pc.or_(changed, step)
+    starts = [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist())] if n > 1 else [0]
+    for start, stop in zip(starts, [*starts[1:], n], strict=True):
+        key = tuple(batch.column(c)[start].as_py() for c in PARTITION_COLUMNS)
+        yield key, batch.slice(start, stop - start)
+
+
+def _partition_path(folder: Path, key: tuple) -> Path:
+    parts = [
+        f"{c}={v.isoformat() if hasattr(v, 'isoformat') else v}"
+        for c, v in zip(PARTITION_COLUMNS, key, strict=True)
+    ]
+    return folder.joinpath(INDICATORS_DIR, *parts, "part-0.parquet")
+
+
+def _write_partitions(folder: Path, con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """indicators/period_type=../period_end=../part-0.parquet, each in SORT_KEYS order."""
+    current: tuple | None = None
+    writer: _RowGroupWriter | None = None
+    try:
+        for batch in _sorted_batches(con, table, first=tuple(PARTITION_COLUMNS)):
+            for key, rows in _partition_runs(batch):
+                if key != current:
+                    if writer is not None:
+                        writer.close()
+                    current, writer = (
+                        key,
+                        _RowGroupWriter(_partition_path(folder, key), FILE_SCHEMA),
+                    )
+                writer.add(rows)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _write_flat_files(folder: Path, con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """The same rows in one Parquet file and one CSV (RFC 4180, a header, UTF-8 with a BOM,
+    dates as YYYY-MM-DD, empty for null), in SORT_KEYS order, a batch at a time; return how
+    many rows they hold."""
+    rows = 0
+    parquet = _RowGroupWriter(folder / FLAT_PARQUET_FILE, OUTPUT_SCHEMA)
+    try:
+        with (folder / FLAT_CSV_FILE).open("wb") as csv:
+            csv.write("".encode(CSV_ENCODING))  # the byte-order mark
+            for batch in _sorted_batches(con, table):
+                parquet.add(batch)
+                pl.from_arrow(batch).write_csv(
+                    csv,
+                    include_header=rows == 0,
+                    line_terminator="\r\n",
+                    null_value="",
+                    float_precision=None,
+                )
+                rows += batch.num_rows
+            if rows == 0:  # the header alone
+                pl.from_arrow(OUTPUT_SCHEMA.empty_table()).write_csv(
+                    csv, line_terminator="\r\n", null_value=""
+                )
+    finally:
+        parquet.close()
+    return rows
+
+
+def write_release_files(
+    folder: Path, con: duckdb.DuckDBPyConnection, table: str = PUBLICATION_TABLE
+) -> tuple[list[dict], int]:
+    """Write a release's indicators (partitioned and flat) from `table` of `con`, its
+    catalogue and schemas into folder, the indicators a batch at a time.
 
     Returns the manifest's `files` entries (path, rows, sha256) and the catalogue's rows.
     """
     folder.mkdir(parents=True)
-    table = published.to_arrow().cast(OUTPUT_SCHEMA)
-    ds.write_dataset(
-        table,
-        folder / INDICATORS_DIR,
-        format="parquet",
-        partitioning=PARTITIONING,
-        basename_template="part-{i}.parquet",
-        file_options=ds.ParquetFileFormat().make_write_options(**_write_options()),
-        max_rows_per_group=PARQUET_ROW_GROUP_SIZE,
-        preserve_order=True,
-        existing_data_behavior="error",
-    )
-    pq.write_table(
-        table, folder / FLAT_PARQUET_FILE, row_group_size=PARQUET_ROW_GROUP_SIZE, **_write_options()
-    )
-    _write_csv(published.select(OUTPUT_SCHEMA.names), folder / FLAT_CSV_FILE)
+    _write_partitions(folder, con, table)
+    csv_rows = _write_flat_files(folder, con, table)
     catalogue = catalogue_frame().select(CATALOGUE_SCHEMA.names).sort("indicator_id")
     pq.write_table(
         catalogue.to_arrow().cast(CATALOGUE_SCHEMA),
@@ -290,9 +476,17 @@ def write_release_files(folder: Path, published: pl.DataFrame) -> tuple[list[dic
             }
         )
     files.append(
-        {"path": FLAT_CSV_FILE, "rows": published.height, "sha256": _sha256(folder / FLAT_CSV_FILE)}
+        {"path": FLAT_CSV_FILE, "rows": csv_rows, "sha256": _sha256(folder / FLAT_CSV_FILE)}
     )
     return files, catalogue.height
+
+
+def published_counts(con: duckdb.DuckDBPyConnection, table: str = PUBLICATION_TABLE) -> Controlled:
+    """How many rows `table` holds, and how many of them are suppressed."""
+    rows, suppressed = fetch_one(
+        con, f"SELECT count(*), count(*) FILTER (WHERE suppressed) FROM {table}"
+    )
+    return Controlled(rows=rows, suppressed=suppressed)
 
 
 def disclosure_settings(threshold: int, multiple: int) -> dict:
@@ -321,14 +515,12 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def write_release(
-    folder: Path,
-    published: pl.DataFrame,
-    con: duckdb.DuckDBPyConnection,
-    config: Config,
-    run_id: str,
+    folder: Path, con: duckdb.DuckDBPyConnection, config: Config, run_id: str
 ) -> None:
-    """Write the indicators, catalogue, schemas and manifest of one release into folder."""
-    files, catalogue_rows = write_release_files(folder, published)
+    """Write the indicators (PUBLICATION_TABLE of `con`), catalogue, schemas and manifest of
+    one release into folder."""
+    files, catalogue_rows = write_release_files(folder, con)
+    published = published_counts(con)
     inputs = con.execute(
         "SELECT file_name, extract, provider, period_end, sha256, rows_loaded FROM landing_files "
         "WHERE status = 'loaded' ORDER BY extract, provider, period_end, file_name"
@@ -341,8 +533,8 @@ def write_release(
         "diewell_version": __version__,
         "ics": {"code": config.ics_code, "name": config.ics_name},
         "row_counts": {
-            "indicators": published.height,
-            "indicators_suppressed": int(published["suppressed"].sum()),
+            "indicators": published.rows,
+            "indicators_suppressed": published.suppressed,
             "indicator_catalogue": catalogue_rows,
         },
         "disclosure": disclosure_settings(config.suppress_up_to, config.round_to),
@@ -417,39 +609,120 @@ def _columns(schema: pa.Schema) -> list[tuple[str, str]]:
     return [(f.name, str(f.type)) for f in schema]
 
 
+class TableSchemaCheck:
+    """How a table read back breaks its Table Schema (names, order, types, constraints),
+    the table given a part at a time: the problems are those of the whole table, as
+    table_schema_problems gives them. The parts must not share a primary key (a release's
+    parts are whole indicators, and indicator_id is in its key)."""
+
+    def __init__(self, table_schema: dict, what: str):
+        self.table_schema, self.what = table_schema, what
+        self.want = _columns(arrow_schema(table_schema))
+        self.columns_differ: list[tuple[str, str]] | None = None
+        self.nulls: dict[str, int] = {}
+        self.distinct: dict[str, set] = {}  # the values of columns with an enum or pattern
+        self.below: set[str] = set()
+        self.seen: dict[str, set] = {}  # the values of unique columns
+        self.duplicated: set[str] = set()
+        self.key_repeats = False
+
+    def add(self, table: pa.Table) -> None:
+        got = _columns(table.schema)
+        if got != self.want:
+            self.columns_differ = self.columns_differ or got
+            return
+        df = pl.from_arrow(table)
+        for field in self.table_schema["fields"]:
+            name, rules = field["name"], field.get("constraints", {})
+            col = df[name]
+            if rules.get("required") and col.null_count():
+                self.nulls[name] = self.nulls.get(name, 0) + col.null_count()
+            present = col.drop_nulls()
+            if "enum" in rules or "pattern" in rules:
+                self.distinct.setdefault(name, set()).update(present.unique().to_list())
+            if "minimum" in rules and (present < rules["minimum"]).any():
+                self.below.add(name)
+            if rules.get("unique"):
+                values = set(present.to_list())
+                seen = self.seen.setdefault(name, set())
+                if present.is_duplicated().any() or values & seen:
+                    self.duplicated.add(name)
+                seen |= values
+        key = self.table_schema.get("primaryKey")
+        if key and df.select(key).is_duplicated().any():
+            self.key_repeats = True
+
+    def problems(self) -> list[str]:
+        what = self.what
+        if self.columns_differ is not None:
+            return [
+                f"{what}: columns {self.columns_differ} differ from the committed schema "
+                f"{self.want}"
+            ]
+        problems = []
+        for field in self.table_schema["fields"]:
+            name, rules = field["name"], field.get("constraints", {})
+            if n := self.nulls.get(name):
+                problems.append(f"{what}.{name}: {n} nulls in a required column")
+            present = self.distinct.get(name, set())
+            if "enum" in rules and (bad := present - set(rules["enum"])):
+                problems.append(f"{what}.{name}: {len(bad)} value(s) outside {rules['enum']}")
+            if "pattern" in rules:
+                pattern = re.compile(rules["pattern"])
+                if bad := [v for v in present if not pattern.fullmatch(v)]:
+                    problems.append(f"{what}.{name}: {len(bad)} value(s) not matching the pattern")
+            if name in self.below:
+                problems.append(f"{what}.{name}: values below {rules['minimum']}")
+            if name in self.duplicated:
+                problems.append(f"{what}.{name}: duplicate values in a unique column")
+        if self.key_repeats:
+            key = self.table_schema["primaryKey"]
+            problems.append(f"{what}: rows repeat the primary key ({', '.join(key)})")
+        return problems
+
+
 def table_schema_problems(table: pa.Table, table_schema: dict, what: str) -> list[str]:
     """How a table read back breaks its Table Schema: names, order, types and constraints."""
-    got, want = _columns(table.schema), _columns(arrow_schema(table_schema))
-    if got != want:
-        return [f"{what}: columns {got} differ from the committed schema {want}"]
-    df = pl.from_arrow(table)
-    problems = []
-    for field in table_schema["fields"]:
-        name, rules = field["name"], field.get("constraints", {})
-        col = df[name]
-        if rules.get("required") and col.null_count():
-            problems.append(f"{what}.{name}: {col.null_count()} nulls in a required column")
-        present = col.drop_nulls()
-        if "enum" in rules and (bad := present.filter(~present.is_in(rules["enum"]))).len():
-            problems.append(f"{what}.{name}: {bad.n_unique()} value(s) outside {rules['enum']}")
-        if "pattern" in rules:
-            pattern = re.compile(rules["pattern"])
-            bad = [v for v in present.unique().to_list() if not pattern.fullmatch(v)]
-            if bad:
-                problems.append(f"{what}.{name}: {len(bad)} value(s) not matching the pattern")
-        if "minimum" in rules and (present < rules["minimum"]).any():
-            problems.append(f"{what}.{name}: values below {rules['minimum']}")
-        if rules.get("unique") and present.is_duplicated().any():
-            problems.append(f"{what}.{name}: duplicate values in a unique column")
-    key = table_schema.get("primaryKey")
-    if key and df.select(key).is_duplicated().any():
-        problems.append(f"{what}: rows repeat the primary key ({', '.join(key)})")
-    return problems
+    check = TableSchemaCheck(table_schema, what)
+    check.add(table)
+    return check.problems()
 
 
-def _exact_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    columns = ", ".join([*PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS])
-    return query_frame(con, f"SELECT {columns} FROM mart_indicator_values")
+@dataclass(frozen=True)
+class ExactRows:
+    """The exact rows a release was made from, for its audit, a part at a time: the primary
+    key, counts and statistics of each row before disclosure control."""
+
+    source: str  # what holds them, as the audit's messages name it
+    rows: int
+    indicator_ids: tuple[str, ...]
+    part: Callable[[tuple[str, ...]], pl.DataFrame]
+
+    @classmethod
+    def of_mart(cls, con: duckdb.DuckDBPyConnection) -> ExactRows:
+        """mart_indicator_values, each part read when it is audited."""
+        columns = ", ".join([*PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS])
+        return cls(
+            source="mart_indicator_values",
+            rows=fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0],
+            indicator_ids=tuple(indicator_ids(con)),
+            part=lambda ids: query_frame(
+                con,
+                f"SELECT {columns} FROM mart_indicator_values WHERE list_contains(?, indicator_id)",
+                [list(ids)],
+            ),
+        )
+
+    @classmethod
+    def of_frame(cls, frame: pl.DataFrame, source: str) -> ExactRows:
+        """Exact rows held in memory (a regional release's sums)."""
+        exact = frame.select(*PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS)
+        return cls(
+            source=source,
+            rows=exact.height,
+            indicator_ids=tuple(sorted(exact["indicator_id"].unique().to_list())),
+            part=lambda ids: exact.filter(pl.col("indicator_id").is_in(list(ids))),
+        )
 
 
 def disclosure_problems(
@@ -611,25 +884,30 @@ def disclosure_problems_in_parts(
     multiple: int,
     not_people: Collection[str] = (),
 ) -> list[str]:
-    """disclosure_problems, one part of the release at a time: each indicator alone, except
-    the indicators that share a denominator (rule 3), together. Every rule looks only within
-    an indicator or such a set, so the problems are the same, each count summed over the
-    parts; what is held at once is a part's rows, not several copies of the whole release."""
-    sets = shared_denominators()
-    part_of = {i: sets.get(i, i) for i in published["indicator_id"].unique().to_list()}
-    part_of.update({i: sets.get(i, i) for i in exact["indicator_id"].unique().to_list()})
-    totals: dict[str, int] = {}
-    for part in sorted(set(part_of.values())):
-        members = [i for i, p in part_of.items() if p == part]
-        for problem in disclosure_problems(
-            published.filter(pl.col("indicator_id").is_in(members)),
-            exact.filter(pl.col("indicator_id").is_in(members)),
+    """disclosure_problems, one part of the release at a time (indicators.release_parts):
+    every rule looks only within an indicator or a shared-denominator set, so the problems
+    are the same, each count summed over the parts."""
+    ids = {*published["indicator_id"].unique(), *exact["indicator_id"].unique()}
+    return summed_problems(
+        disclosure_problems(
+            published.filter(pl.col("indicator_id").is_in(part)),
+            exact.filter(pl.col("indicator_id").is_in(part)),
             threshold,
             multiple,
             not_people=not_people,
-        ):
+        )
+        for part in release_parts(ids)
+    )
+
+
+def summed_problems(parts: Iterable[list[str]]) -> list[str]:
+    """The disclosure problems of several parts as one list: each text once, its counts
+    summed."""
+    totals: dict[str, int] = {}
+    for problems in parts:
+        for problem in problems:
             counted = _COUNTED.match(problem)
-            if counted is None:  # every problem starts with its count
+            if counted is None:  # every disclosure problem starts with its count
                 raise ValueError(f"a disclosure problem without its count: {problem}")
             totals[counted[2]] = totals.get(counted[2], 0) + int(counted[1])
     return [f"{n} {text}" for text, n in totals.items()]
@@ -644,42 +922,64 @@ def _text_problems(text: str, where: str) -> list[str]:
     return problems
 
 
-def privacy_problems(release: Path, tables: dict[str, pl.DataFrame]) -> list[str]:
-    """Person-level columns, NHS-number or pseudonym-shaped strings anywhere in the release."""
-    problems = []
-    for what, df in tables.items():
-        if person := [c for c in df.columns if PERSON_LEVEL_COLUMN.search(c)]:
-            problems.append(f"{what}: person-level column(s) {', '.join(person)}")
+class PrivacyCheck:
+    """Person-level columns, NHS-number or pseudonym-shaped strings anywhere in a release,
+    its tables given a part at a time (each column's distinct strings are kept: names and
+    codes, a few thousand, never a row)."""
+
+    def __init__(self) -> None:
+        self.person: dict[str, list[str]] = {}  # table -> its person-level columns
+        self.strings: dict[str, dict[str, set[str]]] = {}  # table -> column -> values
+
+    def add(self, what: str, df: pl.DataFrame) -> None:
+        if what not in self.person:
+            self.person[what] = [c for c in df.columns if PERSON_LEVEL_COLUMN.search(c)]
+            self.strings[what] = {}
         for name, dtype in df.schema.items():
             if dtype == pl.String:
-                text = "\n".join(df[name].drop_nulls().unique().to_list())
-                problems += _text_problems(text, f"{what}.{name}")
-    for path in sorted(release.rglob("*.json")):
-        problems += _text_problems(path.read_text(encoding="utf-8"), path.name)
-    return problems
+                values = self.strings[what].setdefault(name, set())
+                values.update(df[name].drop_nulls().unique().to_list())
+
+    def problems(self, release: Path) -> list[str]:
+        problems = []
+        for what, person in self.person.items():
+            if person:
+                problems.append(f"{what}: person-level column(s) {', '.join(person)}")
+            for name, values in self.strings[what].items():
+                problems += _text_problems("\n".join(sorted(values)), f"{what}.{name}")
+        for path in sorted(release.rglob("*.json")):
+            problems += _text_problems(path.read_text(encoding="utf-8"), path.name)
+        return problems
 
 
-def _row_fingerprints(frame: pl.DataFrame) -> pl.Series:
+def privacy_problems(release: Path, tables: dict[str, pl.DataFrame]) -> list[str]:
+    """Person-level columns, NHS-number or pseudonym-shaped strings anywhere in the release."""
+    check = PrivacyCheck()
+    for what, df in tables.items():
+        check.add(what, df)
+    return check.problems(release)
+
+
+def _row_fingerprints(frame: pl.LazyFrame | pl.DataFrame) -> pl.Series:
     """One 64-bit hash per row of the schema's columns, sorted: two tables hold the same rows
-    (in any order) when these are equal. Eight bytes a row, where comparing sorted copies of
-    the tables held each of them twice."""
-    return frame.select(OUTPUT_SCHEMA.names).hash_rows().sort()
+    (in any order) when these are equal. Eight bytes a row, and a lazy frame (a flat file
+    scanned) is hashed as it streams, never held whole."""
+    hashed = frame.lazy().select(pl.struct(OUTPUT_SCHEMA.names).hash().alias("row"))
+    return hashed.collect(engine="streaming")["row"].sort()
 
 
-def _flat_problems(release: Path, indicators: pl.DataFrame) -> list[str]:
-    """The flat Parquet and CSV files must hold exactly the partitioned rows (read one at a
-    time, each reduced to its row fingerprints)."""
-    expected = _row_fingerprints(indicators)
-    schema = indicators.select(OUTPUT_SCHEMA.names).schema
-    readers = {
-        FLAT_PARQUET_FILE: lambda: pl.read_parquet(release / FLAT_PARQUET_FILE),
+def _flat_problems(release: Path, expected: pl.Series, schema: pl.Schema) -> list[str]:
+    """The flat Parquet and CSV files must hold exactly the partitioned rows, whose sorted
+    fingerprints are `expected` (`schema`: their Polars types, which the CSV is read with)."""
+    scans = {
+        FLAT_PARQUET_FILE: lambda: pl.scan_parquet(release / FLAT_PARQUET_FILE),
         # the byte-order mark is skipped by the reader; the text must be UTF-8 throughout
-        FLAT_CSV_FILE: lambda: pl.read_csv(release / FLAT_CSV_FILE, schema=schema),
+        FLAT_CSV_FILE: lambda: pl.scan_csv(release / FLAT_CSV_FILE, schema=schema),
     }
     problems = []
-    for name, read in readers.items():
+    for name, scan in scans.items():
         try:
-            found = _row_fingerprints(read())
+            found = _row_fingerprints(scan())
         except Exception as exc:  # a missing or unreadable file
             return [f"the flat files cannot be read back: {type(exc).__name__}"]
         if not found.equals(expected):
@@ -690,7 +990,7 @@ def _flat_problems(release: Path, indicators: pl.DataFrame) -> list[str]:
 def _manifest_problems(
     release: Path,
     run_id: str,
-    indicators: pl.DataFrame,
+    rows: int,
     catalogue: pl.DataFrame,
     threshold: int,
     multiple: int,
@@ -705,8 +1005,8 @@ def _manifest_problems(
         if manifest.get(key) != value:
             problems.append(f"{MANIFEST_FILE}: {key} is not {value}")
     counts = manifest.get("row_counts", {})
-    if counts.get("indicators") != indicators.height:
-        problems.append(f"{MANIFEST_FILE}: row_counts.indicators is not {indicators.height}")
+    if counts.get("indicators") != rows:
+        problems.append(f"{MANIFEST_FILE}: row_counts.indicators is not {rows}")
     if counts.get("indicator_catalogue") != catalogue.height:
         problems.append(f"{MANIFEST_FILE}: row_counts.indicator_catalogue is wrong")
     for entry in manifest.get("files", []):
@@ -740,65 +1040,138 @@ def audit(
     return audit_release(
         release,
         run_id,
-        exact=_exact_values(con),
-        exact_rows=fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0],
-        exact_source="mart_indicator_values",
+        exact=ExactRows.of_mart(con),
         threshold=config.suppress_up_to,
         multiple=config.round_to,
+        con=con,
     )
+
+
+AUDITED_TABLE = "audited_rows"  # the staged indicator files read back (a temporary table)
+
+
+def _read_back(con: duckdb.DuckDBPyConnection, release: Path) -> list[str]:
+    """The staged indicator files (each already checked against FILE_SCHEMA by
+    _file_problems), partition columns included, into AUDITED_TABLE of `con`, where each part
+    is then read from; return the indicators they hold."""
+    files = (release / INDICATORS_DIR).as_posix() + "/**/*.parquet"
+    hive_types = ", ".join(
+        f"'{c}': {DUCKDB_TYPES[OUTPUT_SCHEMA.field(c).type]}" for c in PARTITION_COLUMNS
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {AUDITED_TABLE} AS "
+        f"SELECT {', '.join(OUTPUT_SCHEMA.names)} FROM read_parquet(?, hive_partitioning = true, "
+        f"hive_types = {{{hive_types}}}, hive_types_autocast = false)",
+        [files],
+    )
+    rows = con.execute(f"SELECT DISTINCT indicator_id FROM {AUDITED_TABLE}").fetchall()
+    return sorted(r[0] for r in rows if r[0] is not None)
 
 
 def audit_release(
     release: Path,
     run_id: str,
     *,
-    exact: pl.DataFrame,
-    exact_rows: int,
-    exact_source: str,
+    exact: ExactRows,
     threshold: int,
     multiple: int,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> AuditSummary:
-    """The audit of a staged release against the exact rows it was made from (`exact`: the
-    primary key, counts and statistics of each row before disclosure control)."""
+    """The audit of a staged release against the exact rows it was made from.
+
+    The staged files are read back into a temporary table of `con` (the run's connection,
+    under its memory limit; an in-memory one of its own when None) and checked one part of
+    the release at a time (indicators.release_parts), each rule summed over the parts: what
+    is held at once is one part's rows, never the release's.
+    """
     problems = _file_problems(release)
     if problems:
         raise AuditFailed("; ".join(problems))
+    own = con is None
+    con = duckdb.connect() if con is None else con
     try:
-        indicators_table = read_indicators(release)
+        return _audit_parts(release, run_id, exact, threshold, multiple, con)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {AUDITED_TABLE}")
+        if own:
+            con.close()
+
+
+def _audit_parts(
+    release: Path,
+    run_id: str,
+    exact: ExactRows,
+    threshold: int,
+    multiple: int,
+    con: duckdb.DuckDBPyConnection,
+) -> AuditSummary:
+    try:
+        published_ids = _read_back(con, release)
         catalogue_table = pq.read_table(release / CATALOGUE_FILE)
     except Exception as exc:  # any unreadable file fails the audit
         raise AuditFailed(f"the staged files cannot be read back: {exc}") from exc
 
-    problems += table_schema_problems(indicators_table, INDICATORS_TABLE_SCHEMA, "indicators")
+    schema = TableSchemaCheck(INDICATORS_TABLE_SCHEMA, "indicators")
+    privacy = PrivacyCheck()
+    disclosure: list[list[str]] = []
+    fingerprints: list[pl.Series] = []
+    rows = suppressed = 0
+    other_version = other_run = False
+    polars_schema: pl.Schema | None = None
+    for part in release_parts({*published_ids, *exact.indicator_ids}):
+        table = con.sql(
+            f"SELECT * FROM {AUDITED_TABLE} WHERE list_contains(?, indicator_id)",
+            params=[list(part)],
+        ).to_arrow_table()
+        schema.add(table)
+        if schema.columns_differ is not None:
+            continue  # the checks below rely on the columns
+        indicators = pl.from_arrow(table)
+        del table
+        polars_schema = indicators.schema
+        rows += indicators.height
+        suppressed += int(indicators["suppressed"].sum())
+        other_version |= bool((indicators["schema_version"] != SCHEMA_VERSION).any())
+        other_run |= bool((indicators["run_id"] != run_id).any())
+        disclosure.append(
+            disclosure_problems(
+                indicators, exact.part(part), threshold, multiple, not_people=counts_not_people()
+            )
+        )
+        privacy.add("indicators", indicators)
+        fingerprints.append(_row_fingerprints(indicators))
+        del indicators
+
+    problems = schema.problems()
     problems += table_schema_problems(
         catalogue_table, CATALOGUE_TABLE_SCHEMA, "indicator_catalogue"
     )
     if problems:  # the checks below rely on the schema
         raise AuditFailed("; ".join(problems))
-    indicators = pl.from_arrow(indicators_table)
     catalogue = pl.from_arrow(catalogue_table)
-    if (indicators["schema_version"] != SCHEMA_VERSION).any():
+    if other_version:
         problems.append(f"indicators: schema_version is not {SCHEMA_VERSION} throughout")
-    if (indicators["run_id"] != run_id).any():
+    if other_run:
         problems.append(f"indicators: run_id is not {run_id} throughout")
-    if indicators.height != exact_rows:
-        problems.append(f"{indicators.height} rows staged but {exact_source} holds {exact_rows}")
-    uncatalogued = set(indicators["indicator_id"]) - set(catalogue["indicator_id"])
+    if rows != exact.rows:
+        problems.append(f"{rows} rows staged but {exact.source} holds {exact.rows}")
+    uncatalogued = set(published_ids) - set(catalogue["indicator_id"])
     if uncatalogued:
         problems.append(f"indicator(s) {', '.join(sorted(uncatalogued))} are not in the catalogue")
-    problems += disclosure_problems_in_parts(
-        indicators, exact, threshold, multiple, not_people=counts_not_people()
-    )
-    problems += privacy_problems(
-        release, {"indicators": indicators, "indicator_catalogue": catalogue}
-    )
-    problems += _flat_problems(release, indicators)
-    problems += _manifest_problems(release, run_id, indicators, catalogue, threshold, multiple)
+    problems += summed_problems(disclosure)
+    privacy.add("indicator_catalogue", catalogue)
+    problems += privacy.problems(release)
+    if polars_schema is not None:
+        expected = (
+            pl.concat(fingerprints).sort() if fingerprints else pl.Series("row", [], pl.UInt64)
+        )
+        problems += _flat_problems(release, expected, polars_schema)
+    problems += _manifest_problems(release, run_id, rows, catalogue, threshold, multiple)
     if problems:
         raise AuditFailed("; ".join(problems))
     return AuditSummary(
-        rows=indicators.height,
-        suppressed=int(indicators["suppressed"].sum()),
+        rows=rows,
+        suppressed=suppressed,
         files=len(list((release / INDICATORS_DIR).rglob("*.parquet"))),
     )
 
@@ -870,17 +1243,32 @@ def _warn_about_weak_settings(config: Config) -> None:
 def publish(
     con: duckdb.DuckDBPyConnection, values: pl.DataFrame, config: Config, run_id: str
 ) -> Path:
-    """Disclosure-control the exact values, then write, audit and promote; return the release."""
+    """Disclosure-control these exact values (a part at a time), then write, audit (against
+    mart_indicator_values) and promote; return the release."""
     if (config.outputs / RELEASES / run_id).exists():
         raise AuditFailed(f"a release {run_id} already exists; a run publishes once")
-    return publish_controlled(con, disclosure_controlled(values, config, run_id), config, run_id)
+    controlled = control_in_parts(
+        con,
+        lambda part: values.filter(pl.col("indicator_id").is_in(part)),
+        values["indicator_id"].unique().to_list(),
+        config.suppress_up_to,
+        config.round_to,
+        run_id,
+    )
+    return publish_controlled(con, controlled, config, run_id)
 
 
 def publish_controlled(
-    con: duckdb.DuckDBPyConnection, published: pl.DataFrame, config: Config, run_id: str
+    con: duckdb.DuckDBPyConnection, controlled: Controlled, config: Config, run_id: str
 ) -> Path:
-    """Write disclosure-controlled rows to staging, audit them, and only then promote."""
+    """Write the disclosure-controlled rows (PUBLICATION_TABLE of `con`, as disclosure
+    control left them: `controlled`) to staging, audit them, and only then promote."""
     _warn_about_weak_settings(config)
+    if published_counts(con) != controlled:
+        raise AuditFailed(
+            f"{PUBLICATION_TABLE} no longer holds the {controlled.rows} rows disclosure control "
+            "left: run disclosure control again on this connection"
+        )
 
     def checked(staging: Path) -> AuditSummary:
         summary = audit(staging, con, config, run_id)
@@ -894,7 +1282,7 @@ def publish_controlled(
     return publish_staged(
         config.outputs,
         run_id,
-        write=lambda staging: write_release(staging, published, con, config, run_id),
+        write=lambda staging: write_release(staging, con, config, run_id),
         check=checked,
     )
 

@@ -32,7 +32,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from diewell import __version__, permissions, publish
 from diewell.config import ConfigError, DisclosureSection, IcsSection, Text
 from diewell.pipeline import code_digest
-from diewell.transforms.disclosure import COUNT_COLUMNS, STATISTIC_COLUMNS
 from diewell.transforms.regional import combine_ics_releases
 
 log = logging.getLogger("diewell.region")
@@ -202,7 +201,8 @@ def publish_region(
     ]
 
     def write(staging: Path) -> None:
-        files, catalogue_rows = publish.write_release_files(staging, published)
+        with publish.rows_in_duckdb(published) as con:
+            files, catalogue_rows = publish.write_release_files(staging, con)
         manifest = {
             "schema_version": publish.SCHEMA_VERSION,
             "schema_fingerprint": publish.schema_fingerprint(),
@@ -230,9 +230,7 @@ def publish_region(
         return publish.audit_release(
             staging,
             run_id,
-            exact=exact.select(*publish.PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS),
-            exact_rows=exact.height,
-            exact_source="the sums of the ICS releases",
+            exact=publish.ExactRows.of_frame(exact, "the sums of the ICS releases"),
             threshold=config.suppress_up_to,
             multiple=config.round_to,
         )

@@ -45,14 +45,14 @@ def refresh(
         support.prune_cache(con, config, summary.release_id)
 
     with failure_reported(config, summary.run_id), support.one_writer(config, summary.run_id):
-        values = pipeline.refresh(
+        headline = pipeline.refresh(
             config, summary, publish=publish, step=steps, before_closing=before_closing
         )
         report_refresh(
             config,
             summary,
             quarantine,
-            values,
+            headline,
             reused=steps.reused,
             mesh_summary=summary.pulled,
             mesh_problem=steps.pull_problem,

@@ -135,7 +135,7 @@ def report_refresh(
     config: Config,
     summary: pipeline.RunSummary,
     quarantine: list[tuple[str, int, int]],
-    values: pl.DataFrame,
+    headline: pl.DataFrame,
     *,
     reused: bool,
     mesh_summary: mesh.MeshPullSummary | None,
@@ -161,7 +161,7 @@ def report_refresh(
         headline = pipeline.headline(summary.release)
         what = f"published in release {summary.release.name}"
     else:
-        headline = artifacts.headline_preview(values, config, summary.release_id)
+        headline = artifacts.headline_preview(headline, config, summary.release_id)
         what = "not published by this run: disclosure-controlled as they would be"
     period = headline["period_end"][0] if headline.height else None
     create_table_artifact(

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
+
+from diewell.report.sections import FUNNEL_INDICATOR, FUNNEL_LEVEL
 
 ROLLING = "rolling_12m"
 FINANCIAL_YEAR = "financial_year"
@@ -48,10 +51,20 @@ class Release:
 
 
 def read_release(release: Path) -> Release:
-    """The release folder's indicators (hive-partitioned), catalogue and manifest."""
+    """The release folder's indicators (hive-partitioned), catalogue and manifest.
+
+    Only the rows the report shows are read: every ICS-level row, and the funnel plot's
+    areas (FUNNEL_INDICATOR at FUNNEL_LEVEL, all people). A national release's practice rows
+    are most of it, and the report never shows them.
+    """
+    shown = (pc.field("geography_level") == ICS) | (
+        (pc.field("indicator_id") == FUNNEL_INDICATOR)
+        & (pc.field("geography_level") == FUNNEL_LEVEL)
+        & (pc.field("breakdown") == ALL)
+    )
     table = ds.dataset(
         release / "indicators", format="parquet", partitioning=_PARTITIONING
-    ).to_table()
+    ).to_table(filter=shown)
     indicators = pl.from_arrow(table)
     catalogue = pl.read_parquet(release / "indicator_catalogue.parquet")
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))

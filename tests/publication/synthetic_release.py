@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from diewell import pipeline, publish
+from diewell import indicators, pipeline, publish
 from diewell.config import Config, load_config
 from diewell.delivery import FileRejected, discover, parse_file_name, read_delivery
 from diewell.synth import synthesize
@@ -104,8 +104,9 @@ def run_synthetic_ics(root: Path) -> SyntheticRun:
     try:
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             summary = pipeline.RunSummary(run_id)
-            values = pipeline.refresh(config, summary)
+            pipeline.refresh(config, summary)
             con = pipeline.open_warehouse(config)  # the run's warehouse, for the tests to query
+            values = indicators.read_values(con)
     finally:
         root_logger.removeHandler(collect)
         diewell_logger.setLevel(level)

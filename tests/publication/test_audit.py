@@ -161,7 +161,7 @@ def test_an_audit_failure_fails_the_run_and_is_logged(synthetic_run, outputs, mo
 
     monkeypatch.setattr(publish, "apply_disclosure_control", no_rounding)
     with pytest.raises(publish.AuditFailed, match="not the true count rounded"):
-        pipeline.publish_release(synthetic_run.con, synthetic_run.values, outputs, "r-bad")
+        pipeline.publish_release(synthetic_run.con, outputs, "r-bad")
     assert "the previous release stays current" in caplog.text
     assert_previous_release_kept(outputs)
 

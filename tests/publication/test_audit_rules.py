@@ -494,10 +494,18 @@ def test_the_flat_files_must_hold_exactly_the_released_rows(tmp_path):
     base.update(suppressed=False, run_id="r1", schema_version=publish.SCHEMA_VERSION)
     rows = [base, {**base, "geography_level": "place", "geography_code": "P1", "value": 0.1}]
     released = pl.DataFrame(rows, schema={c: OUTPUT_DTYPES[c] for c in names})
-    released.reverse().write_parquet(tmp_path / publish.FLAT_PARQUET_FILE)  # any order
-    publish._write_csv(released, tmp_path / publish.FLAT_CSV_FILE)
+    expected = publish._row_fingerprints(released)
+
+    def write_flat_files(folder, frame):
+        folder.mkdir(exist_ok=True)
+        with publish.rows_in_duckdb(frame) as con:
+            return publish._write_flat_files(folder, con, publish.PUBLICATION_TABLE)
+
+    assert write_flat_files(tmp_path, released) == 2
     assert (tmp_path / publish.FLAT_CSV_FILE).read_bytes().startswith(b"\xef\xbb\xbf")
-    assert publish._flat_problems(tmp_path, released) == []
+    assert publish._flat_problems(tmp_path, expected, released.schema) == []
+    released.reverse().write_parquet(tmp_path / publish.FLAT_PARQUET_FILE)  # any order
+    assert publish._flat_problems(tmp_path, expected, released.schema) == []
 
     changed = released.with_columns(
         pl.when(pl.col("geography_code") == "P1")
@@ -505,11 +513,51 @@ def test_the_flat_files_must_hold_exactly_the_released_rows(tmp_path):
         .otherwise(pl.col("value"))
         .alias("value")
     )
-    publish._write_csv(changed, tmp_path / publish.FLAT_CSV_FILE)
-    assert publish._flat_problems(tmp_path, released) == [
+    write_flat_files(tmp_path / "changed", changed)
+    (tmp_path / "changed" / publish.FLAT_CSV_FILE).replace(tmp_path / publish.FLAT_CSV_FILE)
+    assert publish._flat_problems(tmp_path, expected, released.schema) == [
         f"{publish.FLAT_CSV_FILE} does not hold exactly the rows of {publish.INDICATORS_DIR}/"
     ]
     (tmp_path / publish.FLAT_PARQUET_FILE).unlink()
-    assert publish._flat_problems(tmp_path, released)[0].startswith(
+    assert publish._flat_problems(tmp_path, expected, released.schema)[0].startswith(
         "the flat files cannot be read back"
     )
+
+
+def test_a_table_checked_in_parts_gives_the_whole_tables_problems():
+    """The audit checks a release a part at a time: counts add up across the parts, a bad
+    value met in several parts counts once, and the messages are the whole table's."""
+    first = tiny(ids=("A1", None, "b2"), kinds=("a", "c", "c"), ns=(0, 5, -1))
+    second = tiny(ids=("c3", "C3", "E5", "F6"), kinds=("c", "d", "a", "a"), ns=(1, 2, 3, 4))
+    whole = pa.concat_tables([first, second])
+    check = publish.TableSchemaCheck(TINY_SCHEMA, "t")
+    check.add(first)
+    check.add(second)
+    # hand-counted: one id is null; "b2" and "c3" fail the pattern; kinds "c" (in both
+    # parts, counted once) and "d" are outside the enum; -1 is below 0
+    assert check.problems() == [
+        "t.id: 1 nulls in a required column",
+        "t.id: 2 value(s) not matching the pattern",
+        "t.kind: 2 value(s) outside ['a', 'b']",
+        "t.n: values below 0",
+    ]
+    assert check.problems() == publish.table_schema_problems(whole, TINY_SCHEMA, "t")
+
+
+def test_a_part_with_other_columns_is_named_as_the_whole_table_would_be():
+    check = publish.TableSchemaCheck(TINY_SCHEMA, "t")
+    check.add(tiny())
+    check.add(tiny(n_type=pa.float64()))
+    (problem,) = check.problems()
+    assert "differ from the committed schema" in problem and "double" in problem
+
+
+def test_privacy_checked_in_parts_counts_each_shaped_string_once(tmp_path):
+    first = pl.DataFrame({"geography_name": ["Surgery 943 476 5919", "Fine Surgery"]})
+    second = pl.DataFrame({"geography_name": ["Surgery 943 476 5919", "Other 401 023 2137"]})
+    check = publish.PrivacyCheck()
+    check.add("indicators", first)
+    check.add("indicators", second)
+    assert check.problems(tmp_path) == [
+        "indicators.geography_name: 2 strings shaped like an NHS number"
+    ]

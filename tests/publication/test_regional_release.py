@@ -32,7 +32,8 @@ def ics_release(outputs, code, everyone, male, female, run_id):
         schema=SCHEMA,
     ).with_columns(pl.lit(publish.SCHEMA_VERSION).alias("schema_version"))
     folder = outputs / publish.RELEASES / run_id
-    publish.write_release_files(folder, rows.select(publish.OUTPUT_SCHEMA.names))
+    with publish.rows_in_duckdb(rows) as con:
+        publish.write_release_files(folder, con)
     manifest = {"schema_version": publish.SCHEMA_VERSION, "run_id": run_id}
     publish.write_manifest(folder, {**manifest, "ics": {"code": code, "name": f"ICS {code}"}})
     publish.point_current_at(outputs, run_id)

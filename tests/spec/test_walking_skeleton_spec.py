@@ -21,7 +21,7 @@ import datetime as dt
 
 import pytest
 
-from diewell import pipeline
+from diewell import indicators, pipeline
 from diewell.config import load_config
 from tests.conftest import DEATHS_COLUMNS, TinyIcs, nhs
 from tests.spec.tiny_values import pick as pick_row
@@ -381,7 +381,8 @@ def test_derived_groups(tiny):
 
 @pytest.fixture(scope="module")
 def values(tiny):
-    return pipeline.compute(tiny["con"], tiny["config"], "test-run")
+    pipeline.compute(tiny["con"], tiny["config"], "test-run")
+    return indicators.read_values(tiny["con"])
 
 
 def pick(values, indicator, level="ics", code="QTT", breakdown="all", breakdown_value="all"):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from diewell import pipeline
+from diewell import indicators, pipeline
 from diewell.config import load_config
 from tests.conftest import TinyIcs
 
@@ -32,7 +32,8 @@ def computed_values(ics: TinyIcs) -> Iterator[pl.DataFrame]:
             if o.status != "loaded" or o.rows_quarantined
         ]
         pipeline.build(con)
-        yield pipeline.compute(con, config, RUN_ID)
+        pipeline.compute(con, config, RUN_ID)
+        yield indicators.read_values(con)
     finally:
         con.close()
 

@@ -1,0 +1,96 @@
+"""The release is written a batch at a time from DuckDB: each partition file, the flat
+Parquet and the CSV hold exactly their rows, in SORT_KEYS order, in row groups of the fixed
+size whatever the batches were."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from diewell import publish
+from diewell.indicators import SORT_KEYS
+from tests.output_columns import OUTPUT_DTYPES
+
+ENDS = [dt.date(2024, 3, 31), dt.date(2025, 3, 31)]
+
+
+def rows(n: int) -> pl.DataFrame:
+    """n published rows over three partitions, shuffled, with nulls in a sort key."""
+    shuffle = random.Random(7)
+    names = publish.OUTPUT_SCHEMA.names
+    out = []
+    for i in range(n):
+        period_type = "financial_year" if i % 3 == 0 else "rolling_12m"
+        row = dict.fromkeys(names)
+        row.update(
+            indicator_id=f"A{i % 4}",
+            period_type=period_type,
+            period_end=ENDS[0] if period_type == "financial_year" else ENDS[i % 2],
+            geography_level="practice",
+            geography_code=f"P{i:03d}",
+            breakdown="all",
+            breakdown_value=None if i % 5 == 0 else "all",
+            numerator=5 * i,
+            denominator=10 * i,
+            suppressed=False,
+            run_id="r1",
+            schema_version=publish.SCHEMA_VERSION,
+        )
+        out.append(row)
+    shuffle.shuffle(out)
+    return pl.DataFrame(out, schema={c: OUTPUT_DTYPES[c] for c in names})
+
+
+@pytest.mark.parametrize("n", [1, 7, 23])
+def test_every_file_holds_its_rows_in_order_in_fixed_row_groups(tmp_path, monkeypatch, n):
+    monkeypatch.setattr(publish, "PARQUET_ROW_GROUP_SIZE", 3)
+    published = rows(n)
+    with publish.rows_in_duckdb(published) as con:
+        publish.write_release_files(tmp_path / "release", con)
+    release = tmp_path / "release"
+    expected = published.sort(SORT_KEYS)  # Polars' order: nulls first
+
+    def groups(path) -> list[int]:
+        meta = pq.ParquetFile(path).metadata
+        return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+
+    def fixed(k: int) -> list[int]:
+        return [3] * (k // 3) + ([k % 3] if k % 3 else [])
+
+    files = sorted((release / publish.INDICATORS_DIR).rglob("*.parquet"))
+    partitions = expected.partition_by(["period_type", "period_end"], maintain_order=True)
+    assert len(files) == len(partitions)
+    for part in partitions:
+        period_type, period_end = part["period_type"][0], part["period_end"][0]
+        path = (
+            release
+            / publish.INDICATORS_DIR
+            / f"period_type={period_type}"
+            / f"period_end={period_end.isoformat()}"
+            / "part-0.parquet"
+        )
+        written = pl.read_parquet(path)
+        assert written.equals(part.drop(["period_type", "period_end"]))
+        assert groups(path) == fixed(part.height)
+
+    flat = pl.read_parquet(release / publish.FLAT_PARQUET_FILE)
+    assert flat.equals(expected)
+    assert groups(release / publish.FLAT_PARQUET_FILE) == fixed(n)
+    text = (release / publish.FLAT_CSV_FILE).read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")
+    assert text.count(b"\r\n") == n + 1  # the header and one line a row
+    csv = pl.read_csv(release / publish.FLAT_CSV_FILE, schema=expected.schema)
+    assert csv.equals(expected)
+
+
+def test_no_rows_write_a_header_alone(tmp_path):
+    empty = rows(1).clear()
+    with publish.rows_in_duckdb(empty) as con:
+        assert publish._write_flat_files(tmp_path, con, publish.PUBLICATION_TABLE) == 0
+    text = (tmp_path / publish.FLAT_CSV_FILE).read_bytes().decode("utf-8-sig")
+    assert text == ",".join(publish.OUTPUT_SCHEMA.names) + "\r\n"
+    assert pq.ParquetFile(tmp_path / publish.FLAT_PARQUET_FILE).metadata.num_rows == 0
