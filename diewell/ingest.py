@@ -334,19 +334,6 @@ def too_many_failing(findings: pl.DataFrame, rows_read: int, contract) -> FileRe
 Loaded = tuple[str, str, dt.date, str]  # (extract, provider, period_end, sha256) loaded
 
 
-def loaded_deliveries(con: duckdb.DuckDBPyConnection) -> set[Loaded]:
-    """What the warehouse holds loaded: (extract, provider, period_end, sha256) of each."""
-    return LandingIndex.read(con).loaded()
-
-
-def validate_files(
-    con: duckdb.DuckDBPyConnection, config: Config, paths: list[Path], forced: set[str]
-) -> dict[Path, Validated]:
-    """validate_window against what the warehouse holds loaded now (for a caller that holds
-    the connection, such as benchmarks/bench_validation.py)."""
-    return validate_window(config, paths, forced, loaded_deliveries(con))
-
-
 def validate_window(
     config: Config, paths: list[Path], forced: set[str], current: set[Loaded]
 ) -> dict[Path, Validated]:
@@ -433,7 +420,8 @@ def ingest_file(
         outcome = _load(
             con,
             delivery,
-            (landing, state),
+            landing,
+            state,
             sha,
             size,
             run_id,
@@ -599,7 +587,8 @@ def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) 
 def _load(
     con,
     d: Delivery,
-    landing_state: tuple[LandingIndex, LandingState],
+    landing: LandingIndex,
+    state: LandingState,
     sha,
     size,
     run_id,
@@ -611,7 +600,6 @@ def _load(
 ) -> FileOutcome:
     """Load a validated file in one transaction; `report` receives what the GX report needs.
     The landing index learns of the load once it is committed."""
-    landing, state = landing_state
     contract = load_contract(d.extract)
     rows = result.rows
     nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
