@@ -1279,12 +1279,15 @@ def publish_controlled(
             raise AuditFailed("; ".join(problems))
         return summary
 
-    return publish_staged(
-        config.outputs,
-        run_id,
-        write=lambda staging: write_release(staging, con, config, run_id),
-        check=checked,
-    )
+    try:
+        return publish_staged(
+            config.outputs,
+            run_id,
+            write=lambda staging: write_release(staging, con, config, run_id),
+            check=checked,
+        )
+    finally:  # written or failed, the rows are done with: DuckDB frees their memory
+        con.execute(f"DROP TABLE IF EXISTS {PUBLICATION_TABLE}")
 
 
 def publish_staged(
