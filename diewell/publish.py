@@ -269,18 +269,19 @@ def _append_published(con: duckdb.DuckDBPyConnection, published: pl.DataFrame) -
 def control_in_parts(
     con: duckdb.DuckDBPyConnection,
     exact_part: Callable[[tuple[str, ...]], pl.DataFrame],
-    indicator_ids: Iterable[str],
+    ids: Iterable[str],
     threshold: int,
     multiple: int,
     run_id: str,
 ) -> Controlled:
-    """Disclosure control one part of the release at a time (indicators.release_parts: an
-    indicator, or a shared-denominator set), each part's exact rows from `exact_part`, into
-    PUBLICATION_TABLE, a temporary table of `con` (DuckDB holds it, under the connection's
-    memory limit). Held at once: one part's rows and their working copies."""
+    """Disclosure control of the indicators `ids`, one part of the release at a time
+    (indicators.release_parts: an indicator, or a shared-denominator set), each part's exact
+    rows from `exact_part`, into PUBLICATION_TABLE, a temporary table of `con` (DuckDB holds
+    it, under the connection's memory limit). Held at once: one part's rows and their
+    working copies."""
     _create_publication_table(con)
     rows = suppressed = 0
-    for part in release_parts(indicator_ids):
+    for part in release_parts(ids):
         published = controlled_rows(exact_part(part), threshold, multiple, run_id)
         _append_published(con, published)
         rows += published.height
