@@ -424,19 +424,21 @@ def _one_indicator(
 
 
 def read_values(
-    con: duckdb.DuckDBPyConnection, indicator_ids: Iterable[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    indicator_ids: Iterable[str] | None = None,
+    columns: Iterable[str] | None = None,
 ) -> pl.DataFrame:
-    """Exact rows of mart_indicator_values (those of `indicator_ids`, or all), in SORT_KEYS
-    order."""
+    """Exact rows of mart_indicator_values (those of `indicator_ids`, or all; `columns`, or
+    all), in SORT_KEYS order."""
+    selected = ", ".join(columns) if columns is not None else "*"
     order = ", ".join(f"{k} NULLS FIRST" for k in SORT_KEYS)  # as Polars sorts
     if indicator_ids is None:
-        return query_frame(con, f"SELECT * FROM mart_indicator_values ORDER BY {order}")
-    ids = sorted(set(indicator_ids))
+        return query_frame(con, f"SELECT {selected} FROM mart_indicator_values ORDER BY {order}")
     return query_frame(
         con,
-        f"SELECT * FROM mart_indicator_values WHERE list_contains(?, indicator_id) "
+        f"SELECT {selected} FROM mart_indicator_values WHERE list_contains(?, indicator_id) "
         f"ORDER BY {order}",
-        [ids],
+        [sorted(set(indicator_ids))],
     )
 
 
@@ -444,18 +446,6 @@ def indicator_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The indicators that have rows in mart_indicator_values, in id order."""
     rows = con.execute("SELECT DISTINCT indicator_id FROM mart_indicator_values").fetchall()
     return sorted(r[0] for r in rows)
-
-
-def headline_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """The exact headline rows (see pipeline.headline_rows): ICS, breakdown all, the latest
-    rolling 12 months; read from the mart, so the whole table is never held."""
-    return query_frame(
-        con,
-        "SELECT * FROM mart_indicator_values WHERE period_type = 'rolling_12m' "
-        "AND geography_level = 'ics' AND breakdown = 'all' AND period_end = "
-        "(SELECT max(period_end) FROM mart_indicator_values WHERE period_type = 'rolling_12m') "
-        "ORDER BY indicator_id",
-    )
 
 
 COMPUTED_SCHEMA = {

@@ -33,7 +33,7 @@ from diewell.expectations.contracts import SUITES_DIR
 from diewell.ingest import FileOutcome, ingest_landing, run_directly
 from diewell.quality.pages import quality_dir
 from diewell.validation_report import data_docs_dir
-from diewell.warehouse import fetch_one
+from diewell.warehouse import fetch_one, query_frame
 
 log = logging.getLogger("diewell")
 
@@ -384,7 +384,7 @@ def refresh(
             summary.release = _publication(con, rows, config, summary.release_id, step)
             if summary.release is None:
                 summary.not_published = nothing_to_publish(con, rows)
-        headline = indicators.headline_values(con)
+        headline = exact_headline(con)
         if before_closing:
             before_closing(con)
     step("swap in", publish_warehouse, config)
@@ -413,6 +413,15 @@ def headline_rows(values: pl.DataFrame) -> pl.DataFrame:
         & (pl.col("geography_level") == "ics")
         & (pl.col("breakdown") == "all")
     )
+
+
+def exact_headline(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The exact headline rows of mart_indicator_values; only ICS rows of all people are read."""
+    ics = query_frame(
+        con,
+        "SELECT * FROM mart_indicator_values WHERE geography_level = 'ics' AND breakdown = 'all'",
+    )
+    return headline_rows(ics).sort("indicator_id")
 
 
 def headline(release: Path) -> pl.DataFrame:

@@ -76,7 +76,7 @@ from diewell.transforms.disclosure import (
     smallest_published_count,
 )
 from diewell.transforms.trend import add_trend
-from diewell.warehouse import SQL_DIR, fetch_one, query_frame
+from diewell.warehouse import SQL_DIR, fetch_one
 
 log = logging.getLogger("diewell.publish")
 
@@ -702,16 +702,12 @@ class ExactRows:
     @classmethod
     def of_mart(cls, con: duckdb.DuckDBPyConnection) -> ExactRows:
         """mart_indicator_values, each part read when it is audited."""
-        columns = ", ".join([*PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS])
+        columns = [*PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS]
         return cls(
             source="mart_indicator_values",
             rows=fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0],
             indicator_ids=tuple(indicator_ids(con)),
-            part=lambda ids: query_frame(
-                con,
-                f"SELECT {columns} FROM mart_indicator_values WHERE list_contains(?, indicator_id)",
-                [list(ids)],
-            ),
+            part=lambda ids: read_values(con, ids, columns),
         )
 
     @classmethod
@@ -1118,7 +1114,6 @@ def _audit_parts(
     fingerprints: list[pl.Series] = []
     rows = suppressed = 0
     other_version = other_run = False
-    polars_schema: pl.Schema | None = None
     for part in release_parts({*published_ids, *exact.indicator_ids}):
         table = con.sql(
             f"SELECT * FROM {AUDITED_TABLE} WHERE list_contains(?, indicator_id)",
@@ -1129,7 +1124,6 @@ def _audit_parts(
             continue  # the checks below rely on the columns
         indicators = pl.from_arrow(table)
         del table
-        polars_schema = indicators.schema
         rows += indicators.height
         suppressed += int(indicators["suppressed"].sum())
         other_version |= bool((indicators["schema_version"] != SCHEMA_VERSION).any())
@@ -1162,11 +1156,9 @@ def _audit_parts(
     problems += summed_problems(disclosure)
     privacy.add("indicator_catalogue", catalogue)
     problems += privacy.problems(release)
-    if polars_schema is not None:
-        expected = (
-            pl.concat(fingerprints).sort() if fingerprints else pl.Series("row", [], pl.UInt64)
-        )
-        problems += _flat_problems(release, expected, polars_schema)
+    expected = pl.concat(fingerprints).sort() if fingerprints else pl.Series("row", [], pl.UInt64)
+    # the committed columns' Polars types: a part with other columns raised above
+    problems += _flat_problems(release, expected, pl.from_arrow(OUTPUT_SCHEMA.empty_table()).schema)
     problems += _manifest_problems(release, run_id, rows, catalogue, threshold, multiple)
     if problems:
         raise AuditFailed("; ".join(problems))
