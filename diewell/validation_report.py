@@ -7,13 +7,15 @@ At the end of each ingest run `record_run`:
    (rows read = rows loaded + rows quarantined is a CHECK);
 2. writes the data quality pages providers are sent (`diewell.quality`): one self-contained
    page per run and one per provider, in `quality/` beside `data_docs/`, opening offline;
-3. stores one Great Expectations validation result per provider and extract of the run (in
-   `validation_results_dir`) and builds the GX Data Docs site (`data_docs_dir`): an index of
-   every stored result and a page per run, provider and extract listing each expectation of
-   its suite, its provider note, how many rows of the provider's files failed it, and up to
-   20 of them (offending values masked and cut, each with its file and row number); the
-   files, with their outcomes, are in the page's info. (A page per file cost GX some 40 ms a
-   file: more than the rest of a first load.)
+3. stores one Great Expectations validation result per extract of the run, every provider's
+   files in it (in `validation_results_dir`), and builds the GX Data Docs site
+   (`data_docs_dir`): a page per run and extract listing each expectation of its suite, its
+   provider note, how many rows of the run's files failed it, and up to 20 of them (offending
+   values masked and cut, each with its file and row number); the files, with their providers
+   and outcomes, are in the page's info; and an index of the newest `INDEX_RESULTS` results.
+   (A page per file cost GX some 40 ms a file, more than the rest of a first load; a page per
+   provider and extract still grew with the ICS: 155 pages, 7.5 s of a 77 s run at benchmark
+   size S. The providers' view, a page per run and provider, is the quality pages.)
 
 A Data Docs failure fails the run after everything is committed: the warehouse holds the
 loaded rows, the quarantine and the summary, the results are stored, and the next run
@@ -51,12 +53,13 @@ import duckdb
 import polars as pl
 
 from diewell.config import Config
-from diewell.quality import provider_page, render_quality_pages
+from diewell.quality import quality_run_page, render_quality_pages
 
 log = logging.getLogger("diewell.validation")
 
 SITE_NAME = "diewell"
-PROGRESS_STEPS = 10  # progress lines per stage of a Data Docs build
+BATCH = "all_providers"  # a result's batch: every provider's files of its extract in the run
+INDEX_RESULTS = 200  # results the index lists, newest first (some 14 runs of every extract)
 SHOWN_PER_RULE = 20  # offending (masked) values per rule kept by ingest and shown on a GX page
 
 VENDOR = Path(__file__).resolve().parent / "validation_report_vendor"
@@ -238,7 +241,10 @@ def _context(config: Config):
                     "class_name": "TupleFilesystemStoreBackend",
                     "base_directory": str(data_docs_dir(config)),
                 },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "validation_results_limit": INDEX_RESULTS,
+                },
             }
         },
     )
@@ -267,12 +273,14 @@ def _escaped_findings(by_rule: dict) -> dict:
 
 
 def build_data_docs(config: Config, run_id: str, validated) -> Path:
-    """Store one GX result per provider and extract of the run (every validated file of theirs
-    in it) and rebuild the Data Docs index; return the index.
+    """Store one GX result per extract of the run (every validated file of it, from every
+    provider) and render their pages and the index; return the index.
 
-    A result per run and provider, not per file: GX costs some 20 ms to store a result and as
-    much again to render its page, whatever it holds, so a page per file cost more than the
-    rest of a first load together (docs/VALIDATION.md gives the figures)."""
+    A result per run and extract, not per file nor per provider: GX costs some 20 ms to store
+    a result and as much again to render its page, whatever it holds, so the pages a run
+    renders are bounded by the extracts, not by the ICS's size (docs/VALIDATION.md gives the
+    figures). The index lists the newest `INDEX_RESULTS` results: GX reads back every result
+    it lists, every run, so an index of every run ever would grow without end."""
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -281,61 +289,48 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
 
     from diewell.expectations import gx_suites as suites
 
-    groups: dict[tuple[str, str], list] = defaultdict(list)
+    groups: dict[str, list] = defaultdict(list)
     for o in validated:
-        groups[(o.extract, o.provider)].append(o)
+        groups[o.extract].append(o)
     context = _context(config)
     run_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    held_back_page = quality_run_page(config, run_id).relative_to(config.outputs.parent)
     keys = []
     loaded_suites = {}
-    total = len(groups)
-    step = max(1, -(-total // PROGRESS_STEPS))  # ceiling: at most PROGRESS_STEPS slices
-    for done, ((extract, provider), outcomes) in enumerate(sorted(groups.items()), 1):
-        suite = loaded_suites.get(extract) or suites.load_suite(extract)
+    for done, (extract, outcomes) in enumerate(sorted(groups.items()), 1):
+        suite = suites.load_suite(extract)
         loaded_suites[extract] = suite
-        quality_page = provider_page(config, run_id, provider)
         result = suites.validation_result(
             suite,
-            provider=provider,
             files=[_file_findings(o) for o in outcomes],
             run_id=run_id,
             run_time=run_time,
             shown=SHOWN_PER_RULE,
-            held_back_page=quality_page.relative_to(config.outputs.parent).as_posix(),
+            held_back_page=held_back_page.as_posix(),
         )
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(extract),
             run_id=RunIdentifier(run_name=run_id, run_time=run_time),
-            batch_identifier=provider,
+            batch_identifier=BATCH,
         )
         context.validation_results_store.set(key, result)
         keys.append(key)
-        if done % step == 0 or done == total:
-            _progress("stored", done, total)
+        _progress("stored", done, len(groups))
     # The suites' own pages (expectations/<extract>.html), which every validation page and
-    # the index link to: the suites go into the context's store, their pages with the last
-    # slice.
+    # the index link to: the suites go into the context's store, their pages with the rest.
     suite_keys = []
     for extract, suite in sorted(loaded_suites.items()):
         context.suites.add(suite)
         suite_keys.append(ExpectationSuiteIdentifier(extract))
-    # Pages a slice at a time (for progress), the index once at the end. GX tests each stored
-    # result for membership of the identifiers it is given: a set keeps that linear, where
-    # a list made it quadratic in the number of results. (Never an empty set: GX takes no
-    # identifiers to mean every page of every run.)
-    for start in range(0, total, step):
-        chunk = keys[start : start + step]
-        last = start + step >= total
-        context.build_data_docs(
-            site_names=[SITE_NAME],
-            resource_identifiers=set(chunk + (suite_keys if last else [])),
-            build_index=last,
-        )
-        _progress("rendered", start + len(chunk), total)
+    # GX tests each stored result for membership of the identifiers it is given: a set keeps
+    # that linear. (Never an empty set: GX takes no identifiers to mean every page of every
+    # run.)
+    context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=set(keys + suite_keys))
+    _progress("rendered", len(keys), len(keys))
     make_offline(data_docs_dir(config))
     index = data_docs_index(config)
     log.info(
-        "validation reports (GX Data Docs) for %d files, a page per provider and extract (%d): %s",
+        "validation reports (GX Data Docs) for %d files, a page per extract (%d): %s",
         len(validated),
         len(keys),
         index,
@@ -351,6 +346,7 @@ def _file_findings(o):
     v = o.validation
     return FileFindings(
         file_name=sender_text(o.file_name),
+        provider=sender_text(o.provider),
         period_end=v["period_end"],
         rows_read=v["rows_read"],
         rows_quarantined=v["rows_quarantined"],

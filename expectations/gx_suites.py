@@ -396,10 +396,11 @@ def _column_of(kwargs: dict) -> str:
 
 @dataclass(frozen=True)
 class FileFindings:
-    """What one validated file contributes to its provider's GX result (values already masked
-    and escaped: `validation_report.sender_text`)."""
+    """What one validated file contributes to its extract's GX result for the run (values
+    already masked and escaped: `validation_report.sender_text`)."""
 
     file_name: str
+    provider: str | None  # the provider its name names (None: a name that names none)
     period_end: dt.date
     rows_read: int
     rows_quarantined: int
@@ -419,21 +420,23 @@ def _labelled(value: object, file_name: str, row: int) -> str:
 def validation_result(
     suite: gx.ExpectationSuite,
     *,
-    provider: str,
     files: list[FileFindings],
     run_id: str,
     run_time: dt.datetime,
     shown: int = 20,
     held_back_page: str | None = None,
 ) -> ExpectationSuiteValidationResult:
-    """One GX result for a provider's files of one extract in one run, built from the Polars
-    findings: a page per run and provider, not per file.
+    """One GX result for the files of one extract in one run, every provider's, built from the
+    Polars findings: a page per run and extract, not per file or per provider, so the pages a
+    run renders do not grow with the providers (the providers' own view, a page per run and
+    provider, is `diewell.quality`).
 
     Each row rule counts the failing rows of every file (over the rows of every file) and shows
     up to `shown` offending values, each labelled with its file and row number; the file rules
     (a required column, the volume) succeed when every file passes them and name the files
-    that did not. The files themselves, with their outcomes, are in the result's meta; the
-    rows held back are listed on the provider's data quality page (`held_back_page`).
+    that did not. The files themselves, with their providers and outcomes, are in the result's
+    meta; the rows held back are listed on the run's data quality page (`held_back_page`) and
+    its pages per provider.
     """
     rows_read = sum(f.rows_read for f in files)
     rejected = [f for f in files if f.file_rule is not None]
@@ -526,18 +529,19 @@ def validation_result(
             "active_batch_definition": {
                 "datasource_name": "landing",
                 "data_connector_name": "diewell",
-                "data_asset_name": provider,
-                "batch_identifiers": {"provider": provider},
+                "data_asset_name": suite.name,
+                "batch_identifiers": {"run": run_id},
             },
-            "batch_spec": {"provider": provider, "files": [f.file_name for f in files]},
+            "batch_spec": {"extract": suite.name, "files": [f.file_name for f in files]},
             "diewell": {
-                "provider": provider,
+                "providers": sorted({f.provider for f in files if f.provider}),
                 "rows_read": rows_read,
                 "rows_quarantined": sum(f.rows_quarantined for f in files),
                 "rows_held_back_are_listed_in": held_back_page,
                 "files": [
                     {
                         "file_name": f.file_name,
+                        "provider": f.provider,
                         "period_end": f.period_end.isoformat(),
                         "outcome": "rejected" if f.file_rule else "loaded",
                         "rows_read": f.rows_read,

@@ -20,6 +20,7 @@ modulus 11 check in a shown value or message is masked too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -231,7 +232,9 @@ def _from_warehouse(con: duckdb.DuckDBPyConnection, run_id: str, views: list[Fil
         view.held_back = rules.get(file_id, [])
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One Jinja2 environment for every page (it compiles each template once)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,

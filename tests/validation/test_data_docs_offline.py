@@ -65,7 +65,7 @@ def _validation_page(site: Path) -> Path:
 
 def test_no_page_loads_anything_from_the_network(site):
     pages = sorted(site.rglob("*.html"))
-    assert len(pages) == 3  # the index, the provider's validation page and the suite's page
+    assert len(pages) == 3  # the index, the extract's validation page and the suite's page
     for page in pages:
         text = page.read_text(encoding="utf-8")
         found = NETWORK_REFERENCE.search(text)
@@ -188,8 +188,8 @@ def test_index_and_validation_page_work_offline_in_a_browser(site, chromium, tmp
     rows = looked["index"]["rows"]
     assert len(rows) == 1, rows  # the index's table, filled by bootstrap-table
     assert (
-        "apc_spells" in rows[0] and "run-1" in rows[0] and "RX1" in rows[0]
-    )  # a page per provider
+        "apc_spells" in rows[0] and "run-1" in rows[0] and "all_providers" in rows[0]
+    )  # a page per run and extract
     page = looked["page"]["text"]
     assert "2 unexpected values found" in page
     assert LOOKALIKE in page  # the sender's value shown as the characters sent

@@ -41,18 +41,19 @@ def test_a_run_records_its_summary_and_builds_data_docs_without_nhs_numbers(ics)
 
     index = data_docs_index(ics.config)
     assert index.is_file() and index.parent == ics.root / "data_docs"
-    # One GX result per run, provider and extract: both files of RX1's apc_spells in one.
+    # One GX result per run and extract: both files of apc_spells in one.
     (stored,) = validation_results_dir(ics.config).rglob("*.json")
     result = json.loads(stored.read_text())
     ours = result["meta"]["diewell"]
-    assert ours["provider"] == "RX1"
-    assert ours["rows_held_back_are_listed_in"] == "quality/run-1/RX1.html"
+    assert ours["providers"] == ["RX1"]
+    assert ours["rows_held_back_are_listed_in"] == "quality/run-run-1.html"
     assert (ics.root / ours["rows_held_back_are_listed_in"]).is_file()
     assert [
-        (f["file_name"], f["outcome"], f["rows_read"], f["file_rule"]) for f in ours["files"]
+        (f["file_name"], f["provider"], f["outcome"], f["rows_read"], f["file_rule"])
+        for f in ours["files"]
     ] == [
-        ("apc_spells_RX1_20250131.csv", "loaded", 6, None),
-        ("apc_spells_RX1_20250228.csv", "rejected", 6, "too_many_rows_failing"),
+        ("apc_spells_RX1_20250131.csv", "RX1", "loaded", 6, None),
+        ("apc_spells_RX1_20250228.csv", "RX1", "rejected", 6, "too_many_rows_failing"),
     ]
     assert ours["rows_read"] == 12 and ours["rows_quarantined"] == 2 + 4
     assert result["success"] is False  # a file of it was rejected
@@ -80,23 +81,27 @@ def test_a_run_records_its_summary_and_builds_data_docs_without_nhs_numbers(ics)
     assert not re.search(r"(?<![0-9])9{3}[0-9]{7}(?![0-9])", every)
 
 
-def test_each_run_has_a_page_per_provider_naming_its_files_and_the_index_keeps_every_run(
-    tmp_path, pseudo_key
-):
-    """Pages are rendered a slice at a time: none may be lost, and the index keeps every run.
-    A page per run, provider and extract (not per file): 12 providers' 13 files in run 1 and
-    3 files of 3 of them in run 2 are 12 + 3 pages."""
+def _twelve_providers(tmp_path) -> tuple[Ics, list[str]]:
     import calendar
 
     providers = [
         {"code": f"R{n:02d}", "name": f"Acute {n}", "extracts": ["apc_spells"]} for n in range(12)
     ]
-    ics = Ics(tmp_path / "ics", providers)
     month_ends = [
         f"{year}{month:02d}{calendar.monthrange(year, month)[1]:02d}"
         for year in (2025, 2026)
         for month in range(1, 13)
     ]
+    return Ics(tmp_path / "ics", providers), month_ends
+
+
+def test_a_run_has_one_page_per_extract_whatever_the_providers_and_the_index_keeps_each_run(
+    tmp_path, pseudo_key
+):
+    """A page per run and extract (not per file, nor per provider, so a run's pages do not
+    grow with the ICS): 12 providers' 13 files of apc_spells in run 1 are one page, naming
+    every file; 3 files of 3 of them in run 2 are another; the index lists both runs."""
+    ics, month_ends = _twelve_providers(tmp_path)
     first = [(f"R{n:02d}", month_ends[n]) for n in range(12)] + [("R00", month_ends[12])]
     second = [(f"R{n:02d}", month_ends[13 + n]) for n in range(3)]
     for code, end in first:
@@ -110,17 +115,37 @@ def test_each_run_has_a_page_per_provider_naming_its_files_and_the_index_keeps_e
     pages = sorted(
         (p.parts[-3], p.name) for p in (site / "validations" / "apc_spells").rglob("*.html")
     )
-    assert pages == sorted(
-        [("run-1", f"R{n:02d}.html") for n in range(12)]
-        + [("run-2", f"R{n:02d}.html") for n in range(3)]
-    )
-    (r00,) = site.glob("validations/apc_spells/run-1/*/R00.html")
-    text = r00.read_text(encoding="utf-8")
-    assert f"apc_spells_R00_{month_ends[0]}.csv" in text
-    assert f"apc_spells_R00_{month_ends[12]}.csv" in text
+    assert pages == [("run-1", "all_providers.html"), ("run-2", "all_providers.html")]
+    (run_1,) = site.glob("validations/apc_spells/run-1/*/all_providers.html")
+    text = run_1.read_text(encoding="utf-8")
+    assert all(f"apc_spells_{code}_{end}.csv" in text for code, end in first)
+    assert not any(f"apc_spells_{code}_{end}.csv" in text for code, end in second)
+    (stored,) = validation_results_dir(ics.config).glob("apc_spells/run-1/*/*.json")
+    ours = json.loads(stored.read_text())["meta"]["diewell"]
+    assert ours["providers"] == [f"R{n:02d}" for n in range(12)]
+    assert ours["rows_read"] == 13 * 6
     index = data_docs_index(ics.config).read_text()
-    assert all(f"R{n:02d}" in index for n in range(12))
     assert "run-1" in index and "run-2" in index
+
+
+def test_the_index_lists_the_newest_results_only_and_keeps_older_pages(
+    tmp_path, pseudo_key, monkeypatch
+):
+    """GX reads back every result its index lists, every run: an index of every run ever
+    would cost more each night. It lists the newest INDEX_RESULTS; older pages stay."""
+    from diewell import validation_report
+
+    monkeypatch.setattr(validation_report, "INDEX_RESULTS", 2)
+    ics, month_ends = _twelve_providers(tmp_path)
+    for n, run_id in enumerate(("run-1", "run-2", "run-3")):
+        ics.deliver(f"apc_spells_R{n:02d}_{month_ends[n]}.csv", spells(6), COLUMNS)
+        ics.run(run_id)
+
+    site = data_docs_index(ics.config).parent
+    index = data_docs_index(ics.config).read_text()
+    assert "run-2" in index and "run-3" in index
+    assert "run-1" not in index
+    assert len(list(site.glob("validations/apc_spells/run-1/*/all_providers.html"))) == 1
 
 
 def test_every_local_link_of_the_data_docs_leads_to_a_page(ics):
