@@ -306,6 +306,8 @@ def _sii_from_published(published: pl.DataFrame, sii_rows: pl.DataFrame) -> pl.D
         on=area,
         how="semi",
         nulls_equal=True,
+    ).join(  # only the areas with an SII row: each SII simulates 100,000 draws
+        sii_rows.select(area).unique(), on=area, how="semi", nulls_equal=True
     )
     out = sii_rows
     if "statistic" in published.columns:  # recompute from the published quintiles
