@@ -27,6 +27,7 @@ from diewell import indicators, pipeline, publish
 from diewell.config import Config, load_config
 from diewell.delivery import FileRejected, discover, parse_file_name, read_delivery
 from diewell.synth import synthesize
+from tests.output_columns import dtypes
 
 # The fixed ICS. Changing any of these changes the ground truth (regenerate and review it).
 SEED = 1
@@ -205,8 +206,7 @@ def independent_figure_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             | {"comparator_value": v["comparator_value"], "comparison": v["comparison"]}
             for k, v in published.items()
         ],
-        schema_overrides={c: pl.Float64 for c in (*FIGURES, "comparator_value")}
-        | {"numerator": pl.Int64, "denominator": pl.Int64, "period_end": pl.Date},
+        schema_overrides=dtypes(*FIGURES, "comparator_value", "period_end"),
     )
     rows = exact.select(*KEY, "data_complete").join(figures, on=KEY, how="inner")
     return _figure_tables(rows)

@@ -7,6 +7,7 @@ import datetime as dt
 import polars as pl
 
 from diewell.cli import headline_lines
+from tests.output_columns import dtypes
 
 LONG_NAME = "3 or more emergency admissions in the last 90 days of life"
 
@@ -14,17 +15,17 @@ LONG_NAME = "3 or more emergency admissions in the last 90 days of life"
 def headline(rows: list[tuple]) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
-        schema={
-            "indicator_id": pl.String,
-            "indicator_name": pl.String,
-            "numerator": pl.Int64,
-            "denominator": pl.Int64,
-            "value": pl.Float64,
-            "lower_95": pl.Float64,
-            "upper_95": pl.Float64,
-            "unit": pl.String,
-            "period_end": pl.Date,
-        },
+        schema=dtypes(
+            "indicator_id",
+            "indicator_name",
+            "numerator",
+            "denominator",
+            "value",
+            "lower_95",
+            "upper_95",
+            "unit",
+            "period_end",
+        ),
         orient="row",
     )
 

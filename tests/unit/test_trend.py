@@ -24,6 +24,7 @@ from diewell.transforms.trend import (
     recent_trend,
     weighted_trend,
 )
+from tests.output_columns import dtypes
 
 REL = 1e-9
 N100 = [100] * 5
@@ -341,15 +342,15 @@ def test_matches_independent_fingertips_transcription(statistic):
 def frame(rows):
     return pl.DataFrame(
         rows,
-        schema={
-            "indicator_id": pl.String,
-            "geography_code": pl.String,
-            "period_end": pl.Date,
-            "numerator": pl.Int64,
-            "denominator": pl.Int64,
-            "statistic": pl.String,
-            "polarity": pl.String,
-        },
+        schema=dtypes(
+            "indicator_id",
+            "geography_code",
+            "period_end",
+            "numerator",
+            "denominator",
+            "statistic",
+            "polarity",
+        ),
         orient="row",
     )
 
