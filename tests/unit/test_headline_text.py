@@ -7,6 +7,7 @@ import datetime as dt
 import polars as pl
 
 from diewell.cli import headline_lines
+from diewell.pipeline import HEADLINE_COLUMNS
 from tests.output_columns import dtypes
 
 LONG_NAME = "3 or more emergency admissions in the last 90 days of life"
@@ -15,17 +16,7 @@ LONG_NAME = "3 or more emergency admissions in the last 90 days of life"
 def headline(rows: list[tuple]) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
-        schema=dtypes(
-            "indicator_id",
-            "indicator_name",
-            "numerator",
-            "denominator",
-            "value",
-            "lower_95",
-            "upper_95",
-            "unit",
-            "period_end",
-        ),
+        schema=dtypes(*HEADLINE_COLUMNS),
         orient="row",
     )
 
