@@ -7,10 +7,14 @@ archived is exactly what was loaded. A file left claimed by a crash is taken fir
 next run. Links, non-regular files, names that are not UTF-8 and files over
 `limits.max_file_bytes` are rejected whole without being read (`delivery.screen`).
 
-One file is one DuckDB transaction: the warehouse holds either all of a file's effects or
-none. After the commit the file moves to the archive (or, if rejected, to the rejected area
-with its reason beside it). A crash between commit and move is healed by the next run: the
-file's checksum is already current, so it is recorded as unchanged and moved.
+One window of files (WINDOW_FILES, WINDOW_BYTES) is one DuckDB transaction: the warehouse
+holds either all of the window's loads and rejections or none of them, and every file of a
+window that did not commit is still claimed, so the next run takes it again. (A commit costs
+a write to disk, some 4 ms: one a file was 11 s of S's 37 s load.) A file's checks come
+before its writes, so a file rejected mid-window leaves nothing of it to undo. After the
+commit each file moves to the archive (or, if rejected, to the rejected area with its reason
+beside it). A crash between commit and move is healed by the next run: the file's checksum
+is already current, so it is recorded as unchanged and moved.
 
 Nothing here logs row-level data: only file names, rules and counts.
 """
@@ -141,7 +145,7 @@ def ingest_landing(
 
     A window of files at a time: the "validate" step reads and validates the window (one query
     per extract; `validate_window`, which needs no warehouse connection), then the "load" step
-    loads its files one by one, each in its own transaction, here, through `con`: the one
+    loads its files one by one, the window in one transaction, here, through `con`: the one
     writer. `step` runs each (see run_directly and submit_step). A runner with a `submit` and
     `validate_ahead` = N > 0 (the refresh flow's TaskSteps) validates up to N windows ahead,
     on its task runner's threads or Dask workers, while this one loads; loads stay one at a
@@ -206,27 +210,38 @@ def load_files(
     forced: set[str],
     landing: LandingIndex,
 ) -> list[FileOutcome]:
-    """Load (or reject) each validated file of a window, each in its own transaction;
-    `landing` (the run's LandingIndex) follows each load."""
+    """Load (or reject) each validated file of a window, the whole window in one
+    transaction, then move each file where it belongs (archive, rejected area); `landing`
+    (the run's LandingIndex) follows each load. Any failure but a rejection rolls the window
+    back and ends the run: its files stay claimed, for the next run to take first."""
     key = config.pseudonymisation_key()  # read here: never passed around as a parameter
     low_volume_ok = accepted_low_volume(config)  # `diewell reprocess --accept-low-volume`
-    outcomes = []
-    for path in window:
-        outcome = ingest_file(
-            con,
-            config,
-            path,
-            run_id,
-            key,
-            landing,
-            force=path.name in forced,
-            validated=validated.get(path),
-            accept_low_volume=path.name in low_volume_ok,
-        )
+    outcomes, moves = [], []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for path in window:
+            outcome, move = ingest_file(
+                con,
+                config,
+                path,
+                run_id,
+                key,
+                landing,
+                force=path.name in forced,
+                validated=validated.get(path),
+                accept_low_volume=path.name in low_volume_ok,
+            )
+            outcomes.append(outcome)
+            moves.append((path, move))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    for path, move in moves:
+        move()
         _release(path)
         if path.name in forced or path.name in low_volume_ok:
             clear_mark(config, path.name)
-        outcomes.append(outcome)
     return outcomes
 
 
@@ -390,8 +405,10 @@ def ingest_file(
     force: bool = False,
     validated: Validated | None = None,
     accept_low_volume: bool = False,
-) -> FileOutcome:
-    """Validate and load one file. `force` re-validates a file byte-identical to its current
+) -> tuple[FileOutcome, Callable[[], None]]:
+    """Validate and load one file, in the caller's transaction (`load_files`: one per window);
+    return its outcome and the move that files it (archive, rejected area) once that
+    transaction has committed. `force` re-validates a file byte-identical to its current
     load (a reprocess after a contract change) instead of recording it as unchanged.
     `validated` is the file read and validated ahead (`validate_window`), if it was.
     `accept_low_volume` loads it without the volume rule (an operator confirmed it).
@@ -406,9 +423,9 @@ def ingest_file(
         delivery = parse_file_name(path, config)
         state = landing.state(delivery)
         if not force and state.loaded_sha == sha:
-            _archive(config, delivery, path, sha)
             log.info("%s: byte-identical to the loaded delivery; nothing changes", path.name)
-            return FileOutcome(path.name, "unchanged", delivery.extract, delivery.provider)
+            unchanged = FileOutcome(path.name, "unchanged", delivery.extract, delivery.provider)
+            return unchanged, _archiving(config, delivery, path, sha)
         if validated is not None and validated.rejection is not None:
             raise validated.rejection
         if validated is not None and validated.result is not None:
@@ -433,9 +450,9 @@ def ingest_file(
         )
     except FileRejected as rejection:
         delivery = delivery or _identify(path, config)
-        _record_rejection(con, config, path, delivery, sha, size, run_id, rejection)
+        file_id = _record_rejection(con, path, delivery, sha, size, run_id, rejection)
         log.warning("%s rejected: %s", shown_name(path.name), rejection.reason)
-        return FileOutcome(
+        rejected = FileOutcome(
             shown_name(path.name),
             "rejected",
             delivery.extract if delivery else None,
@@ -444,7 +461,8 @@ def ingest_file(
             reason=rejection.reason,
             validation=report if "by_rule" in report else None,
         )
-    _archive(config, delivery, path, sha)
+        move = (config, path, sha, file_id, run_id, rejection)  # `rejection` ends with `except`
+        return rejected, lambda: _move_rejected(*move)
     log.info(
         "%s: %d rows read, %d loaded, %d quarantined",
         path.name,
@@ -452,7 +470,7 @@ def ingest_file(
         outcome.rows_loaded,
         outcome.rows_quarantined,
     )
-    return outcome
+    return outcome, _archiving(config, delivery, path, sha)
 
 
 def _identify(path: Path, config: Config) -> Delivery | None:
@@ -598,8 +616,10 @@ def _load(
     report: dict,
     low_volume_ok=False,
 ) -> FileOutcome:
-    """Load a validated file in one transaction; `report` receives what the GX report needs.
-    The landing index learns of the load once it is committed."""
+    """Load a validated file, in the caller's transaction; `report` receives what the GX
+    report needs. Every check that can reject the file comes before the first write, so a
+    rejection leaves nothing of the file to undo. The landing index learns of the load
+    (and the caller's transaction, if it fails, ends the run)."""
     contract = load_contract(d.extract)
     rows = result.rows
     nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
@@ -612,94 +632,87 @@ def _load(
     for c in nhs_cols:
         rows = rows.with_columns(pseudonymise(rows[c], key).alias("person_id")).drop(c)
     findings = result.findings
-
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if once_per_person:
-            dups = _duplicate_deaths(
-                con, d, rows.with_columns(masked.alias("masked")), contract.key[0]
+    # The checks, which read the warehouse (the duplicate deaths) but write nothing.
+    if once_per_person:
+        dups = _duplicate_deaths(con, d, rows.with_columns(masked.alias("masked")), contract.key[0])
+        if dups.height:
+            findings = pl.concat([findings, dups.select(findings.columns)]).sort(
+                "row_number", "rule", "column"
             )
-            if dups.height:
-                findings = pl.concat([findings, dups.select(findings.columns)]).sort(
-                    "row_number", "rule", "column"
-                )
-                rows = rows.filter(~pl.col("row_number").is_in(dups["row_number"].implode()))
-        quarantined = quarantined_rows(findings)
-        previous = state.previous
-        report.update(
-            rows_read=result.rows_read,
-            rows_quarantined=quarantined,
-            by_rule=quarantine_by_rule(findings, SHOWN_PER_RULE),
-            previous_rows=previous[1] if previous else None,
+            rows = rows.filter(~pl.col("row_number").is_in(dups["row_number"].implode()))
+    quarantined = quarantined_rows(findings)
+    previous = state.previous
+    report.update(
+        rows_read=result.rows_read,
+        rows_quarantined=quarantined,
+        by_rule=quarantine_by_rule(findings, SHOWN_PER_RULE),
+        previous_rows=previous[1] if previous else None,
+    )
+    failing = too_many_failing(findings, result.rows_read, contract)
+    if failing is not None:
+        raise failing
+    low_volume = contract.looks_truncated(result.rows_read, previous[1] if previous else None)
+    if low_volume and low_volume_ok:
+        log.warning(
+            "%s: %d rows, under %d%% of the previous delivery's %d; loaded because its "
+            "volume was accepted as complete (diewell reprocess --accept-low-volume)",
+            d.name,
+            result.rows_read,
+            round(100 * contract.min_volume_share),
+            previous[1],
         )
-        failing = too_many_failing(findings, result.rows_read, contract)
-        if failing is not None:
-            raise failing
-        low_volume = contract.looks_truncated(result.rows_read, previous[1] if previous else None)
-        if low_volume and low_volume_ok:
-            log.warning(
-                "%s: %d rows, under %d%% of the previous delivery's %d; loaded because its "
-                "volume was accepted as complete (diewell reprocess --accept-low-volume)",
-                d.name,
-                result.rows_read,
-                round(100 * contract.min_volume_share),
-                previous[1],
-            )
-        elif low_volume:
-            raise FileRejected(
-                "volume_drop",
-                f"the file has {result.rows_read} data row{'s' if result.rows_read != 1 else ''}, "
-                f"under {contract.min_volume_share:.0%} of the {previous[1]} rows of the previous "
-                f"delivery {previous[0]}; the "
-                "export looks truncated; re-send the complete extract (a period with nothing to "
-                "report is sent as a header-only file)",
-            )
-        if state.loaded_sha is not None:  # a re-delivery: it replaces the loaded one's rows
-            con.execute(
-                "UPDATE landing_files SET status = 'superseded' WHERE extract = ? "
-                "AND provider = ? AND period_end = ? AND status = 'loaded'",
-                [d.extract, d.provider, d.period_end],
-            )
-            con.execute(
-                f"DELETE FROM {staging_table(d.extract)} WHERE provider = ? AND period_end = ?",
-                [d.provider, d.period_end],
-            )
-        loaded = rows.height
-        file_id = _record_file(
-            con,
-            file_name=d.name,
-            extract=d.extract,
-            provider=d.provider,
-            period_end=d.period_end,
-            format=d.format,
-            sha256=sha,
-            bytes=size,
-            run_id=run_id,
-            status="loaded",
-            rows_read=result.rows_read,
-            rows_loaded=loaded,
-            rows_quarantined=quarantined,
-            extra_columns=",".join(extra) or None,
+    elif low_volume:
+        raise FileRejected(
+            "volume_drop",
+            f"the file has {result.rows_read} data row{'s' if result.rows_read != 1 else ''}, "
+            f"under {contract.min_volume_share:.0%} of the {previous[1]} rows of the previous "
+            f"delivery {previous[0]}; the "
+            "export looks truncated; re-send the complete extract (a period with nothing to "
+            "report is sent as a header-only file)",
         )
-        staged = rows.with_columns(
-            pl.lit(file_id, pl.Int64).alias("file_id"),
-            pl.lit(d.provider).alias("provider"),
-            pl.lit(d.period_end).alias("period_end"),
-        ).select(staging_columns(contract))
-        con.register("staged_rows", staged)
-        con.execute(f"INSERT INTO {staging_table(d.extract)} SELECT * FROM staged_rows")
-        con.unregister("staged_rows")
-        if findings.height:
-            q = findings.with_columns(
-                pl.lit(file_id, pl.Int64).alias("file_id"), pl.lit(d.name).alias("file_name")
-            ).select("file_id", "file_name", "row_number", "rule", "column", "value", "message")
-            con.register("quarantined", q)
-            con.execute("INSERT INTO quarantine_rows SELECT * FROM quarantined")
-            con.unregister("quarantined")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    # The writes: nothing from here on rejects the file.
+    if state.loaded_sha is not None:  # a re-delivery: it replaces the loaded one's rows
+        con.execute(
+            "UPDATE landing_files SET status = 'superseded' WHERE extract = ? "
+            "AND provider = ? AND period_end = ? AND status = 'loaded'",
+            [d.extract, d.provider, d.period_end],
+        )
+        con.execute(
+            f"DELETE FROM {staging_table(d.extract)} WHERE provider = ? AND period_end = ?",
+            [d.provider, d.period_end],
+        )
+    loaded = rows.height
+    file_id = _record_file(
+        con,
+        file_name=d.name,
+        extract=d.extract,
+        provider=d.provider,
+        period_end=d.period_end,
+        format=d.format,
+        sha256=sha,
+        bytes=size,
+        run_id=run_id,
+        status="loaded",
+        rows_read=result.rows_read,
+        rows_loaded=loaded,
+        rows_quarantined=quarantined,
+        extra_columns=",".join(extra) or None,
+    )
+    staged = rows.with_columns(
+        pl.lit(file_id, pl.Int64).alias("file_id"),
+        pl.lit(d.provider).alias("provider"),
+        pl.lit(d.period_end).alias("period_end"),
+    ).select(staging_columns(contract))
+    con.register("staged_rows", staged)
+    con.execute(f"INSERT INTO {staging_table(d.extract)} SELECT * FROM staged_rows")
+    con.unregister("staged_rows")
+    if findings.height:
+        q = findings.with_columns(
+            pl.lit(file_id, pl.Int64).alias("file_id"), pl.lit(d.name).alias("file_name")
+        ).select("file_id", "file_name", "row_number", "rule", "column", "value", "message")
+        con.register("quarantined", q)
+        con.execute("INSERT INTO quarantine_rows SELECT * FROM quarantined")
+        con.unregister("quarantined")
     landing.record_load(d, file_id, result.rows_read, sha)
     by_rule: dict[str, int] = {}
     if findings.height:
@@ -732,30 +745,28 @@ def _record_file(con: duckdb.DuckDBPyConnection, **values) -> int:
     )[0]
 
 
-def _record_rejection(con, config, path, d, sha, size, run_id, rejection: FileRejected) -> None:
-    """Record the rejection (one transaction, rolled back on any failure), then move the file
-    to the rejected area under a safe name, its reason files beside it."""
+def _record_rejection(con, path, d, sha, size, run_id, rejection: FileRejected) -> int:
+    """Record the rejection in landing_files, in the caller's transaction; its file id."""
+    return _record_file(
+        con,
+        file_name=shown_name(path.name),
+        extract=d.extract if d else None,
+        provider=d.provider if d else None,
+        period_end=d.period_end if d else None,
+        format=d.format if d else None,
+        sha256=sha,
+        bytes=size,
+        run_id=run_id,
+        status="rejected",
+        reject_rule=rejection.rule,
+        reject_reason=rejection.reason,
+    )
+
+
+def _move_rejected(config, path, sha, file_id: int, run_id, rejection: FileRejected) -> None:
+    """Move a rejected file, its rejection committed, to the rejected area under a safe
+    name, its reason files beside it."""
     shown = shown_name(path.name)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        file_id = _record_file(
-            con,
-            file_name=shown,
-            extract=d.extract if d else None,
-            provider=d.provider if d else None,
-            period_end=d.period_end if d else None,
-            format=d.format if d else None,
-            sha256=sha,
-            bytes=size,
-            run_id=run_id,
-            status="rejected",
-            reject_rule=rejection.rule,
-            reject_reason=rejection.reason,
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     config.rejected.mkdir(parents=True, exist_ok=True)
     target = _free_name(config.rejected / stored_name(path.name, f"file-{file_id}"), sha, file_id)
     shutil.move(path, target)  # a link is moved as a link, a pipe refused: neither is opened
@@ -782,6 +793,11 @@ def _free_name(target: Path, sha: str, file_id: int) -> Path:
     if os.path.lexists(target):
         return target.with_name(f"{target.stem}.{sha[:12] or file_id}{target.suffix}")
     return target
+
+
+def _archiving(config: Config, d: Delivery, path: Path, sha: str) -> Callable[[], None]:
+    """The move of a loaded (or unchanged) file into the archive, to make once committed."""
+    return lambda: _archive(config, d, path, sha)
 
 
 def _archive(config: Config, d: Delivery, path: Path, sha: str) -> None:

@@ -295,11 +295,9 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
     context = _context(config)
     run_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     held_back_page = quality_run_page(config, run_id).relative_to(config.outputs.parent)
-    keys = []
-    loaded_suites = {}
+    keys, suite_keys = [], []  # the run's results; the suites (expectations/<extract>.html)
     for done, (extract, outcomes) in enumerate(sorted(groups.items()), 1):
         suite = suites.load_suite(extract)
-        loaded_suites[extract] = suite
         result = suites.validation_result(
             suite,
             files=[_file_findings(o) for o in outcomes],
@@ -314,14 +312,12 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
             batch_identifier=BATCH,
         )
         context.validation_results_store.set(key, result)
-        keys.append(key)
-        _progress("stored", done, len(groups))
-    # The suites' own pages (expectations/<extract>.html), which every validation page and
-    # the index link to: the suites go into the context's store, their pages with the rest.
-    suite_keys = []
-    for extract, suite in sorted(loaded_suites.items()):
+        # Every validation page and the index link to the suite's own page: the suite goes
+        # into the context's store, its page is rendered with the rest.
         context.suites.add(suite)
+        keys.append(key)
         suite_keys.append(ExpectationSuiteIdentifier(extract))
+        _progress("stored", done, len(groups))
     # GX tests each stored result for membership of the identifiers it is given: a set keeps
     # that linear. (Never an empty set: GX takes no identifiers to mean every page of every
     # run.)

@@ -294,9 +294,10 @@ def _dsr_from_rounded_total(part: pl.DataFrame) -> pl.DataFrame:
 def _sii_from_published(published: pl.DataFrame, sii_rows: pl.DataFrame) -> pl.DataFrame:
     """The SII rows recomputed from the published quintile rows; suppressed if one is."""
     area = [c for c in GROUP_COLUMNS if c != "breakdown"]
+    # Only the areas with an SII row: each SII simulates 100,000 draws.
     quintiles = published.filter(
         (pl.col("breakdown") == QUINTILE_BREAKDOWN) & pl.col(CATEGORY_COLUMN).is_in(QUINTILES)
-    )
+    ).join(sii_rows.select(area).unique(), on=area, how="semi", nulls_equal=True)
     hidden = quintiles.group_by(area).agg(
         pl.col("suppressed").any().alias("_quintile_hidden"),
         pl.len().alias("_quintiles"),
@@ -306,8 +307,6 @@ def _sii_from_published(published: pl.DataFrame, sii_rows: pl.DataFrame) -> pl.D
         on=area,
         how="semi",
         nulls_equal=True,
-    ).join(  # only the areas with an SII row: each SII simulates 100,000 draws
-        sii_rows.select(area).unique(), on=area, how="semi", nulls_equal=True
     )
     out = sii_rows
     if "statistic" in published.columns:  # recompute from the published quintiles

@@ -188,20 +188,29 @@ def test_a_file_left_claimed_by_a_crash_is_loaded_before_a_newer_delivery(tmp_pa
     assert (config.archive / "apc_spells" / "RX1" / GOOD).read_text(encoding="utf-8") == newer
 
 
-def test_a_failure_inside_the_rejection_transaction_rolls_back(tmp_path, pseudo_key):
-    """A record the warehouse refuses (here text that is not UTF-8) leaves no transaction
-    open: the same connection goes on to load the next file."""
+def test_a_failure_inside_a_window_rolls_the_whole_window_back(tmp_path, pseudo_key):
+    """A window of files is one transaction. A record the warehouse refuses (here a reason
+    that is not UTF-8) on the window's second file rolls back the first file's load too:
+    nothing of either is recorded or moved, both stay claimed, no transaction is left open,
+    and the same connection goes on to load them."""
     config = _ics(tmp_path / "ics")
-    path = config.landing / "deaths_QXX_20241231.csv"
-    path.write_bytes(b"")
+    (config.landing / GOOD).write_text(GOOD_TEXT, encoding="utf-8")
+    (config.landing / "deaths_QXX_20241231.csv").write_bytes(b"")
+    window = [
+        ingest._claim(config, config.landing / name) for name in (GOOD, "deaths_QXX_20241231.csv")
+    ]
+    refused = FileRejected("empty_file", "text the warehouse cannot store \udcff")
     con = warehouse.connect(config.warehouse)
     try:
         warehouse.migrate(con)
-        refused = FileRejected("empty_file", "text the warehouse cannot store \udcff")
+        landing = ingest.LandingIndex.read(con)
+        validated = {window[1]: ingest.Validated(sha="", rejection=refused)}
         with pytest.raises(duckdb.Error):
-            ingest._record_rejection(con, config, path, None, "", 0, "run-1", refused)
+            ingest.load_files(con, config, window, validated, "run-1", set(), landing)
         assert con.execute("SELECT count(*) FROM landing_files").fetchall() == [(0,)]
-        (config.landing / GOOD).write_text(GOOD_TEXT, encoding="utf-8")
+        assert con.execute("SELECT count(*) FROM stg_apc_spells").fetchall() == [(0,)]
+        assert all(path.is_file() for path in window)  # still claimed, nothing archived
+        assert not config.archive.exists() or not any(config.archive.rglob("*.csv"))
         outcomes = ingest_landing(con, config, "run-2", report=False)
     finally:
         con.close()
