@@ -63,7 +63,7 @@ from diewell.expectations.contracts import (
 )
 from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
 from diewell.transforms import nhs_number
-from diewell.transforms.pseudonymise import pseudonymise
+from diewell.transforms.pseudonymise import PSEUDONYM_SQL, key_blocks
 from diewell.validation_report import SHOWN_PER_RULE, quarantine_by_rule, record_run
 from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
 
@@ -582,6 +582,25 @@ def _duplicate_deaths(
     )
 
 
+def pseudonyms(con: duckdb.DuckDBPyConnection, numbers: pl.Series, key: bytes) -> pl.Series:
+    """Each normalised NHS number's pseudonym (transforms.pseudonymise.pseudonym; nulls stay
+    null), computed by DuckDB in one query over the column (PSEUDONYM_SQL), in the column's
+    order (DuckDB keeps a scan's order: preserve_insertion_order is on). Nothing is stored:
+    the numbers are a view of the frame, the key blocks the query's parameters."""
+    con.register("numbers_to_pseudonymise", numbers.rename("number").to_frame())
+    try:
+        found = query_frame(
+            con,
+            f"SELECT {PSEUDONYM_SQL.format(column='number')} AS p FROM numbers_to_pseudonymise",
+            list(key_blocks(key)),
+        )
+    finally:
+        con.unregister("numbers_to_pseudonymise")
+    if found.height != numbers.len():
+        raise RuntimeError("the pseudonyms do not match the numbers one to one")
+    return found["p"].rename(numbers.name)
+
+
 def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) -> FileRejected:
     by_rule = (
         findings.group_by("rule", "column")
@@ -630,7 +649,7 @@ def _load(
     if once_per_person:
         masked = rows[contract.key[0]].map_elements(nhs_number.mask, return_dtype=pl.String)
     for c in nhs_cols:
-        rows = rows.with_columns(pseudonymise(rows[c], key).alias("person_id")).drop(c)
+        rows = rows.with_columns(pseudonyms(con, rows[c], key).alias("person_id")).drop(c)
     findings = result.findings
     # The checks, which read the warehouse (the duplicate deaths) but write nothing.
     if once_per_person:
