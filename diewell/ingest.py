@@ -11,10 +11,11 @@ One window of files (WINDOW_FILES, WINDOW_BYTES) is one DuckDB transaction: the 
 holds either all of the window's loads and rejections or none of them, and every file of a
 window that did not commit is still claimed, so the next run takes it again. (A commit costs
 a write to disk, some 4 ms: one a file was 11 s of S's 37 s load.) A file's checks come
-before its writes, so a file rejected mid-window leaves nothing of it to undo. After the
-commit each file moves to the archive (or, if rejected, to the rejected area with its reason
-beside it). A crash between commit and move is healed by the next run: the file's checksum
-is already current, so it is recorded as unchanged and moved.
+before its writes, so a file rejected mid-window leaves nothing of it to undo; the window's
+inserts are held and written a table at a time (`WindowWrites`). After the commit each file
+moves to the archive (or, if rejected, to the rejected area with its reason beside it). A
+crash between commit and move is healed by the next run: the file's checksum is already
+current, so it is recorded as unchanged and moved.
 
 Nothing here logs row-level data: only file names, rules and counts.
 """
@@ -65,7 +66,7 @@ from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reproc
 from diewell.transforms import nhs_number
 from diewell.transforms.pseudonymise import PSEUDONYM_SQL, key_blocks
 from diewell.validation_report import SHOWN_PER_RULE, quarantine_by_rule, record_run
-from diewell.warehouse import fetch_one, query_frame, staging_columns, staging_table
+from diewell.warehouse import query_frame, staging_columns, staging_table
 
 log = logging.getLogger("diewell.ingest")
 
@@ -219,9 +220,10 @@ def load_files(
     outcomes, moves = [], []
     con.execute("BEGIN TRANSACTION")
     try:
+        writes = WindowWrites(con, len(window))
         for path in window:
             outcome, move = ingest_file(
-                con,
+                writes,
                 config,
                 path,
                 run_id,
@@ -233,7 +235,7 @@ def load_files(
             )
             outcomes.append(outcome)
             moves.append((path, move))
-        con.execute("COMMIT")
+        writes.flushed().execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -396,7 +398,7 @@ def validate_window(
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection,
+    writes: WindowWrites,
     config: Config,
     path: Path,
     run_id: str,
@@ -406,10 +408,11 @@ def ingest_file(
     validated: Validated | None = None,
     accept_low_volume: bool = False,
 ) -> tuple[FileOutcome, Callable[[], None]]:
-    """Validate and load one file, in the caller's transaction (`load_files`: one per window);
-    return its outcome and the move that files it (archive, rejected area) once that
-    transaction has committed. `force` re-validates a file byte-identical to its current
-    load (a reprocess after a contract change) instead of recording it as unchanged.
+    """Validate and load one file, through `writes`, in the caller's transaction
+    (`load_files`: one per window); return its outcome and the move that files it (archive,
+    rejected area) once that transaction has committed. `force` re-validates a file
+    byte-identical to its current load (a reprocess after a contract change) instead of
+    recording it as unchanged.
     `validated` is the file read and validated ahead (`validate_window`), if it was.
     `accept_low_volume` loads it without the volume rule (an operator confirmed it).
     `landing` is the run's LandingIndex (what landing_files holds loaded)."""
@@ -435,7 +438,7 @@ def ingest_file(
         report["columns_present"] = columns
         report["period_end"] = delivery.period_end
         outcome = _load(
-            con,
+            writes,
             delivery,
             landing,
             state,
@@ -450,7 +453,7 @@ def ingest_file(
         )
     except FileRejected as rejection:
         delivery = delivery or _identify(path, config)
-        file_id = _record_rejection(con, path, delivery, sha, size, run_id, rejection)
+        file_id = _record_rejection(writes, path, delivery, sha, size, run_id, rejection)
         log.warning("%s rejected: %s", shown_name(path.name), rejection.reason)
         rejected = FileOutcome(
             shown_name(path.name),
@@ -622,7 +625,7 @@ def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) 
 
 
 def _load(
-    con,
+    writes: WindowWrites,
     d: Delivery,
     landing: LandingIndex,
     state: LandingState,
@@ -635,10 +638,10 @@ def _load(
     report: dict,
     low_volume_ok=False,
 ) -> FileOutcome:
-    """Load a validated file, in the caller's transaction; `report` receives what the GX
-    report needs. Every check that can reject the file comes before the first write, so a
-    rejection leaves nothing of the file to undo. The landing index learns of the load
-    (and the caller's transaction, if it fails, ends the run)."""
+    """Load a validated file, through `writes`, in the caller's transaction; `report`
+    receives what the GX report needs. Every check that can reject the file comes before the
+    first write, so a rejection leaves nothing of the file to undo. The landing index learns
+    of the load (and the caller's transaction, if it fails, ends the run)."""
     contract = load_contract(d.extract)
     rows = result.rows
     nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
@@ -649,11 +652,13 @@ def _load(
     if once_per_person:
         masked = rows[contract.key[0]].map_elements(nhs_number.mask, return_dtype=pl.String)
     for c in nhs_cols:
-        rows = rows.with_columns(pseudonyms(con, rows[c], key).alias("person_id")).drop(c)
+        rows = rows.with_columns(pseudonyms(writes.con, rows[c], key).alias("person_id")).drop(c)
     findings = result.findings
     # The checks, which read the warehouse (the duplicate deaths) but write nothing.
     if once_per_person:
-        dups = _duplicate_deaths(con, d, rows.with_columns(masked.alias("masked")), contract.key[0])
+        dups = _duplicate_deaths(
+            writes.flushed(), d, rows.with_columns(masked.alias("masked")), contract.key[0]
+        )
         if dups.height:
             findings = pl.concat([findings, dups.select(findings.columns)]).sort(
                 "row_number", "rule", "column"
@@ -691,6 +696,7 @@ def _load(
         )
     # The writes: nothing from here on rejects the file.
     if state.loaded_sha is not None:  # a re-delivery: it replaces the loaded one's rows
+        con = writes.flushed()
         con.execute(
             "UPDATE landing_files SET status = 'superseded' WHERE extract = ? "
             "AND provider = ? AND period_end = ? AND status = 'loaded'",
@@ -701,8 +707,7 @@ def _load(
             [d.provider, d.period_end],
         )
     loaded = rows.height
-    file_id = _record_file(
-        con,
+    file_id = writes.record_file(
         file_name=d.name,
         extract=d.extract,
         provider=d.provider,
@@ -722,16 +727,21 @@ def _load(
         pl.lit(d.provider).alias("provider"),
         pl.lit(d.period_end).alias("period_end"),
     ).select(staging_columns(contract))
-    con.register("staged_rows", staged)
-    con.execute(f"INSERT INTO {staging_table(d.extract)} SELECT * FROM staged_rows")
-    con.unregister("staged_rows")
+    writes.stage(staging_table(d.extract), staged)
     if findings.height:
-        q = findings.with_columns(
-            pl.lit(file_id, pl.Int64).alias("file_id"), pl.lit(d.name).alias("file_name")
-        ).select("file_id", "file_name", "row_number", "rule", "column", "value", "message")
-        con.register("quarantined", q)
-        con.execute("INSERT INTO quarantine_rows SELECT * FROM quarantined")
-        con.unregister("quarantined")
+        writes.quarantine(
+            findings.with_columns(
+                pl.lit(file_id, pl.Int64).alias("file_id"), pl.lit(d.name).alias("file_name")
+            ).select(
+                "file_id",
+                "file_name",
+                "row_number",
+                "rule",
+                pl.col("column").alias("column_name"),
+                "value",
+                "message",
+            )
+        )
     landing.record_load(d, file_id, result.rows_read, sha)
     by_rule: dict[str, int] = {}
     if findings.height:
@@ -750,24 +760,91 @@ def _load(
     )
 
 
-def _record_file(con: duckdb.DuckDBPyConnection, **values) -> int:
-    """Insert one landing_files row, received now, under the next file id; the columns not
-    given are null. Returns the file id."""
-    values["received_at"] = _now()
-    names = ", ".join(values)
-    marks = ", ".join("?" for _ in values)
-    return fetch_one(
-        con,
-        f"INSERT INTO landing_files (file_id, {names}) "
-        f"VALUES (nextval('landing_file_id'), {marks}) RETURNING file_id",
-        list(values.values()),
-    )[0]
+# landing_files' columns (warehouse/migrations/001_landing_and_runs.sql), as held for a window
+LANDING_FILE_COLUMNS = {
+    "file_id": pl.Int64,
+    "file_name": pl.String,
+    "extract": pl.String,
+    "provider": pl.String,
+    "period_end": pl.Date,
+    "format": pl.String,
+    "sha256": pl.String,
+    "bytes": pl.Int64,
+    "run_id": pl.String,
+    "received_at": pl.Datetime("us"),
+    "status": pl.String,
+    "reject_rule": pl.String,
+    "reject_reason": pl.String,
+    "rows_read": pl.Int64,
+    "rows_loaded": pl.Int64,
+    "rows_quarantined": pl.Int64,
+    "extra_columns": pl.String,
+}
 
 
-def _record_rejection(con, path, d, sha, size, run_id, rejection: FileRejected) -> int:
-    """Record the rejection in landing_files, in the caller's transaction; its file id."""
-    return _record_file(
-        con,
+class WindowWrites:
+    """A window's inserts, held and written a table at a time (one INSERT into landing_files,
+    into each staging table and into quarantine_rows, instead of three a file: each costs
+    some 2 ms whatever its size), all inside the window's transaction.
+
+    `flushed()` writes what is held and returns the connection. What reads or changes rows
+    that a held insert adds asks for it first: the duplicate deaths (staging and
+    landing_files) and a re-delivery's supersession; so does the commit. File ids come from
+    the sequence as before, reserved a window at a time (ids no file takes are left unused).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, files: int) -> None:
+        self.con = con  # for queries that touch no table held here (the pseudonyms)
+        self._reserve = max(1, files)
+        self._ids: deque[int] = deque()
+        self._files: list[dict] = []
+        self._staged: dict[str, list[pl.DataFrame]] = {}
+        self._quarantined: list[pl.DataFrame] = []
+
+    def record_file(self, **values) -> int:
+        """Hold one landing_files row, received now, under the next file id (the columns not
+        given are null); return the file id."""
+        if not self._ids:
+            reserved = self.con.execute(
+                "SELECT nextval('landing_file_id') AS id FROM range(?) ORDER BY id",
+                [self._reserve],
+            ).fetchall()
+            self._ids.extend(r[0] for r in reserved)
+        file_id = self._ids.popleft()
+        self._files.append({**values, "file_id": file_id, "received_at": _now()})
+        return file_id
+
+    def stage(self, table: str, rows: pl.DataFrame) -> None:
+        self._staged.setdefault(table, []).append(rows)
+
+    def quarantine(self, findings: pl.DataFrame) -> None:
+        self._quarantined.append(findings)
+
+    def flushed(self) -> duckdb.DuckDBPyConnection:
+        """Write every held row (landing_files, staging, quarantine_rows); the connection."""
+        if self._files:
+            files = pl.from_dicts(self._files, schema=LANDING_FILE_COLUMNS)
+            _insert(self.con, "landing_files", files)
+        for table, frames in self._staged.items():
+            _insert(self.con, table, pl.concat(frames, how="vertical_relaxed"))
+        if self._quarantined:
+            _insert(self.con, "quarantine_rows", pl.concat(self._quarantined, how="vertical"))
+        self._files, self._staged, self._quarantined = [], {}, []
+        return self.con
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
+    """Append a frame to a table, its columns matched by name."""
+    con.register("held_rows", rows)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM held_rows")
+    finally:
+        con.unregister("held_rows")
+
+
+def _record_rejection(writes, path, d, sha, size, run_id, rejection: FileRejected) -> int:
+    """Record the rejection in landing_files, through `writes`; its file id."""
+    return writes.record_file(
         file_name=shown_name(path.name),
         extract=d.extract if d else None,
         provider=d.provider if d else None,

@@ -98,6 +98,37 @@ def test_a_redelivery_for_the_same_period_replaces_the_earlier_one(wh):
     assert len(list((wh.config.archive).rglob("deaths_QTT_20240131*"))) == 2
 
 
+def test_the_writes_a_window_holds_are_seen_by_its_later_files(wh):
+    """Both deliveries load in one window (one transaction, its inserts held until a read
+    needs them): the second still finds the person the first loaded (duplicate_death, naming
+    the first file), and every staged row, file record and finding is written."""
+    wh.deliver("deaths_QTT_20240131.csv", [death(1, "2024-01-05"), death(2, "2024-01-06")])
+    wh.deliver("deaths_QTT_20240229.csv", [death(2, "2024-02-05"), death(3, "2024-02-06")])
+    outcomes = wh.load()
+    assert [(o.file_name, o.rows_loaded, o.rows_quarantined) for o in outcomes] == [
+        ("deaths_QTT_20240131.csv", 2, 0),
+        ("deaths_QTT_20240229.csv", 1, 1),
+    ]
+    assert wh.rows(
+        "SELECT file_name, status, rows_read, rows_loaded, rows_quarantined FROM landing_files "
+        "ORDER BY file_id"
+    ) == [
+        ("deaths_QTT_20240131.csv", "loaded", 2, 2, 0),
+        ("deaths_QTT_20240229.csv", "loaded", 2, 1, 1),
+    ]
+    assert wh.rows("SELECT count(*), count(DISTINCT file_id) FROM stg_deaths") == [(3, 2)]
+    ((file_name, row, rule, column, message),) = wh.rows(
+        "SELECT file_name, row_number, rule, column_name, message FROM quarantine_rows"
+    )
+    assert (file_name, row, rule, column) == (
+        "deaths_QTT_20240229.csv",
+        1,
+        "duplicate_death",
+        "nhs_number",
+    )
+    assert "deaths_QTT_20240131.csv" in message
+
+
 def test_a_byte_identical_redelivery_changes_nothing(wh):
     rows = [death(1, "2024-01-05"), death(2, "2024-01-06")]
     wh.deliver("deaths_QTT_20240131.csv", rows)
