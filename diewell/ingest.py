@@ -215,19 +215,19 @@ def load_files(
     transaction, then move each file where it belongs (archive, rejected area); `landing`
     (the run's LandingIndex) follows each load. Any failure but a rejection rolls the window
     back and ends the run: its files stay claimed, for the next run to take first."""
-    key = config.pseudonymisation_key()  # read here: never passed around as a parameter
     low_volume_ok = accepted_low_volume(config)  # `diewell reprocess --accept-low-volume`
     outcomes, moves = [], []
     con.execute("BEGIN TRANSACTION")
     try:
-        writes = WindowWrites(con, len(window))
+        # The key is read here, never passed around as a parameter: only its HMAC blocks,
+        # held by the window's writes for the queries that pseudonymise.
+        writes = WindowWrites(con, len(window), key_blocks(config.pseudonymisation_key()))
         for path in window:
             outcome, move = ingest_file(
                 writes,
                 config,
                 path,
                 run_id,
-                key,
                 landing,
                 force=path.name in forced,
                 validated=validated.get(path),
@@ -402,7 +402,6 @@ def ingest_file(
     config: Config,
     path: Path,
     run_id: str,
-    key: bytes,
     landing: LandingIndex,
     force: bool = False,
     validated: Validated | None = None,
@@ -447,7 +446,6 @@ def ingest_file(
             run_id,
             result,
             extra,
-            key,
             report,
             accept_low_volume,
         )
@@ -549,26 +547,29 @@ class LandingIndex:
 
 
 def _duplicate_deaths(
-    con: duckdb.DuckDBPyConnection, d: Delivery, rows: pl.DataFrame, column: str
+    writes: WindowWrites, d: Delivery, rows: pl.DataFrame, column: str
 ) -> pl.DataFrame:
     """Rows for people who already have a death in another current delivery (of an extract
-    whose contract loads one row per person: the deaths).
+    whose contract loads one row per person: the deaths), the window's held writes included.
 
-    `rows` carries the person's pseudonym and the masked NHS number that the finding shows.
+    `rows` carries the NHS number (NUMBER_TO_PSEUDONYMISE), matched by its pseudonym, and the
+    masked number that the finding shows.
     """
-    con.register("incoming_deaths", rows.select("row_number", "person_id", "masked"))
+    con = writes.flushed()
+    con.register("incoming_deaths", rows.select("row_number", NUMBER_TO_PSEUDONYMISE, "masked"))
+    person_id = PSEUDONYM_SQL.format(column=f"i.{NUMBER_TO_PSEUDONYMISE}")
     try:
         found = query_frame(
             con,
             f"""
             SELECT i.row_number, any_value(i.masked) AS value, min(f.file_name) AS earlier
             FROM incoming_deaths i
-            JOIN {staging_table(d.extract)} s ON s.person_id = i.person_id
+            JOIN {staging_table(d.extract)} s ON s.person_id = {person_id}
             JOIN landing_files f ON f.file_id = s.file_id
             WHERE NOT (s.provider = ? AND s.period_end = ?)
             GROUP BY i.row_number ORDER BY i.row_number
             """,
-            [d.provider, d.period_end],
+            [*writes.key_blocks, d.provider, d.period_end],
         )
     finally:
         con.unregister("incoming_deaths")
@@ -583,25 +584,6 @@ def _duplicate_deaths(
             pl.col("earlier"),
         ).alias("message"),
     )
-
-
-def pseudonyms(con: duckdb.DuckDBPyConnection, numbers: pl.Series, key: bytes) -> pl.Series:
-    """Each normalised NHS number's pseudonym (transforms.pseudonymise.pseudonym; nulls stay
-    null), computed by DuckDB in one query over the column (PSEUDONYM_SQL), in the column's
-    order (DuckDB keeps a scan's order: preserve_insertion_order is on). Nothing is stored:
-    the numbers are a view of the frame, the key blocks the query's parameters."""
-    con.register("numbers_to_pseudonymise", numbers.rename("number").to_frame())
-    try:
-        found = query_frame(
-            con,
-            f"SELECT {PSEUDONYM_SQL.format(column='number')} AS p FROM numbers_to_pseudonymise",
-            list(key_blocks(key)),
-        )
-    finally:
-        con.unregister("numbers_to_pseudonymise")
-    if found.height != numbers.len():
-        raise RuntimeError("the pseudonyms do not match the numbers one to one")
-    return found["p"].rename(numbers.name)
 
 
 def _too_many_failing(findings: pl.DataFrame, quarantined: int, rows_read: int) -> FileRejected:
@@ -634,7 +616,6 @@ def _load(
     run_id,
     result,
     extra,
-    key,
     report: dict,
     low_volume_ok=False,
 ) -> FileOutcome:
@@ -644,20 +625,20 @@ def _load(
     of the load (and the caller's transaction, if it fails, ends the run)."""
     contract = load_contract(d.extract)
     rows = result.rows
-    nhs_cols = [c.name for c in contract.columns if c.type == "nhs_number"]
+    nhs_column = number_column(contract)
     # One row per person across deliveries (the deaths): a person already loaded from another
     # delivery is held back (duplicate_death), shown by the masked NHS number of the key.
     once_per_person = contract.load == "one_per_person" and rows.height
     masked = None
     if once_per_person:
         masked = rows[contract.key[0]].map_elements(nhs_number.mask, return_dtype=pl.String)
-    for c in nhs_cols:
-        rows = rows.with_columns(pseudonyms(writes.con, rows[c], key).alias("person_id")).drop(c)
+    if nhs_column is not None:  # pseudonymised as it is written (WindowWrites)
+        rows = rows.rename({nhs_column: NUMBER_TO_PSEUDONYMISE})
     findings = result.findings
     # The checks, which read the warehouse (the duplicate deaths) but write nothing.
     if once_per_person:
         dups = _duplicate_deaths(
-            writes.flushed(), d, rows.with_columns(masked.alias("masked")), contract.key[0]
+            writes, d, rows.with_columns(masked.alias("masked")), contract.key[0]
         )
         if dups.height:
             findings = pl.concat([findings, dups.select(findings.columns)]).sort(
@@ -726,7 +707,7 @@ def _load(
         pl.lit(file_id, pl.Int64).alias("file_id"),
         pl.lit(d.provider).alias("provider"),
         pl.lit(d.period_end).alias("period_end"),
-    ).select(staging_columns(contract))
+    ).select(held_columns(contract))
     writes.stage(staging_table(d.extract), staged)
     if findings.height:
         writes.quarantine(
@@ -787,14 +768,22 @@ class WindowWrites:
     into each staging table and into quarantine_rows, instead of three a file: each costs
     some 2 ms whatever its size), all inside the window's transaction.
 
+    Rows are held with their NHS number (NUMBER_TO_PSEUDONYMISE) and the INSERT turns it
+    into person_id (transforms.pseudonymise.PSEUDONYM_SQL, the key's blocks as parameters):
+    one query over a window's rows of an extract, where a file at a time cost a few
+    milliseconds a file, whatever its size. No table ever holds the number.
+
     `flushed()` writes what is held and returns the connection. What reads or changes rows
     that a held insert adds asks for it first: the duplicate deaths (staging and
     landing_files) and a re-delivery's supersession; so does the commit. File ids come from
     the sequence as before, reserved a window at a time (ids no file takes are left unused).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, files: int) -> None:
-        self.con = con  # for queries that touch no table held here (the pseudonyms)
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, files: int, key_blocks: tuple[bytes, bytes]
+    ) -> None:
+        self.con = con
+        self.key_blocks = key_blocks  # the parameters of PSEUDONYM_SQL
         self._reserve = max(1, files)
         self._ids: deque[int] = deque()
         self._files: list[dict] = []
@@ -826,20 +815,49 @@ class WindowWrites:
             files = pl.from_dicts(self._files, schema=LANDING_FILE_COLUMNS)
             _insert(self.con, "landing_files", files)
         for table, frames in self._staged.items():
-            _insert(self.con, table, pl.concat(frames, how="vertical_relaxed"))
+            held = pl.concat(frames, how="vertical_relaxed")
+            if NUMBER_TO_PSEUDONYMISE in held.columns:  # the NHS number becomes person_id
+                person_id = PSEUDONYM_SQL.format(column=NUMBER_TO_PSEUDONYMISE)
+                select = f"* EXCLUDE ({NUMBER_TO_PSEUDONYMISE}), {person_id} AS person_id"
+                _insert(self.con, table, held, select, list(self.key_blocks))
+            else:
+                _insert(self.con, table, held)
         if self._quarantined:
             _insert(self.con, "quarantine_rows", pl.concat(self._quarantined, how="vertical"))
         self._files, self._staged, self._quarantined = [], {}, []
         return self.con
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
-    """Append a frame to a table, its columns matched by name."""
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pl.DataFrame,
+    select: str = "*",
+    params: list | None = None,
+) -> None:
+    """Append a frame to a table (`select` of it), its columns matched by name."""
     con.register("held_rows", rows)
     try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM held_rows")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT {select} FROM held_rows", params or [])
     finally:
         con.unregister("held_rows")
+
+
+# A held row's NHS number, until the INSERT that writes the row turns it into person_id.
+NUMBER_TO_PSEUDONYMISE = "nhs_number_to_pseudonymise"
+
+
+def number_column(contract) -> str | None:
+    """The contract's NHS number column, if it has one (staging holds one person_id)."""
+    columns = [c.name for c in contract.columns if c.type == "nhs_number"]
+    if len(columns) > 1:
+        raise ValueError(f"{contract.extract}: a contract has at most one NHS number column")
+    return columns[0] if columns else None
+
+
+def held_columns(contract) -> list[str]:
+    """A held row's columns: staging's, with the NHS number in place of person_id."""
+    return [NUMBER_TO_PSEUDONYMISE if c == "person_id" else c for c in staging_columns(contract)]
 
 
 def _record_rejection(writes, path, d, sha, size, run_id, rejection: FileRejected) -> int:

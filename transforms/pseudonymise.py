@@ -4,10 +4,10 @@ The same key gives the same pseudonym for the same person in every delivery; wit
 a pseudonym cannot be reversed or recomputed. The key never reaches the warehouse, logs or
 outputs.
 
-`pseudonym` is the definition. The load computes the same digest in DuckDB
-(`PSEUDONYM_SQL`, RFC 2104's construction from SHA-256 with the key's padded blocks,
-`key_blocks`, as query parameters): a vectorised query over a file's column instead of one
-Python HMAC a number, some three times faster, and never stored.
+`pseudonym` is the definition. The load computes the same digest in DuckDB as it writes a
+window's rows (`PSEUDONYM_SQL`: RFC 2104's construction from SHA-256, the key's padded
+blocks, `key_blocks`, as query parameters), one vectorised query instead of one Python HMAC
+a number; the number itself is never stored.
 """
 
 from __future__ import annotations

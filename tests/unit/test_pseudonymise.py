@@ -1,6 +1,6 @@
 """Pseudonyms are HMAC-SHA256 of the normalised NHS number, cut to 128 bits (hex): in Python
-(`pseudonym`, the definition) and in DuckDB, as the load computes them (`ingest.pseudonyms`,
-RFC 2104 built from SHA-256 and the key's padded blocks)."""
+(`pseudonym`, the definition) and in DuckDB, as the load's INSERT computes them
+(`PSEUDONYM_SQL`, RFC 2104 built from SHA-256 and the key's padded blocks, `key_blocks`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from diewell.ingest import pseudonyms
-from diewell.transforms.pseudonymise import PSEUDONYM_HEX_CHARS, key_blocks, pseudonym
+from diewell.transforms.pseudonymise import (
+    PSEUDONYM_HEX_CHARS,
+    PSEUDONYM_SQL,
+    key_blocks,
+    pseudonym,
+)
 
 # RFC 4231, test cases 6 and 7: a 131-byte key of 0xaa (longer than SHA-256's block, so
 # hashed first)
@@ -26,6 +30,16 @@ RFC4231_CASES = {
         "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"
     ),
 }
+
+
+def pseudonyms(con, numbers: pl.Series, key: bytes) -> pl.Series:
+    """PSEUDONYM_SQL over a column, as the load's INSERT runs it."""
+    frame = numbers.rename("number").to_frame()
+    con.register("numbers", frame)
+    sql = f"SELECT {PSEUDONYM_SQL.format(column='number')} AS p FROM numbers"
+    out = con.sql(sql, params=list(key_blocks(key))).pl()["p"].rename(numbers.name)
+    con.unregister("numbers")
+    return out
 
 
 @pytest.fixture
