@@ -28,8 +28,7 @@ SHA256_BLOCK_BYTES = 64
 # HMAC-SHA256(K, m) = SHA256((K0 ^ opad) || SHA256((K0 ^ ipad) || m)), RFC 2104, in DuckDB:
 # ? are the outer then the inner key block (key_blocks), {column} the normalised number.
 PSEUDONYM_SQL = (
-    "left(sha256(?::BLOB || unhex(sha256(?::BLOB || encode({column})))), "
-    f"{PSEUDONYM_HEX_CHARS})"
+    f"left(sha256(?::BLOB || unhex(sha256(?::BLOB || encode({{column}})))), {PSEUDONYM_HEX_CHARS})"
 )
 
 
