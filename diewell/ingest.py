@@ -741,28 +741,6 @@ def _load(
     )
 
 
-# landing_files' columns (warehouse/migrations/001_landing_and_runs.sql), as held for a window
-LANDING_FILE_COLUMNS = {
-    "file_id": pl.Int64,
-    "file_name": pl.String,
-    "extract": pl.String,
-    "provider": pl.String,
-    "period_end": pl.Date,
-    "format": pl.String,
-    "sha256": pl.String,
-    "bytes": pl.Int64,
-    "run_id": pl.String,
-    "received_at": pl.Datetime("us"),
-    "status": pl.String,
-    "reject_rule": pl.String,
-    "reject_reason": pl.String,
-    "rows_read": pl.Int64,
-    "rows_loaded": pl.Int64,
-    "rows_quarantined": pl.Int64,
-    "extra_columns": pl.String,
-}
-
-
 class WindowWrites:
     """A window's inserts, held and written a table at a time (one INSERT into landing_files,
     into each staging table and into quarantine_rows, instead of three a file: each costs
@@ -812,7 +790,9 @@ class WindowWrites:
     def flushed(self) -> duckdb.DuckDBPyConnection:
         """Write every held row (landing_files, staging, quarantine_rows); the connection."""
         if self._files:
-            files = pl.from_dicts(self._files, schema=LANDING_FILE_COLUMNS)
+            # Types as given (every row read); a column no row gives is left to the table's
+            # default, and one the table lacks fails the INSERT, as a single row's would.
+            files = pl.from_dicts(self._files, infer_schema_length=None)
             _insert(self.con, "landing_files", files)
         for table, frames in self._staged.items():
             held = pl.concat(frames, how="vertical_relaxed")
