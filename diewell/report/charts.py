@@ -32,6 +32,10 @@ SUPPRESSED_MARK = "suppressed"
 NO_FIGURE_MARK = "no figure"
 QUINTILES = ("1", "2", "3", "4", "5")
 PLACE_COLOURS = ["#005eb8", "#41b6e6", "#330072", "#ffb81c", "#768692"]
+# Altair checks a specification against the Vega-Lite JSON schema as it is written out: some
+# 0.9 s of a report at benchmark size S, the same few chart shapes every run. The report's
+# tests check every shape (tests/report/test_report.py sets this True); a run does not.
+CHECK_SPECS = False
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Figure:
 
 def _svg(chart: alt.TopLevelMixin, prefix: str) -> str:
     """Static SVG for the chart, its ids made unique in the page (several charts inline)."""
-    spec = chart.configure(font=FONT).configure_view(stroke=None).to_dict()
+    spec = chart.configure(font=FONT).configure_view(stroke=None).to_dict(validate=CHECK_SPECS)
     svg = vl_convert.vegalite_to_svg(spec)
     svg = re.sub(r'id="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', svg)
     svg = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})", svg)

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from diewell.report import render_report
+from diewell.report import charts, render_report
 from diewell.report.charts import Z_95, Z_99_8, funnel_limits
 from tests.report.browser import with_page
 
@@ -53,7 +53,12 @@ def report(release, tmp_path_factory) -> tuple[Path, str]:
     """The report of a copy of the release folder, alone in a folder (nothing else to read)."""
     alone = tmp_path_factory.mktemp("alone") / "release"
     shutil.copytree(release, alone)
-    page = render_report(alone)
+    # every chart's specification checked against the Vega-Lite schema (a run skips it)
+    charts.CHECK_SPECS = True
+    try:
+        page = render_report(alone)
+    finally:
+        charts.CHECK_SPECS = False
     return page, page.read_text(encoding="utf-8")
 
 

@@ -77,13 +77,20 @@ def test_every_row_keeps_its_place_repeats_share_a_pseudonym_and_nulls_stay_null
     assert out[0] == out[3] and len({out[0], out[2], out[5]}) == 3
 
 
-def test_many_rows_keep_their_order(con):
-    """Enough rows for DuckDB to scan them on every thread: each keeps its place."""
-    key = b"order-" + b"0" * 30
+def test_many_rows_hashed_on_every_thread_match_the_definition(con):
+    """Enough rows for DuckDB to hash them on every thread: each number's pseudonym, paired
+    with the number in the same query (no reliance on the rows' order), is `pseudonym`'s."""
+    key = b"threads-" + b"0" * 30
     numbers = [f"{9_000_000_000 + 7 * i}" for i in range(300_000)]
-    out = pseudonyms(con, pl.Series("n", numbers), key).to_list()
-    sample = range(0, len(numbers), 997)
-    assert [out[i] for i in sample] == [pseudonym(numbers[i], key) for i in sample]
+    con.register("numbers", pl.DataFrame({"number": numbers}))
+    sql = f"SELECT number, {PSEUDONYM_SQL.format(column='number')} AS p FROM numbers"
+    try:
+        out = dict(con.sql(sql, params=list(key_blocks(key))).fetchall())
+    finally:
+        con.unregister("numbers")
+    assert len(out) == len(numbers)
+    sample = numbers[::997]
+    assert [out[n] for n in sample] == [pseudonym(n, key) for n in sample]
 
 
 def test_an_empty_or_all_null_column_and_a_short_key(con):
