@@ -18,9 +18,11 @@ the same files and in this order:
    (flows/tasks.py, TaskSteps), it validates up to two windows of files ahead, on threads,
    while the load goes on: "validate" then overlaps "load" and the stages sum to more than
    the wall time;
-4. the incremental run: the next month's deliveries (the generator run again, one month
-   later, the same seed; only the files of that new month) delivered to the warehouse the
-   full run left, and `diewell run` again, timed the same way.
+4. the incremental run: the next month's deliveries delivered to the warehouse the full run
+   left, and `diewell run` again, timed the same way. The ICS is generated one month past
+   the full run's last period end, and that month's files are held back until now
+   (`hold_back_month`): the full run covers the years less one month, and the new month
+   continues the same people.
 
 Each child measures its own peak resident memory (ru_maxrss of itself and of its children).
 Prints every figure and the ratios (diewell / bare scan, pandas / diewell, incremental /
@@ -237,18 +239,41 @@ def bare_scan(landing: Path) -> dict:
     return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": size}
 
 
-def deliver_month(source: Path, landing: Path, period_end: dt.date) -> int:
-    """Copy the files of one period (named ..._<YYYYMMDD>.<ext>) from a generated landing
-    folder into the ICS's, keeping their sub-folders; how many were copied."""
-    stamp = f"_{period_end:%Y%m%d}"
-    copied = 0
-    for path in sorted(source.rglob("*")):
+def hold_back_month(landing: Path, held: Path, period_end: dt.date, first_end: dt.date) -> int:
+    """Move the files of the generated ICS's last month (named ..._<YYYYMMDD>.<ext>) out of
+    its landing folder into `held`, keeping their sub-folders, for the incremental run to
+    deliver; how many were held back. The reference data (`ref_*`, a snapshot the generator
+    dates at its last month) is also left in landing, dated `first_end`, the month before: the
+    full run needs it, and the incremental run re-delivers it, as a month's deliveries do.
+
+    One generated ICS, so the new month continues the people and the activity already loaded
+    (the generator run again to a later end, same seed, draws another ICS altogether: its
+    month would contradict what is loaded, every period's figures would move, and the
+    incremental run would measure that instead of one new month)."""
+    stamp, first_stamp = f"_{period_end:%Y%m%d}", f"_{first_end:%Y%m%d}"
+    moved = 0
+    for path in sorted(landing.rglob("*")):
         if path.is_file() and path.stem.endswith(stamp):
-            target = landing / path.relative_to(source)
+            target = held / path.relative_to(landing)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            copied += 1
-    return copied
+            if path.name.startswith("ref_"):
+                shutil.copy2(path, path.with_name(path.name.replace(stamp, first_stamp)))
+            shutil.move(path, target)
+            moved += 1
+    return moved
+
+
+def deliver_month(held: Path, landing: Path) -> int:
+    """Move the held-back month's files into the landing folder, keeping their sub-folders;
+    how many were delivered."""
+    delivered = 0
+    for path in sorted(held.rglob("*")):
+        if path.is_file():
+            target = landing / path.relative_to(held)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+            delivered += 1
+    return delivered
 
 
 def machine() -> dict:
@@ -270,11 +295,12 @@ def benchmark(size: str, population: int, years: int, folder: Path, baselines: b
     figures["machine"] = machine()
     print(f"generating a synthetic ICS of {population:,} people over {years} years ...")
     figures["generate"] = run_child(
-        "generate", str(folder), str(population), str(years), PERIOD_END.isoformat()
+        "generate", str(folder), str(population), str(years), NEXT_PERIOD_END.isoformat()
     )
     if "failed" in figures["generate"]:
         return figures
-    landing = folder / "landing"
+    landing, later = folder / "landing", folder / "next-month"
+    held_back = hold_back_month(landing, later, NEXT_PERIOD_END, PERIOD_END)
     if baselines:
         print("bare scan ...")
         figures["bare_scan"] = bare_scan(landing)
@@ -287,20 +313,13 @@ def benchmark(size: str, population: int, years: int, folder: Path, baselines: b
     figures["diewell"] = run_child("diewell", str(folder / "diewell.yaml"))
     run_s = figures["diewell"].get("wall_s") if "failed" not in figures["diewell"] else None
     incremental_s = None
-    if run_s:
-        print("the next month's deliveries ...")
-        later = folder / "next-month"
-        figures["generate_next_month"] = run_child(
-            "generate", str(later), str(population), str(years), NEXT_PERIOD_END.isoformat()
-        )
-        if "failed" not in figures["generate_next_month"]:
-            delivered = deliver_month(later / "landing", landing, NEXT_PERIOD_END)
-            shutil.rmtree(later)
-            print(f"diewell run, incremental ({delivered:,} new files) ...")
-            figures["incremental"] = run_child("diewell", str(folder / "diewell.yaml"))
-            figures["incremental"]["files_delivered"] = delivered
-            if "failed" not in figures["incremental"]:
-                incremental_s = figures["incremental"]["wall_s"]
+    if run_s and held_back:
+        delivered = deliver_month(later, landing)
+        print(f"diewell run, incremental ({delivered:,} new files: the next month) ...")
+        figures["incremental"] = run_child("diewell", str(folder / "diewell.yaml"))
+        figures["incremental"]["files_delivered"] = delivered
+        if "failed" not in figures["incremental"]:
+            incremental_s = figures["incremental"]["wall_s"]
     pandas_s = figures["pandas"].get("wall_s") if "failed" not in figures["pandas"] else None
     if run_s and pandas_s:  # with the generator's defects the two may differ (README)
         ours = figures["diewell"]["values"]
