@@ -4,7 +4,8 @@
 
 OUTPUTS is an ICS's outputs folder holding at least two releases (a benchmark run with
 `--dir` keeps the full and the incremental run's). The two newest releases are compared row
-by row on their keys (indicator, period, geography, breakdown, statistic); a row counts as
+by row on the published primary key (indicator, period, geography, breakdown and its value:
+`diewell.publish.PRIMARY_KEY`, from the output schema); a row counts as
 changed when any of numerator, denominator, value, its limits or `suppressed` differ, or
 when it is in one release only. Prints, per period type and period end, how many rows the
 newer release has and how many of them changed, and the indicators with the most changes.
@@ -19,16 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-KEYS = [
-    "indicator_id",
-    "period_type",
-    "period_end",
-    "geography_level",
-    "geography_code",
-    "breakdown",
-    "breakdown_value",
-    "statistic",
-]
+from diewell.publish import PRIMARY_KEY
+
 VALUES = ["numerator", "denominator", "value", "lower_95", "upper_95", "suppressed"]
 
 
@@ -39,36 +32,44 @@ def newest_two(outputs: Path) -> tuple[Path, Path]:
     return releases[-2], releases[-1]
 
 
-def changed_periods(older: Path, newer: Path) -> pl.DataFrame:
-    """Per period of either release: its rows in the newer release and the rows that differ."""
+def compared(older: Path, newer: Path) -> pl.DataFrame:
+    """Every row of either release on its primary key (publish.PRIMARY_KEY), marked with the
+    release(s) that hold it and whether it changed (in one release only, or any of VALUES
+    differs)."""
     before, after = (
-        pl.read_parquet(r / "indicators", hive_partitioning=True).select(KEYS + VALUES)
-        for r in (older, newer)
+        pl.read_parquet(r / "indicators", hive_partitioning=True)
+        .select(PRIMARY_KEY + VALUES)
+        .with_columns(pl.lit(True).alias(held))
+        for r, held in ((older, "in_older"), (newer, "in_newer"))
     )
-    after = after.with_columns(pl.lit(True).alias("in_newer"))
-    both = before.join(after, on=KEYS, how="full", suffix="_new", coalesce=True, nulls_equal=True)
+    both = before.join(
+        after, on=PRIMARY_KEY, how="full", suffix="_new", coalesce=True, nulls_equal=True
+    ).with_columns(pl.col("in_older", "in_newer").fill_null(False))
     differs = pl.any_horizontal([~pl.col(v).eq_missing(pl.col(f"{v}_new")) for v in VALUES])
+    return both.with_columns(differs.alias("changed"))
+
+
+def changed_periods(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per period of either release: its rows in the newer release and the rows that differ."""
     return (
-        both.group_by("period_type", "period_end")
-        .agg(
-            pl.col("in_newer").fill_null(False).sum().alias("rows"),
-            differs.sum().alias("changed"),
-        )
+        rows.group_by("period_type", "period_end")
+        .agg(pl.col("in_newer").sum().alias("rows"), pl.col("changed").sum())
         .sort("period_type", "period_end")
     )
 
 
-def most_changed(older: Path, newer: Path, periods: int) -> pl.DataFrame:
-    """The indicators whose rows changed most in all but the newest `periods` period ends."""
-    before, after = (
-        pl.read_parquet(r / "indicators", hive_partitioning=True).select(KEYS + VALUES)
-        for r in (older, newer)
-    )
-    ends = sorted(after["period_end"].unique())[:-periods] if periods else []
-    both = before.join(after, on=KEYS, how="inner", suffix="_new", nulls_equal=True)
-    differs = pl.any_horizontal([~pl.col(v).eq_missing(pl.col(f"{v}_new")) for v in VALUES])
+def most_changed(rows: pl.DataFrame, periods: int) -> pl.DataFrame:
+    """The indicators whose rows, in both releases, changed most in all but the newest
+    `periods` period ends of the newer release."""
+    newer_ends = rows.filter("in_newer")["period_end"].unique().sort().to_list()
+    ends = newer_ends[:-periods] if periods else []
     return (
-        both.filter(pl.col("period_end").is_in(ends) & differs)
+        rows.filter(
+            pl.col("in_older")
+            & pl.col("in_newer")
+            & pl.col("changed")
+            & pl.col("period_end").is_in(ends)
+        )
         .group_by("indicator_id")
         .len("changed")
         .sort("changed", "indicator_id", descending=[True, False])
@@ -81,8 +82,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     older, newer = newest_two(args.outputs)
-    periods = changed_periods(older, newer)
-    earlier = most_changed(older, newer, periods=1)
+    rows = compared(older, newer)
+    periods = changed_periods(rows)
+    earlier = most_changed(rows, periods=1)
     with pl.Config(tbl_rows=100):
         print(f"{older.name} -> {newer.name}")
         print(periods)
