@@ -28,7 +28,8 @@ deprived); `multiplier` may be negative here too, and the limits stay ordered.
 Deterministic simulation. Draws come from `numpy.random.default_rng(seed)` (default seed 1),
 so results differ from R's in the Monte Carlo noise only. Every SII with the same `reps` and
 `seed` uses the same standard-normal draws (common random numbers): results do not depend
-on the order in which areas are computed. One SII takes about 8 ms at 100,000 repetitions.
+on the order in which areas are computed. One SII takes about 2.5 ms at 100,000 repetitions
+(`_simulated_slopes`).
 
 No value (all None) when a quintile is missing, has no value, limits or positive population,
 or sits where the transform is infinite (a proportion of 0 or 1, a rate of 0, or such a
@@ -43,7 +44,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit, logit
+from scipy.special import logit
 from scipy.stats import norm
 
 from diewell.transforms.statistics import CONFIDENCE_LEVELS, STATISTIC_COLUMNS
@@ -56,6 +57,7 @@ MIN_REPETITIONS = 1000  # phe_sii refuses fewer
 SII_BREAKDOWN = "imd_sii"
 SII_BREAKDOWN_VALUE = "sii"
 SII_STATISTICS = {"proportion": "proportion", "rate_per_100": "rate"}  # statistic -> value_type
+Z_975 = float(norm.ppf(0.975))  # phe_sii hard-codes the 95% z
 GROUP_KEYS = (
     "indicator_id",
     "period_type",
@@ -87,7 +89,9 @@ def _slope_weights(populations: Array) -> Array:
 
 @lru_cache(maxsize=4)
 def _standard_normals(reps: int, seed: int, quantiles: int) -> Array:
-    draws = np.random.default_rng(seed).standard_normal((reps, quantiles))
+    """The simulation's draws, one row per quantile (row q: the draws of quantile q in every
+    repetition, drawn as columns of a reps x quantiles matrix), kept read-only."""
+    draws = np.random.default_rng(seed).standard_normal((reps, quantiles)).T.copy()
     draws.flags.writeable = False
     return draws
 
@@ -101,12 +105,33 @@ def _forward(values: Array, value_type: str) -> Array:
     return values
 
 
-def _back_in_place(values: Array, value_type: str) -> Array:
-    if value_type == "proportion":
-        expit(values, out=values)
-    elif value_type == "rate":
-        np.exp(values, out=values)
-    return values
+def _simulated_slopes(centre: Array, se: Array, weights: Array, value_type: str, draws) -> Array:
+    """Each repetition's slope Σ_q weight_q × back(centre_q + se_q × draw_q), where back is
+    expit (1 / (1 + e^-x)) for proportions, exp for rates and nothing for normal values; a
+    quantile at a time, on vectors of the repetitions, with e^±centre_q taken out of the
+    vector: expit(c + s·z) = 1 / (1 + e^-c · e^(-s·z)) and exp(c + s·z) = e^c · e^(s·z).
+    Elementwise numpy only: some 2.4 ms at 100,000 repetitions, where scipy's expit over the
+    whole matrix and a matrix product (OpenBLAS) took 5.6."""
+    slopes = np.zeros(draws.shape[1])
+    simulated = np.empty(draws.shape[1])
+    for q in range(draws.shape[0]):
+        if value_type == "proportion":
+            np.multiply(draws[q], -se[q], out=simulated)
+            with np.errstate(over="ignore"):  # e^x = inf: expit 0, as scipy's
+                np.exp(simulated, out=simulated)
+                simulated *= np.exp(-centre[q])
+            simulated += 1.0
+            np.divide(weights[q], simulated, out=simulated)
+        elif value_type == "rate":
+            np.multiply(draws[q], se[q], out=simulated)
+            np.exp(simulated, out=simulated)
+            simulated *= weights[q] * np.exp(centre[q])
+        else:
+            np.multiply(draws[q], se[q], out=simulated)
+            simulated += centre[q]
+            simulated *= weights[q]
+        slopes += simulated
+    return slopes
 
 
 def _positions(reps: int, confidence: float) -> tuple[int, int]:
@@ -159,10 +184,9 @@ def slope_index_of_inequality(
         return dict(_NO_VALUE)
 
     weights = _slope_weights(pop)
-    se = (high - low) / (2 * norm.ppf(0.975))  # phe_sii hard-codes the 95% z
-    draws = np.multiply(_standard_normals(reps, seed, len(QUINTILES)), se)
-    draws += centre
-    slopes = _back_in_place(draws, value_type) @ (multiplier * weights)
+    se = (high - low) / (2 * Z_975)
+    draws = _standard_normals(reps, seed, len(QUINTILES))
+    slopes = _simulated_slopes(centre, se, multiplier * weights, value_type, draws)
 
     positions = {suffix: _positions(reps, c) for suffix, c in CONFIDENCE_LEVELS.items()}
     kth = sorted({i for pair in positions.values() for i in pair})

@@ -8,13 +8,19 @@ limits are checked against the normal-theory limits they estimate.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import polars as pl
 import pytest
 from scipy.special import expit, logit
 
-from diewell.transforms.inequality import add_sii_rows, relative_ranks, slope_index_of_inequality
+from diewell.transforms.inequality import (
+    _simulated_slopes,
+    add_sii_rows,
+    relative_ranks,
+    slope_index_of_inequality,
+)
 
 REL = 1e-9
 Z95 = 1.959963984540054
@@ -149,6 +155,63 @@ def test_reproducible_with_a_seed():
     other = slope_index_of_inequality(*args, reps=5000, seed=12)
     assert other["sii"] == first["sii"]  # the estimate does not depend on the simulation
     assert other["lower_95"] != first["lower_95"]
+
+
+def _simulated_by_the_method(values, pops, lower, upper, value_type, reps, seed):
+    """Step 4 of the method written out directly: draws as a reps x 5 matrix from
+    default_rng(seed), back-transformed with scipy's expit / numpy's exp, each repetition's
+    slope refitted by weighted least squares (lstsq on the √a-weighted design, as phe_sii's
+    lm), the limits read at R's 1-based positions round(reps x (1 - c')) and round(reps x c')."""
+    forward, back = {"proportion": (logit, expit), "rate": (np.log, np.exp)}[value_type]
+    values, lower, upper, pops = (np.asarray(a, dtype=float) for a in (values, lower, upper, pops))
+    se = (forward(upper) - forward(lower)) / (2 * Z95)
+    simulated = back(forward(values) + se * np.random.default_rng(seed).standard_normal((reps, 5)))
+    a = pops / pops.sum()
+    b = np.cumsum(a) - a / 2
+    design = np.column_stack([np.sqrt(a), b * np.sqrt(a)])
+    slopes = np.linalg.lstsq(design, (simulated * np.sqrt(a)).T, rcond=None)[0][1] * 100
+    ordered = np.sort(slopes)
+    limits_at = {}
+    for suffix, c in (("95", 0.95), ("99_8", 0.998)):
+        critical = c + (1 - c) / 2
+        limits_at[f"lower_{suffix}"] = ordered[round(reps * (1 - critical)) - 1]
+        limits_at[f"upper_{suffix}"] = ordered[round(reps * critical) - 1]
+    return limits_at
+
+
+@pytest.mark.parametrize(
+    "value_type, values, spread",
+    [
+        ("proportion", [0.30, 0.28, 0.25, 0.22, 0.20], 0.04),
+        ("proportion", [0.02, 0.05, 0.5, 0.93, 0.97], 0.015),
+        ("rate", [1.8, 1.6, 1.5, 1.1, 0.9], 0.3),
+    ],
+)
+def test_simulated_limits_are_the_method_written_out(value_type, values, spread):
+    """The limits are exactly the order statistics of the simulation the method describes
+    (however it is computed): the same draws, back-transformed and refitted independently."""
+    lower, upper = limits(values, spread)
+    got = slope_index_of_inequality(
+        values, UNEQUAL, lower, upper, value_type=value_type, reps=20_000, seed=5
+    )
+    expected = _simulated_by_the_method(values, UNEQUAL, lower, upper, value_type, 20_000, 5)
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_a_draw_beyond_exp_s_range_back_transforms_to_zero_as_expit_does():
+    """A logit of -800 overflows e^-x: its proportion is 0 (scipy's expit gives 0 too),
+    with no warning and no NaN."""
+    draws = np.zeros((5, 3))
+    draws[0] = [-1.0, 0.0, 1.0]
+    centre = np.array([-800.0, 0.0, 0.0, 0.0, 0.0])
+    se = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    weights = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        slopes = _simulated_slopes(centre, se, weights, "proportion", draws)
+    assert list(slopes) == list(expit(np.array([-801.0, -800.0, -799.0])))
+    assert list(slopes) == [0.0, 0.0, 0.0]
 
 
 def test_negative_multiplier_reverses_the_direction():
