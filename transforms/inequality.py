@@ -28,8 +28,8 @@ deprived); `multiplier` may be negative here too, and the limits stay ordered.
 Deterministic simulation. Draws come from `numpy.random.default_rng(seed)` (default seed 1),
 so results differ from R's in the Monte Carlo noise only. Every SII with the same `reps` and
 `seed` uses the same standard-normal draws (common random numbers): results do not depend
-on the order in which areas are computed. One SII takes about 2.5 ms at 100,000 repetitions
-(`_simulated_slopes`).
+on the order in which areas are computed. One SII takes about 1.8 ms at 100,000 repetitions
+(`_simulated_slopes` and the sort).
 
 No value (all None) when a quintile is missing, has no value, limits or positive population,
 or sits where the transform is infinite (a proportion of 0 or 1, a rate of 0, or such a
@@ -189,8 +189,9 @@ def slope_index_of_inequality(
     slopes = _simulated_slopes(centre, se, multiplier * weights, value_type, draws)
 
     positions = {suffix: _positions(reps, c) for suffix, c in CONFIDENCE_LEVELS.items()}
-    kth = sorted({i for pair in positions.values() for i in pair})
-    ordered = np.partition(slopes, kth)
+    # A whole sort (numpy's SIMD sort: 0.45 ms at 100,000) costs less than np.partition at
+    # the four positions (1.2 ms); the values at the positions are the same.
+    ordered = np.sort(slopes)
     result: dict[str, float | None] = {"sii": float(multiplier * (weights @ value))}
     for suffix, (low_at, high_at) in positions.items():
         result[f"lower_{suffix}"] = float(ordered[low_at])
