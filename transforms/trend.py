@@ -279,21 +279,21 @@ def add_trend(df: pl.DataFrame, *, keys: list[str], order_by: str = "period_end"
     """
     lag = [f"__c{k}" for k in range(POINTS)]
     den = [f"__d{k}" for k in range(POINTS)]
+    out = df.drop("trend", strict=False)
+    # Only the columns the markers need are sorted. Sorted by group, a plain shift by up to
+    # POINTS - 1 rows stays inside the group for every row that has POINTS - 1 rows before it
+    # in its group, the only rows whose lags are read: no shift has to be over the groups.
     work = (
-        df.drop("trend", strict=False)
+        out.select(*keys, order_by, "numerator", "denominator", "statistic", "polarity")
         .with_row_index("__row")
         .sort([*keys, order_by], maintain_order=True)
         .with_columns(
             *(
-                pl.col("numerator").cast(pl.Float64).shift(POINTS - 1 - k).over(keys).alias(lag[k])
+                pl.col("numerator").cast(pl.Float64).shift(POINTS - 1 - k).alias(lag[k])
                 for k in range(POINTS)
             ),
             *(
-                pl.col("denominator")
-                .cast(pl.Float64)
-                .shift(POINTS - 1 - k)
-                .over(keys)
-                .alias(den[k])
+                pl.col("denominator").cast(pl.Float64).shift(POINTS - 1 - k).alias(den[k])
                 for k in range(POINTS)
             ),
             pl.int_range(pl.len()).over(keys).alias("__position"),
@@ -314,8 +314,6 @@ def add_trend(df: pl.DataFrame, *, keys: list[str], order_by: str = "period_end"
         polarities = [polarity_map[p] for p in rows["polarity"].to_list()]
         labels[enough] = _labels(_directions(c, d, is_proportion), polarities)
 
-    return (
-        work.with_columns(pl.Series("trend", labels, dtype=pl.String))
-        .sort("__row")
-        .drop("__row", "__position", *lag, *den)
-    )
+    in_row_order = np.empty(work.height, dtype=object)
+    in_row_order[work["__row"].to_numpy()] = labels
+    return out.with_columns(pl.Series("trend", in_row_order.tolist(), dtype=pl.String))
