@@ -94,3 +94,29 @@ def test_no_rows_write_a_header_alone(tmp_path):
     text = (tmp_path / publish.FLAT_CSV_FILE).read_bytes().decode("utf-8-sig")
     assert text == ",".join(publish.OUTPUT_SCHEMA.names) + "\r\n"
     assert pq.ParquetFile(tmp_path / publish.FLAT_PARQUET_FILE).metadata.num_rows == 0
+
+
+@pytest.mark.parametrize("append_rows", [1, 10, 1_000_000])
+def test_parts_gathered_into_the_table_keep_every_row_in_order(monkeypatch, append_rows):
+    """control_in_parts gathers controlled parts up to APPEND_ROWS rows before an INSERT:
+    whatever the gathering, the table holds every part's rows, parts in release order, rows
+    in each part's order, and the counts are the rows'."""
+    import duckdb
+
+    monkeypatch.setattr(publish, "APPEND_ROWS", append_rows)
+    monkeypatch.setattr(publish, "controlled_rows", lambda exact, *settings: exact)
+    published = rows(23).with_columns(
+        pl.when(pl.col("numerator") % 3 == 0).then(True).otherwise(False).alias("suppressed")
+    )
+    by_part = {i: published.filter(pl.col("indicator_id") == i) for i in ("A0", "A1", "A2", "A3")}
+    con = duckdb.connect()
+    counts = publish.control_in_parts(
+        con, lambda part: pl.concat([by_part[i] for i in part]), by_part, 10, 5, "r1"
+    )
+    table = pl.from_arrow(con.sql(f"SELECT * FROM {publish.PUBLICATION_TABLE}").to_arrow_table())
+    expected = pl.concat([by_part[i] for i in ("A0", "A1", "A2", "A3")])
+    assert table.select(expected.columns).equals(
+        expected.cast(table.select(expected.columns).schema)
+    )
+    assert counts.rows == 23
+    assert counts.suppressed == sum(1 for n in published["numerator"] if n % 3 == 0)
