@@ -27,7 +27,7 @@ from diewell.transforms.disclosure import TREND_KEYS
 from diewell.transforms.inequality import add_sii_rows
 from diewell.transforms.periods import reporting_periods
 from diewell.transforms.trend import add_trend
-from diewell.warehouse import SQL_DIR, fetch_one, query_frame
+from diewell.warehouse import SQL_DIR, GatheredInserts, fetch_one, query_frame
 
 LEVELS = {"ics": None, "place": "place_code", "pcn": "pcn_code", "practice": "practice_code"}
 BREAKDOWN_COLUMNS = {
@@ -356,9 +356,10 @@ def compute_indicator_values(con: duckdb.DuckDBPyConnection, config: Config, run
 
     One indicator at a time, to the end: its rows, statistics and comparison, its SII rows,
     its trend (every rule here looks within one indicator), geography names, in SORT_KEYS
-    order, then straight into the mart, in id order (SORT_KEYS order throughout). Only one
-    indicator's rows and working columns (the trend's lagged ones above all) are ever held:
-    the table itself stays in DuckDB, under the run's memory limit (docs/OPERATIONS.md).
+    order, then into the mart, in id order (SORT_KEYS order throughout), gathered to some
+    250,000 rows an INSERT (warehouse.GatheredInserts). Only one indicator's rows and
+    working columns (the trend's lagged ones above all), and the rows gathered, are ever
+    held: the table itself stays in DuckDB, under the run's memory limit (docs/OPERATIONS.md).
     The mart is replaced in one transaction: a failed compute leaves the one before.
     """
     names = _geography_names(con, config)
@@ -366,19 +367,13 @@ def compute_indicator_values(con: duckdb.DuckDBPyConnection, config: Config, run
     rows = 0
     con.execute("BEGIN TRANSACTION")
     try:
-        for n, indicator in enumerate(sorted(catalogue(), key=lambda i: i.id)):
+        mart = GatheredInserts(con, "mart_indicator_values", create=True)
+        for indicator in sorted(catalogue(), key=lambda i: i.id):
             values = _one_indicator(con, config, indicator, names, delivered, run_id)
-            con.register("indicator_values", values)
-            if n == 0:
-                con.execute(
-                    "CREATE OR REPLACE TABLE mart_indicator_values AS "
-                    "SELECT * FROM indicator_values"
-                )
-            else:
-                con.execute("INSERT INTO mart_indicator_values SELECT * FROM indicator_values")
-            con.unregister("indicator_values")
+            mart.add(values.to_arrow())
             rows += values.height
             del values
+        mart.close()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -76,7 +76,7 @@ from diewell.transforms.disclosure import (
     smallest_published_count,
 )
 from diewell.transforms.trend import add_trend
-from diewell.warehouse import SQL_DIR, fetch_one
+from diewell.warehouse import SQL_DIR, GatheredInserts, fetch_one
 
 log = logging.getLogger("diewell.publish")
 
@@ -106,10 +106,7 @@ CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark, so Excel opens it as
 # Disclosure control's rows, a temporary table of the run's connection, which the writer
 # reads a batch at a time (control_in_parts, write_release_files).
 PUBLICATION_TABLE = "publication_rows"
-# Parts are gathered to about this many rows before they go into PUBLICATION_TABLE: an
-# INSERT costs DuckDB some 30 ms whatever its size (13,000 rows: 36 ms; 260,000: 79 ms), and
-# most parts at benchmark size S are 10,000-40,000 rows.
-APPEND_ROWS = 250_000
+APPEND_ROWS = 250_000  # parts gathered per INSERT into it (warehouse.GatheredInserts)
 # Columns the warehouse may not carry yet: published as nulls until it does.
 OPTIONAL_INPUT_COLUMNS = ("trend",)
 SET_ON_PUBLISHING = ("run_id", "schema_version")
@@ -263,11 +260,7 @@ def _create_publication_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _append_published(con: duckdb.DuckDBPyConnection, published: pl.DataFrame) -> None:
-    _append_arrow(con, published.to_arrow().cast(OUTPUT_SCHEMA))
-
-
-def _append_arrow(con: duckdb.DuckDBPyConnection, published: pa.Table) -> None:
-    con.register("published_part", published)
+    con.register("published_part", published.to_arrow().cast(OUTPUT_SCHEMA))
     try:
         con.execute(f"INSERT INTO {PUBLICATION_TABLE} SELECT * FROM published_part")
     finally:
@@ -289,18 +282,14 @@ def control_in_parts(
     working copies, and up to APPEND_ROWS rows of parts not yet in the table."""
     _create_publication_table(con)
     rows = suppressed = 0
-    waiting: list[pa.Table] = []  # controlled parts, in order, not yet in the table
+    table = GatheredInserts(con, PUBLICATION_TABLE, rows=APPEND_ROWS)
     for part in release_parts(ids):
         published = controlled_rows(exact_part(part), threshold, multiple, run_id)
         rows += published.height
         suppressed += int(published["suppressed"].sum())
-        waiting.append(published.to_arrow().cast(OUTPUT_SCHEMA))
+        table.add(published.to_arrow().cast(OUTPUT_SCHEMA))
         del published
-        if sum(t.num_rows for t in waiting) >= APPEND_ROWS:
-            _append_arrow(con, pa.concat_tables(waiting))
-            waiting = []
-    if waiting:
-        _append_arrow(con, pa.concat_tables(waiting))
+    table.close()
     return Controlled(rows=rows, suppressed=suppressed)
 
 

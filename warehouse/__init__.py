@@ -221,6 +221,54 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
 
 
 @cache
+class GatheredInserts:
+    """Parts of one table's rows (Arrow tables, in order), gathered to about `rows` rows per
+    INSERT: an INSERT costs DuckDB some 30 ms whatever its size (13,000 rows: 36 ms; 260,000:
+    79 ms), and most parts at benchmark size S (an indicator's rows) are 10,000-40,000 rows.
+    `create`: the first INSERT is a CREATE OR REPLACE TABLE ... AS, typed by the parts.
+    What is held besides DuckDB's table is at most `rows` rows and one part. `close` writes
+    what is left; the rows are the parts' in the order they were added. Parts gathered into
+    one INSERT have one Arrow schema (a part of another goes into the next)."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        *,
+        create: bool = False,
+        rows: int = 250_000,
+    ) -> None:
+        self._con, self._table, self._create, self._rows = con, table, create, rows
+        self._waiting: list = []
+
+    def add(self, part) -> None:
+        if self._waiting and part.schema != self._waiting[0].schema:
+            self._flush()  # a part typed otherwise goes in alone: DuckDB casts it, as before
+        self._waiting.append(part)
+        if sum(t.num_rows for t in self._waiting) >= self._rows:
+            self._flush()
+
+    def close(self) -> None:
+        if self._waiting:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        self._con.register("gathered_rows", pa.concat_tables(self._waiting))
+        try:
+            if self._create:
+                self._con.execute(
+                    f"CREATE OR REPLACE TABLE {self._table} AS SELECT * FROM gathered_rows"
+                )
+                self._create = False
+            else:
+                self._con.execute(f"INSERT INTO {self._table} SELECT * FROM gathered_rows")
+        finally:
+            self._con.unregister("gathered_rows")
+        self._waiting = []
+
+
 def dictionary() -> dict:
     return yaml.safe_load((SQL_DIR / "dictionary.yaml").read_text(encoding="utf-8"))
 
