@@ -220,7 +220,6 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
 # Descriptions: COMMENT ON for every table, view and column, from warehouse/dictionary.yaml
 
 
-@cache
 class GatheredInserts:
     """Parts of one table's rows (Arrow tables, in order), gathered to about `rows` rows per
     INSERT: an INSERT costs DuckDB some 30 ms whatever its size (13,000 rows: 36 ms; 260,000:
@@ -269,6 +268,7 @@ class GatheredInserts:
         self._waiting = []
 
 
+@cache
 def dictionary() -> dict:
     return yaml.safe_load((SQL_DIR / "dictionary.yaml").read_text(encoding="utf-8"))
 

@@ -57,3 +57,14 @@ def test_nothing_added_writes_nothing():
     assert con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'"
     ).fetchone() == (0,)
+
+
+def test_a_second_gathering_for_the_same_table_replaces_it_again():
+    """Each refresh's compute gathers the mart anew on its connection: a second gathering
+    with the same arguments is a new one, whose first INSERT replaces the table again."""
+    con = duckdb.connect()
+    for start in (0, 100):
+        table = GatheredInserts(con, "t", create=True, rows=1000)
+        table.add(part(start, 3))
+        table.close()
+    assert [r[0] for r in con.execute("SELECT k FROM t").fetchall()] == [100, 101, 102]
