@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import yaml
 
 from diewell.expectations.contracts import Contract, all_contracts
@@ -216,10 +217,6 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     return rows[0] if rows else None
 
 
-# --------------------------------------------------------------------------------------------
-# Descriptions: COMMENT ON for every table, view and column, from warehouse/dictionary.yaml
-
-
 class GatheredInserts:
     """Parts of one table's rows (Arrow tables, in order), gathered to about `rows` rows per
     INSERT: an INSERT costs DuckDB some 30 ms whatever its size (13,000 rows: 36 ms; 260,000:
@@ -252,8 +249,6 @@ class GatheredInserts:
             self._flush()
 
     def _flush(self) -> None:
-        import pyarrow as pa
-
         self._con.register("gathered_rows", pa.concat_tables(self._waiting))
         try:
             if self._create:
@@ -266,6 +261,10 @@ class GatheredInserts:
         finally:
             self._con.unregister("gathered_rows")
         self._waiting = []
+
+
+# --------------------------------------------------------------------------------------------
+# Descriptions: COMMENT ON for every table, view and column, from warehouse/dictionary.yaml
 
 
 @cache
