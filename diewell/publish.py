@@ -106,7 +106,6 @@ CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark, so Excel opens it as
 # Disclosure control's rows, a temporary table of the run's connection, which the writer
 # reads a batch at a time (control_in_parts, write_release_files).
 PUBLICATION_TABLE = "publication_rows"
-APPEND_ROWS = 250_000  # parts gathered per INSERT into it (warehouse.GatheredInserts)
 # Columns the warehouse may not carry yet: published as nulls until it does.
 OPTIONAL_INPUT_COLUMNS = ("trend",)
 SET_ON_PUBLISHING = ("run_id", "schema_version")
@@ -259,14 +258,6 @@ def _create_publication_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {PUBLICATION_TABLE} ({columns})")
 
 
-def _append_published(con: duckdb.DuckDBPyConnection, published: pl.DataFrame) -> None:
-    con.register("published_part", published.to_arrow().cast(OUTPUT_SCHEMA))
-    try:
-        con.execute(f"INSERT INTO {PUBLICATION_TABLE} SELECT * FROM published_part")
-    finally:
-        con.unregister("published_part")
-
-
 def control_in_parts(
     con: duckdb.DuckDBPyConnection,
     exact_part: Callable[[tuple[str, ...]], pl.DataFrame],
@@ -279,10 +270,10 @@ def control_in_parts(
     (indicators.release_parts: an indicator, or a shared-denominator set), each part's exact
     rows from `exact_part`, into PUBLICATION_TABLE, a temporary table of `con` (DuckDB holds
     it, under the connection's memory limit). Held at once: one part's rows and their
-    working copies, and up to APPEND_ROWS rows of parts not yet in the table."""
+    working copies, and the parts gathered for the next INSERT (warehouse.GatheredInserts)."""
     _create_publication_table(con)
     rows = suppressed = 0
-    table = GatheredInserts(con, PUBLICATION_TABLE, rows=APPEND_ROWS)
+    table = GatheredInserts(con, PUBLICATION_TABLE)
     for part in release_parts(ids):
         published = controlled_rows(exact_part(part), threshold, multiple, run_id)
         rows += published.height
@@ -313,7 +304,9 @@ def rows_in_duckdb(published: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnectio
     con = duckdb.connect()
     try:
         _create_publication_table(con)
-        _append_published(con, published.select(OUTPUT_SCHEMA.names))
+        table = GatheredInserts(con, PUBLICATION_TABLE)
+        table.add(published.select(OUTPUT_SCHEMA.names).to_arrow().cast(OUTPUT_SCHEMA))
+        table.close()
         yield con
     finally:
         con.close()

@@ -217,10 +217,14 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     return rows[0] if rows else None
 
 
+GATHERED_ROWS = 250_000  # rows an INSERT of GatheredInserts gathers, at least (the last fewer)
+
+
 class GatheredInserts:
     """Parts of one table's rows (Arrow tables, in order), gathered to about `rows` rows per
     INSERT: an INSERT costs DuckDB some 30 ms whatever its size (13,000 rows: 36 ms; 260,000:
     79 ms), and most parts at benchmark size S (an indicator's rows) are 10,000-40,000 rows.
+    `rows` is GATHERED_ROWS unless given.
     `create`: the first INSERT is a CREATE OR REPLACE TABLE ... AS, typed by the parts.
     What is held besides DuckDB's table is at most `rows` rows and one part. `close` writes
     what is left; the rows are the parts' in the order they were added. Parts gathered into
@@ -232,9 +236,10 @@ class GatheredInserts:
         table: str,
         *,
         create: bool = False,
-        rows: int = 250_000,
+        rows: int | None = None,
     ) -> None:
-        self._con, self._table, self._create, self._rows = con, table, create, rows
+        self._con, self._table, self._create = con, table, create
+        self._rows = GATHERED_ROWS if rows is None else rows
         self._waiting: list = []
 
     def add(self, part) -> None:

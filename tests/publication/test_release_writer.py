@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from diewell import publish
+from diewell import publish, warehouse
 from diewell.indicators import SORT_KEYS
 from tests.output_columns import OUTPUT_DTYPES
 
@@ -98,12 +98,12 @@ def test_no_rows_write_a_header_alone(tmp_path):
 
 @pytest.mark.parametrize("append_rows", [1, 10, 1_000_000])
 def test_parts_gathered_into_the_table_keep_every_row_in_order(monkeypatch, append_rows):
-    """control_in_parts gathers controlled parts up to APPEND_ROWS rows before an INSERT:
+    """control_in_parts gathers controlled parts up to GATHERED_ROWS rows before an INSERT:
     whatever the gathering, the table holds every part's rows, parts in release order, rows
     in each part's order, and the counts are the rows'."""
     import duckdb
 
-    monkeypatch.setattr(publish, "APPEND_ROWS", append_rows)
+    monkeypatch.setattr(warehouse, "GATHERED_ROWS", append_rows)
     monkeypatch.setattr(publish, "controlled_rows", lambda exact, *settings: exact)
     published = rows(23).with_columns(
         pl.when(pl.col("numerator") % 3 == 0).then(True).otherwise(False).alias("suppressed")
