@@ -45,9 +45,12 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logit
-from scipy.stats import norm
 
-from diewell.transforms.statistics import CONFIDENCE_LEVELS, STATISTIC_COLUMNS
+from diewell.transforms.statistics import (  # Z_975: phe_sii hard-codes the 95% z
+    CONFIDENCE_LEVELS,
+    STATISTIC_COLUMNS,
+    Z_975,
+)
 
 Array = NDArray[np.float64]
 
@@ -57,7 +60,6 @@ MIN_REPETITIONS = 1000  # phe_sii refuses fewer
 SII_BREAKDOWN = "imd_sii"
 SII_BREAKDOWN_VALUE = "sii"
 SII_STATISTICS = {"proportion": "proportion", "rate_per_100": "rate"}  # statistic -> value_type
-Z_975 = float(norm.ppf(0.975))  # phe_sii hard-codes the 95% z
 GROUP_KEYS = (
     "indicator_id",
     "period_type",

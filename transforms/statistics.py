@@ -25,6 +25,9 @@ Array = NDArray[np.float64]
 # The two published interval levels and the suffix of their column names.
 CONFIDENCE_LEVELS = {"95": 0.95, "99_8": 0.998}
 STATISTIC_COLUMNS = ("value", "lower_95", "upper_95", "lower_99_8", "upper_99_8")
+# The 97.5% normal quantile (1.959964...), the z of a two-sided 95% interval: phe_sii's
+# hard-coded z, and the trend's SE from a 95% interval.
+Z_975 = float(norm.ppf(0.975))
 
 # Below this many events a crude rate uses exact (chi-squared) limits, and a DSR has no value.
 MIN_EVENTS_FOR_BYARS = 10

@@ -59,9 +59,9 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from scipy.stats import chi2, norm
+from scipy.stats import chi2
 
-from diewell.transforms.statistics import crude_rate
+from diewell.transforms.statistics import Z_975, crude_rate
 
 Array = NDArray[np.float64]
 
@@ -208,7 +208,7 @@ def _directions(c: Array, d: Array, is_proportion: NDArray[np.bool_]) -> NDArray
     if rate.any():
         x, n = c[rate], d[rate]
         value, lower, upper = crude_rate(x, n, 0.95, multiplier=100)
-        se = (upper - lower) / (2 * norm.ppf(0.975))
+        se = (upper - lower) / (2 * Z_975)
         slopes[rate], chi_square[rate] = _weighted_slopes(value, se)
 
     calculable = valid & np.isfinite(chi_square)
