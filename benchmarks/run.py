@@ -239,6 +239,13 @@ def bare_scan(landing: Path) -> dict:
     return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": size}
 
 
+def _move_keeping_folders(path: Path, source: Path, target: Path) -> None:
+    """Move a file under `source` to the same place under `target`."""
+    moved_to = target / path.relative_to(source)
+    moved_to.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, moved_to)
+
+
 def hold_back_month(landing: Path, held: Path, period_end: dt.date, first_end: dt.date) -> int:
     """Move the files of the generated ICS's last month (named ..._<YYYYMMDD>.<ext>) out of
     its landing folder into `held`, keeping their sub-folders, for the incremental run to
@@ -254,11 +261,9 @@ def hold_back_month(landing: Path, held: Path, period_end: dt.date, first_end: d
     moved = 0
     for path in sorted(landing.rglob("*")):
         if path.is_file() and path.stem.endswith(stamp):
-            target = held / path.relative_to(landing)
-            target.parent.mkdir(parents=True, exist_ok=True)
             if path.name.startswith("ref_"):
                 shutil.copy2(path, path.with_name(path.name.replace(stamp, first_stamp)))
-            shutil.move(path, target)
+            _move_keeping_folders(path, landing, held)
             moved += 1
     return moved
 
@@ -269,9 +274,7 @@ def deliver_month(held: Path, landing: Path) -> int:
     delivered = 0
     for path in sorted(held.rglob("*")):
         if path.is_file():
-            target = landing / path.relative_to(held)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(path, target)
+            _move_keeping_folders(path, held, landing)
             delivered += 1
     return delivered
 
