@@ -557,7 +557,7 @@ def _duplicate_deaths(
     """
     con = writes.flushed()
     con.register("incoming_deaths", rows.select("row_number", NUMBER_TO_PSEUDONYMISE, "masked"))
-    person_id = PSEUDONYM_SQL.format(column=f"i.{NUMBER_TO_PSEUDONYMISE}")
+    person_id = writes.pseudonym_of(f"i.{NUMBER_TO_PSEUDONYMISE}")
     try:
         found = query_frame(
             con,
@@ -781,6 +781,12 @@ class WindowWrites:
         self._files.append({**values, "file_id": file_id, "received_at": _now()})
         return file_id
 
+    @staticmethod
+    def pseudonym_of(column: str) -> str:
+        """The SQL that turns `column`'s NHS numbers into person_ids, with `key_blocks` as
+        its parameters (the duplicate deaths match by it; the INSERT writes it)."""
+        return PSEUDONYM_SQL.format(column=column)
+
     def stage(self, table: str, rows: pl.DataFrame) -> None:
         self._staged.setdefault(table, []).append(rows)
 
@@ -797,7 +803,7 @@ class WindowWrites:
         for table, frames in self._staged.items():
             held = pl.concat(frames, how="vertical_relaxed")
             if NUMBER_TO_PSEUDONYMISE in held.columns:  # the NHS number becomes person_id
-                person_id = PSEUDONYM_SQL.format(column=NUMBER_TO_PSEUDONYMISE)
+                person_id = self.pseudonym_of(NUMBER_TO_PSEUDONYMISE)
                 select = f"* EXCLUDE ({NUMBER_TO_PSEUDONYMISE}), {person_id} AS person_id"
                 _insert(self.con, table, held, select, list(self.key_blocks))
             else:
