@@ -23,7 +23,7 @@ import yaml
 from diewell.config import Config
 from diewell.expectations.contracts import load_contract
 from diewell.transforms import statistics
-from diewell.transforms.comparison import add_comparison
+from diewell.transforms.comparison import COMPARATOR_LEVEL, add_comparison
 from diewell.transforms.disclosure import TREND_KEYS
 from diewell.transforms.inequality import add_sii_rows
 from diewell.transforms.periods import reporting_periods
@@ -304,6 +304,7 @@ def release_parts(indicator_ids: Iterable[str]) -> list[tuple[str, ...]]:
     such set (rule 3), so each part can be controlled, stored and audited alone, and the
     parts one after another are the release in SORT_KEYS order. What a run holds in memory
     at once is then one part's rows, not the release's: at 10M people, several GiB less.
+    A part larger than PART_ROWS is cut further, by geography (geography_chunks).
     """
     ids = sorted(set(indicator_ids))
     sets = shared_denominators()
@@ -319,6 +320,41 @@ def release_parts(indicator_ids: Iterable[str]) -> list[tuple[str, ...]]:
             parts.append(tuple(part))
             part = []
     return parts
+
+
+# A part of the release holding more rows than this is cut into chunks by geography
+# (geography_chunks), so that what disclosure control and the audit hold at once does not
+# grow with the population: at 3M people the place-of-death set alone is 672,000 rows.
+PART_ROWS = 250_000
+
+
+def geography_chunks(rows: int, ics_in_every_chunk: bool) -> list[str]:
+    """SQL conditions, on the rows of one part of the release (`rows` of them), that cut it
+    into chunks of some PART_ROWS rows, every geography's rows in one chunk (by a hash of its
+    level and code); ["TRUE"] when the part is no larger than PART_ROWS.
+
+    Every disclosure control and audit rule looks within one geography (release_parts),
+    but for two that read the ICS's rows: the comparison with the ICS, and the SII (ICS rows
+    alone). The ICS rows are in the first chunk; with `ics_in_every_chunk` in every chunk
+    too, for those two rules (the caller keeps the first chunk's)."""
+    chunks = -(-rows // PART_ROWS)
+    if chunks <= 1:
+        return ["TRUE"]
+    ics = f"geography_level IS NOT DISTINCT FROM '{COMPARATOR_LEVEL}'"
+    bucket = f"hash(geography_level, geography_code) % {chunks}"
+    return [
+        f"({ics} OR {bucket} = {b})"
+        if b == 0 or ics_in_every_chunk
+        else f"(NOT {ics} AND {bucket} = {b})"
+        for b in range(chunks)
+    ]
+
+
+def part_rows(con: duckdb.DuckDBPyConnection, table: str, part: Iterable[str]) -> int:
+    """How many rows of `table` the indicators `part` have."""
+    return fetch_one(
+        con, f"SELECT count(*) FROM {table} WHERE list_contains(?, indicator_id)", [sorted(part)]
+    )[0]
 
 
 SII_UNITS = {"proportion": "percentage points", "rate_per_100": "per 100 (difference)"}
@@ -439,17 +475,21 @@ def read_values(
     con: duckdb.DuckDBPyConnection,
     indicator_ids: Iterable[str] | None = None,
     columns: Iterable[str] | None = None,
+    where: str = "TRUE",
 ) -> pl.DataFrame:
     """Exact rows of mart_indicator_values (those of `indicator_ids`, or all; `columns`, or
-    all), in SORT_KEYS order."""
+    all; those meeting the SQL condition `where`, such as one of geography_chunks), in
+    SORT_KEYS order."""
     selected = ", ".join(columns) if columns is not None else "*"
     order = ", ".join(f"{k} NULLS FIRST" for k in SORT_KEYS)  # as Polars sorts
     if indicator_ids is None:
-        return query_frame(con, f"SELECT {selected} FROM mart_indicator_values ORDER BY {order}")
+        return query_frame(
+            con, f"SELECT {selected} FROM mart_indicator_values WHERE {where} ORDER BY {order}"
+        )
     return query_frame(
         con,
         f"SELECT {selected} FROM mart_indicator_values WHERE list_contains(?, indicator_id) "
-        f"ORDER BY {order}",
+        f"AND {where} ORDER BY {order}",
         [sorted(set(indicator_ids))],
     )
 

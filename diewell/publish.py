@@ -48,7 +48,9 @@ from diewell.indicators import (
     SORT_KEYS,
     catalogue_frame,
     counts_not_people,
+    geography_chunks,
     indicator_ids,
+    part_rows,
     read_values,
     release_parts,
     shared_denominators,
@@ -260,40 +262,50 @@ def _create_publication_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def control_in_parts(
     con: duckdb.DuckDBPyConnection,
-    exact_part: Callable[[tuple[str, ...]], pl.DataFrame],
+    exact_part: Callable[[tuple[str, ...]], Iterable[pl.DataFrame]],
     ids: Iterable[str],
     threshold: int,
     multiple: int,
     run_id: str,
 ) -> Controlled:
     """Disclosure control of the indicators `ids`, one part of the release at a time
-    (indicators.release_parts: an indicator, or a shared-denominator set), each part's exact
-    rows from `exact_part`, into PUBLICATION_TABLE, a temporary table of `con` (DuckDB holds
-    it, under the connection's memory limit). Held at once: one part's rows and their
-    working copies, and the parts gathered for the next INSERT (warehouse.GatheredInserts)."""
+    (indicators.release_parts: an indicator, or a shared-denominator set), into
+    PUBLICATION_TABLE, a temporary table of `con` (DuckDB holds it, under the connection's
+    memory limit).
+
+    `exact_part` gives a part's exact rows in one or more chunks by geography
+    (indicators.geography_chunks with the ICS rows in every chunk): each chunk is controlled
+    alone, and of its ICS rows, there for the comparison with the ICS and the SII, only the
+    first chunk's are kept. Held at once: one chunk's rows and their working copies, and the
+    rows gathered for the next INSERT (warehouse.GatheredInserts)."""
     _create_publication_table(con)
     rows = suppressed = 0
     table = GatheredInserts(con, PUBLICATION_TABLE)
     for part in release_parts(ids):
-        published = controlled_rows(exact_part(part), threshold, multiple, run_id)
-        rows += published.height
-        suppressed += int(published["suppressed"].sum())
-        table.add(published.to_arrow().cast(OUTPUT_SCHEMA))
-        del published
+        for n, exact in enumerate(exact_part(part)):
+            published = controlled_rows(exact, threshold, multiple, run_id)
+            del exact
+            if n:  # the first chunk's ICS rows are the ones kept
+                published = published.filter(pl.col("geography_level").ne_missing(COMPARATOR_LEVEL))
+            rows += published.height
+            suppressed += int(published["suppressed"].sum())
+            table.add(published.to_arrow().cast(OUTPUT_SCHEMA))
+            del published
     table.close()
     return Controlled(rows=rows, suppressed=suppressed)
 
 
 def control_release(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> Controlled:
-    """The disclosure control step: mart_indicator_values, a part at a time, controlled into
-    PUBLICATION_TABLE with the ICS's settings."""
+    """The disclosure control step: mart_indicator_values, a part (and a chunk of
+    geographies) at a time, controlled into PUBLICATION_TABLE with the ICS's settings."""
+
+    def exact_chunks(part: tuple[str, ...]) -> Iterator[pl.DataFrame]:
+        rows = part_rows(con, "mart_indicator_values", part)
+        for where in geography_chunks(rows, ics_in_every_chunk=True):
+            yield read_values(con, part, where=where)
+
     return control_in_parts(
-        con,
-        lambda part: read_values(con, part),
-        indicator_ids(con),
-        config.suppress_up_to,
-        config.round_to,
-        run_id,
+        con, exact_chunks, indicator_ids(con), config.suppress_up_to, config.round_to, run_id
     )
 
 
@@ -693,7 +705,8 @@ class ExactRows:
     source: str  # what holds them, as the audit's messages name it
     rows: int
     indicator_ids: tuple[str, ...]
-    part: Callable[[tuple[str, ...]], pl.DataFrame]
+    # the rows of some indicators that meet an SQL condition (one of geography_chunks)
+    part: Callable[[tuple[str, ...], str], pl.DataFrame]
 
     @classmethod
     def of_mart(cls, con: duckdb.DuckDBPyConnection) -> ExactRows:
@@ -703,18 +716,30 @@ class ExactRows:
             source="mart_indicator_values",
             rows=fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0],
             indicator_ids=tuple(indicator_ids(con)),
-            part=lambda ids: read_values(con, ids, columns),
+            part=lambda ids, where: read_values(con, ids, columns, where),
         )
 
     @classmethod
     def of_frame(cls, frame: pl.DataFrame, source: str) -> ExactRows:
         """Exact rows held in memory (a regional release's sums)."""
         exact = frame.select(*PRIMARY_KEY, *COUNT_COLUMNS, *STATISTIC_COLUMNS)
+
+        def part(ids: tuple[str, ...], where: str) -> pl.DataFrame:
+            rows = exact.filter(pl.col("indicator_id").is_in(list(ids)))
+            if where == "TRUE":
+                return rows
+            chunk = duckdb.connect()  # DuckDB's hash, as the staged rows were cut with
+            try:
+                chunk.register("exact_rows", rows)
+                return chunk.sql(f"SELECT * FROM exact_rows WHERE {where}").pl()
+            finally:
+                chunk.close()
+
         return cls(
             source=source,
             rows=exact.height,
             indicator_ids=tuple(sorted(exact["indicator_id"].unique().to_list())),
-            part=lambda ids: exact.filter(pl.col("indicator_id").is_in(list(ids))),
+            part=part,
         )
 
 
@@ -724,11 +749,15 @@ def disclosure_problems(
     threshold: int,
     multiple: int,
     not_people: Collection[str] = (),
+    comparators: pl.DataFrame | None = None,
 ) -> list[str]:
     """How the published rows break disclosure control v2, judged against the exact rows.
 
     The rows of `not_people` indicators (counts of staff or organisations) may show a count
     of 1 to threshold, rounded: rules 1 and 3 do not apply to them, rule 2 does.
+
+    `comparators`: the published ICS rows that comparator values quote, when `published` is
+    a chunk of geographies without them (indicators.geography_chunks); else its own.
     """
     problems = []
     compared = [*COUNT_COLUMNS, *STATISTIC_COLUMNS]
@@ -796,8 +825,10 @@ def disclosure_problems(
 
     # Rule 4: comparator_value is the published value of the ICS row (null where hidden), and
     # the trend follows from the published counts.
-    ics = rows.filter(pl.col("geography_level") == COMPARATOR_LEVEL).select(
-        *COMPARATOR_KEYS, pl.col("value").alias("_ics_value")
+    ics = (
+        (rows if comparators is None else comparators)
+        .filter(pl.col("geography_level") == COMPARATOR_LEVEL)
+        .select(*COMPARATOR_KEYS, pl.col("value").alias("_ics_value"))
     )
     quoted = rows.filter(pl.col("breakdown") != SII_BREAKDOWN).join(
         ics, on=list(COMPARATOR_KEYS), how="left", nulls_equal=True
@@ -1111,27 +1142,39 @@ def _audit_parts(
     rows = suppressed = 0
     other_version = other_run = False
     for part in release_parts({*published_ids, *exact.indicator_ids}):
-        table = con.sql(
-            f"SELECT * FROM {AUDITED_TABLE} WHERE list_contains(?, indicator_id)",
-            params=[list(part)],
-        ).to_arrow_table()
-        schema.add(table)
-        if schema.columns_differ is not None:
-            continue  # the checks below rely on the columns
-        indicators = pl.from_arrow(table)
-        del table
-        rows += indicators.height
-        suppressed += int(indicators["suppressed"].sum())
-        other_version |= bool((indicators["schema_version"] != SCHEMA_VERSION).any())
-        other_run |= bool((indicators["run_id"] != run_id).any())
-        disclosure.append(
-            disclosure_problems(
-                indicators, exact.part(part), threshold, multiple, not_people=counts_not_people()
+        selected = f"SELECT * FROM {AUDITED_TABLE} WHERE list_contains(?, indicator_id)"
+        chunks = geography_chunks(part_rows(con, AUDITED_TABLE, part), ics_in_every_chunk=False)
+        comparators = None  # a part in chunks: its ICS rows, for the comparator values
+        if len(chunks) > 1:
+            comparators = pl.from_arrow(
+                con.sql(
+                    f"{selected} AND geography_level = '{COMPARATOR_LEVEL}'", params=[list(part)]
+                ).to_arrow_table()
             )
-        )
-        privacy.add("indicators", indicators)
-        fingerprints.append(_row_fingerprints(indicators))
-        del indicators
+        for where in chunks:
+            table = con.sql(f"{selected} AND {where}", params=[list(part)]).to_arrow_table()
+            schema.add(table)
+            if schema.columns_differ is not None:
+                continue  # the checks below rely on the columns
+            indicators = pl.from_arrow(table)
+            del table
+            rows += indicators.height
+            suppressed += int(indicators["suppressed"].sum())
+            other_version |= bool((indicators["schema_version"] != SCHEMA_VERSION).any())
+            other_run |= bool((indicators["run_id"] != run_id).any())
+            disclosure.append(
+                disclosure_problems(
+                    indicators,
+                    exact.part(part, where),
+                    threshold,
+                    multiple,
+                    not_people=counts_not_people(),
+                    comparators=comparators,
+                )
+            )
+            privacy.add("indicators", indicators)
+            fingerprints.append(_row_fingerprints(indicators))
+            del indicators
 
     problems = schema.problems()
     problems += table_schema_problems(
@@ -1238,7 +1281,7 @@ def publish(
         raise AuditFailed(f"a release {run_id} already exists; a run publishes once")
     controlled = control_in_parts(
         con,
-        lambda part: values.filter(pl.col("indicator_id").is_in(part)),
+        lambda part: [values.filter(pl.col("indicator_id").is_in(part))],
         values["indicator_id"].unique().to_list(),
         config.suppress_up_to,
         config.round_to,

@@ -111,7 +111,7 @@ def test_parts_gathered_into_the_table_keep_every_row_in_order(monkeypatch, appe
     by_part = {i: published.filter(pl.col("indicator_id") == i) for i in ("A0", "A1", "A2", "A3")}
     con = duckdb.connect()
     counts = publish.control_in_parts(
-        con, lambda part: pl.concat([by_part[i] for i in part]), by_part, 10, 5, "r1"
+        con, lambda part: [pl.concat([by_part[i] for i in part])], by_part, 10, 5, "r1"
     )
     table = pl.from_arrow(con.sql(f"SELECT * FROM {publish.PUBLICATION_TABLE}").to_arrow_table())
     expected = pl.concat([by_part[i] for i in ("A0", "A1", "A2", "A3")])
