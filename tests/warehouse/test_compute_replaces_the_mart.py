@@ -5,7 +5,6 @@ half-written table."""
 
 from __future__ import annotations
 
-import polars as pl
 import pytest
 
 from diewell import indicators, pipeline, warehouse
@@ -27,59 +26,54 @@ def refreshed(tmp_path_factory):
     return config_path
 
 
-def _mart(con) -> pl.DataFrame:
-    order = ", ".join(f"{k} NULLS FIRST" for k in indicators.SORT_KEYS)
-    return warehouse.query_frame(con, f"SELECT * FROM mart_indicator_values ORDER BY {order}")
+@pytest.fixture
+def working(refreshed, monkeypatch):
+    """The refreshed ICS's config and its working warehouse, opened as a run opens it."""
+    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", "k" * 40)
+    config = load_config(refreshed)
+    con = pipeline.open_warehouse(config)
+    yield config, con
+    con.close()
 
 
 def _tables(con) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
 
-def test_a_compute_that_fails_part_way_leaves_the_mart_it_found(refreshed, monkeypatch):
-    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", "k" * 40)
-    config = load_config(refreshed)
-    con = pipeline.open_warehouse(config)
-    try:
-        before = _mart(con)
-        assert before.height > 0 and before["indicator_id"].n_unique() > 4
-        # Every indicator its own INSERT, so three are committed into the new table before
-        # the fourth fails.
-        monkeypatch.setattr(warehouse, "GATHERED_ROWS", 1)
-        one_indicator, calls = indicators._one_indicator, []
+def test_a_compute_that_fails_part_way_leaves_the_mart_it_found(working, monkeypatch):
+    config, con = working
+    before = indicators.read_values(con)
+    assert before.height > 0 and before["indicator_id"].n_unique() > 4
+    # Every indicator its own INSERT, so three are committed into the new table before
+    # the fourth fails.
+    monkeypatch.setattr(warehouse, "GATHERED_ROWS", 1)
+    one_indicator, calls = indicators._one_indicator, []
 
-        def failing_on_the_fourth(*args, **kwargs):
-            calls.append(args[2].id)
-            if len(calls) == 4:
-                raise RuntimeError("an indicator's SQL failed")
-            return one_indicator(*args, **kwargs)
+    def failing_on_the_fourth(*args, **kwargs):
+        calls.append(args[2].id)
+        if len(calls) == 4:
+            raise RuntimeError("an indicator's SQL failed")
+        return one_indicator(*args, **kwargs)
 
-        monkeypatch.setattr(indicators, "_one_indicator", failing_on_the_fourth)
-        with pytest.raises(RuntimeError, match="an indicator's SQL failed"):
-            indicators.compute_indicator_values(con, config, "run-that-fails")
-        assert len(calls) == 4
-        after = _mart(con)
-        assert after.equals(before)  # every row and value as it was
-        assert "run-that-fails" not in set(after["run_id"])
-        assert NEXT not in _tables(con)
-    finally:
-        con.close()
+    monkeypatch.setattr(indicators, "_one_indicator", failing_on_the_fourth)
+    with pytest.raises(RuntimeError, match="an indicator's SQL failed"):
+        indicators.compute_indicator_values(con, config, "run-that-fails")
+    assert len(calls) == 4
+    after = indicators.read_values(con)
+    assert after.equals(before)  # every row and value as it was
+    assert "run-that-fails" not in set(after["run_id"])
+    assert NEXT not in _tables(con)
 
 
-def test_a_compute_replaces_the_mart_and_a_table_left_by_a_killed_one(refreshed, monkeypatch):
-    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", "k" * 40)
-    config = load_config(refreshed)
-    con = pipeline.open_warehouse(config)
-    try:
-        before = _mart(con)
-        # what a compute killed part way leaves behind
-        con.execute(f"CREATE TABLE {NEXT} AS SELECT 1 AS half_written")
-        rows = indicators.compute_indicator_values(con, config, "run-2")
-        after = _mart(con)
-        assert rows == after.height == before.height
-        assert set(after["run_id"].unique()) == {"run-2"}
-        # the same figures: only the run that computed them differs
-        assert after.drop("run_id").equals(before.drop("run_id"))
-        assert NEXT not in _tables(con)
-    finally:
-        con.close()
+def test_a_compute_replaces_the_mart_and_a_table_left_by_a_killed_one(working):
+    config, con = working
+    before = indicators.read_values(con)
+    # what a compute killed part way leaves behind
+    con.execute(f"CREATE TABLE {NEXT} AS SELECT 1 AS half_written")
+    rows = indicators.compute_indicator_values(con, config, "run-2")
+    after = indicators.read_values(con)
+    assert rows == after.height == before.height
+    assert set(after["run_id"].unique()) == {"run-2"}
+    # the same figures: only the run that computed them differs
+    assert after.drop("run_id").equals(before.drop("run_id"))
+    assert NEXT not in _tables(con)
