@@ -11,7 +11,7 @@ disclosure control happens only at publication.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
@@ -396,10 +396,12 @@ def compute_indicator_values(con: duckdb.DuckDBPyConnection, config: Config, run
 
     One indicator at a time, to the end: its rows, statistics and comparison, its SII rows,
     its trend (every rule here looks within one indicator), geography names, in SORT_KEYS
-    order, then into the mart, in id order (SORT_KEYS order throughout), gathered to some
-    250,000 rows an INSERT (warehouse.GatheredInserts). Only one indicator's rows and
-    working columns (the trend's lagged ones above all), and the rows gathered, are ever
-    held: the table itself stays in DuckDB, under the run's memory limit (docs/OPERATIONS.md).
+    order, then into the mart, in id order, gathered to some 250,000 rows an INSERT
+    (warehouse.GatheredInserts). An indicator with more aggregated rows than PART_ROWS is
+    finished in chunks of geographies (indicator_chunks), each in SORT_KEYS order. Only one
+    chunk's rows and working columns (the trend's lagged ones above all), and the rows
+    gathered, are ever held, whatever the population: the tables themselves stay in DuckDB,
+    under the run's memory limit (docs/OPERATIONS.md).
 
     The rows go into MART_BEING_COMPUTED, each INSERT committed, and that table replaces the
     mart in one short transaction at the end: a failed compute leaves the mart before it (and
@@ -414,10 +416,10 @@ def compute_indicator_values(con: duckdb.DuckDBPyConnection, config: Config, run
     try:
         mart = GatheredInserts(con, MART_BEING_COMPUTED, create=True)
         for indicator in sorted(catalogue(), key=lambda i: i.id):
-            values = _one_indicator(con, config, indicator, names, delivered, run_id)
-            mart.add(values.to_arrow())
-            rows += values.height
-            del values
+            for values in indicator_chunks(con, config, indicator, names, delivered, run_id):
+                mart.add(values.to_arrow())
+                rows += values.height
+                del values
         mart.close()
         con.execute("BEGIN TRANSACTION")
         try:
@@ -434,16 +436,53 @@ def compute_indicator_values(con: duckdb.DuckDBPyConnection, config: Config, run
     return rows
 
 
-def _one_indicator(
+AGGREGATED_TABLE = "indicator_aggregated"  # one indicator's aggregated rows (a temporary table)
+
+
+def indicator_chunks(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     indicator: Indicator,
     names: pl.DataFrame,
     delivered,
     run_id: str,
+) -> Iterator[pl.DataFrame]:
+    """One indicator's exact rows, every column of the mart, a chunk of geographies at a
+    time (geography_chunks of its aggregated rows; one chunk when they are no more than
+    PART_ROWS), each chunk in SORT_KEYS order.
+
+    The aggregation runs once, into a temporary table that DuckDB holds under the run's
+    memory limit. Every rule after it looks within one geography but for two that read the
+    ICS's rows, the comparison with the ICS and the SII (ICS rows alone): the ICS rows are
+    read into every chunk, and kept from the first only."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {AGGREGATED_TABLE} AS "
+        + aggregate_sql(indicator, config.ics_code)
+    )
+    try:
+        aggregated = fetch_one(con, f"SELECT count(*) FROM {AGGREGATED_TABLE}")[0]
+        for n, where in enumerate(geography_chunks(aggregated, ics_in_every_chunk=True)):
+            df = query_frame(con, f"SELECT * FROM {AGGREGATED_TABLE} WHERE {where}")
+            df = _finished_rows(df, config, indicator, names, delivered, run_id)
+            if n > 0:  # the ICS rows (and its SII rows) are the first chunk's
+                df = df.filter(pl.col("geography_level") != COMPARATOR_LEVEL)
+            yield df
+            del df
+    finally:
+        with suppress(duckdb.Error):  # a failure itself is what is raised
+            con.execute(f"DROP TABLE IF EXISTS {AGGREGATED_TABLE}")
+
+
+def _finished_rows(
+    df: pl.DataFrame,
+    config: Config,
+    indicator: Indicator,
+    names: pl.DataFrame,
+    delivered,
+    run_id: str,
 ) -> pl.DataFrame:
-    """One indicator's exact rows, every column of the mart, in SORT_KEYS order."""
-    df = query_frame(con, aggregate_sql(indicator, config.ics_code))
+    """An indicator's aggregated rows (of some geographies and the ICS) finished: statistics,
+    comparison, data_complete, SII rows, trend, geography names, in SORT_KEYS order."""
     df = add_statistics(df, indicator).with_columns(pl.lit(indicator.polarity).alias("polarity"))
     df = add_comparison(df)
     complete = {
