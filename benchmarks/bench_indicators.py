@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from run import resident_mib  # benchmarks/run.py, beside this script
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -84,14 +86,6 @@ def main() -> int:
     return 0
 
 
-def resident_mib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    return 0
-
-
 class ComputeMemory:
     """The largest resident set while the block runs, and the largest resident set less what
     DuckDB holds (duckdb_memory(), read on a cursor of its own), sampled every 50 ms."""
@@ -104,7 +98,7 @@ class ComputeMemory:
 
     def _sample(self) -> None:
         while not self.done.wait(0.05):
-            resident = resident_mib()
+            resident = int(resident_mib())
             held = self.cursor.execute(
                 "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
             ).fetchone()[0]
