@@ -169,21 +169,41 @@ def primary_suppression(df: pl.DataFrame, threshold: int) -> pl.Series:
     return df.select(small.alias("suppressed")).to_series()
 
 
-def _complements(
-    cells: pl.DataFrame, groups: Sequence[str], order: Sequence[str], hidden: str
-) -> pl.Series:
-    """Row numbers (`_row`) to hide so that no group is left with exactly one hidden cell."""
-    ranked = cells.sort(
-        [hidden, "_empty", *order], descending=[True, False, *[False] * len(order)], nulls_last=True
-    ).with_columns(
-        pl.int_range(pl.len()).over(groups).alias("_position"),
-        pl.col(hidden).sum().over(groups).alias("_hidden_in_group"),
-        pl.len().over(groups).alias("_cells"),
-    )
-    chosen = ranked.filter(
-        (pl.col("_hidden_in_group") == 1) & (pl.col("_position") == 1) & (pl.col("_cells") >= 2)
-    )
-    return chosen["_row"]
+class _Partitions:
+    """The cells of one kind of partition in the order complements are chosen from: by
+    partition, then non-empty first, then by `order` (a missing count after every count).
+
+    The order does not depend on which cells are hidden: in a partition with exactly one
+    hidden cell, the next smallest cell is its first unhidden one in this order. So the
+    cells are sorted once, and each pass is a few array operations on them."""
+
+    def __init__(self, cells: pl.DataFrame, groups: Sequence[str], order: Sequence[str]):
+        columns = [*groups, "_empty", *order]
+        ranked = cells.sort(columns, nulls_last=True).with_columns(
+            pl.any_horizontal(
+                (pl.int_range(pl.len()) == 0),
+                *(pl.col(g).ne_missing(pl.col(g).shift(1)) for g in groups),
+            )
+            .cum_sum()
+            .sub(1)
+            .alias("_partition")
+        )
+        self.rows = ranked["_row"].to_numpy()
+        self.partition = ranked["_partition"].to_numpy()
+        self.cells = np.bincount(self.partition)
+
+    def complements(self, hidden: np.ndarray) -> np.ndarray:
+        """The rows to hide so that no partition of two or more cells is left with exactly
+        one hidden cell: in each such partition, its first unhidden cell."""
+        if not len(self.rows):
+            return self.rows
+        held = hidden[self.rows]
+        in_partition = np.bincount(self.partition, weights=held, minlength=len(self.cells))
+        single = (in_partition == 1) & (self.cells >= 2)
+        candidates = single[self.partition] & ~held
+        partition = self.partition[candidates]
+        first = np.flatnonzero(np.diff(partition, prepend=-1) != 0)
+        return self.rows[candidates][first]
 
 
 def complementary_suppression(
@@ -194,9 +214,7 @@ def complementary_suppression(
     `shared_denominators` maps an indicator id to the name of its shared-denominator set
     (PD01-PD05 -> place_of_death); indicators not named are in no such set.
     """
-    work = df.select(
-        *GROUP_COLUMNS, CATEGORY_COLUMN, *COUNT_COLUMNS, suppressed.alias("_hidden")
-    ).with_row_index("_row")
+    work = df.select(*GROUP_COLUMNS, CATEGORY_COLUMN, *COUNT_COLUMNS).with_row_index("_row")
     work = work.with_columns(
         pl.col("indicator_id")
         .replace_strict(dict(shared_denominators), default=None, return_dtype=pl.String)
@@ -206,20 +224,18 @@ def complementary_suppression(
     breakdowns = breakdowns.with_columns((pl.col("denominator").fill_null(0) == 0).alias("_empty"))
     sets = work.filter(pl.col("_set").is_not_null() & (pl.col("breakdown") != SII_BREAKDOWN))
     sets = sets.with_columns((pl.col("numerator").fill_null(0) == 0).alias("_empty"))
-
-    hidden = work["_hidden"].to_numpy().copy()
     partitions = (
-        (breakdowns, list(GROUP_COLUMNS), ["denominator", "numerator", CATEGORY_COLUMN]),
-        (sets, ["_set", *SHARED_DENOMINATOR_KEYS], ["numerator", "indicator_id"]),
+        _Partitions(breakdowns, GROUP_COLUMNS, ["denominator", "numerator", CATEGORY_COLUMN]),
+        _Partitions(sets, ["_set", *SHARED_DENOMINATOR_KEYS], ["numerator", "indicator_id"]),
     )
+    del work, breakdowns, sets
+
+    hidden = suppressed.fill_null(False).to_numpy().copy()
     changed = True
     while changed:  # each pass hides cells only, so this ends within as many passes as rows
         changed = False
-        for cells, groups, order in partitions:
-            if not cells.height:
-                continue
-            current = cells.with_columns(pl.Series("_hidden", hidden[cells["_row"].to_numpy()]))
-            new = _complements(current, groups, order, "_hidden").to_numpy()
+        for cells in partitions:
+            new = cells.complements(hidden)
             if len(new):
                 hidden[new] = True
                 changed = True
