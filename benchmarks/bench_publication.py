@@ -1,0 +1,102 @@
+"""Benchmark: disclosure control and publication of a computed warehouse, step by step.
+
+    .venv/bin/python benchmarks/bench_publication.py --dir DEMO_DIR [--repeat N]
+
+DEMO_DIR is a folder made by `diewell demo --dir DEMO_DIR`, or kept by `benchmarks/run.py
+--dir`, whose warehouse has been refreshed (mart_indicator_values filled). Runs the steps a
+refresh runs after compute, in its order, and prints the time of each: disclosure control
+(`publish.control_release`), writing the release files (`publish.write_release`), the audit
+that reads them back (`publish.audit`) and the board report (`render_report`), with the
+largest resident set (sampled every 50 ms) and the run's peak memory. The release is written
+into a staging folder of the benchmark's own under the ICS's outputs and deleted after each
+run: nothing is published, `current` is not moved. Asserts nothing: tests assert
+behaviour, benchmarks measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from run import resident_mib  # benchmarks/run.py, beside this script
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", default="demo")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    from diewell import pipeline, publish, warehouse
+    from diewell.config import load_config
+
+    config = load_config(Path(args.dir).resolve() / "diewell.yaml")
+    con = pipeline.open_warehouse(config)
+    values = warehouse.fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0]
+    if not values:
+        raise SystemExit(f"{args.dir}: mart_indicator_values is empty; run `diewell run` first")
+    staging = config.outputs / publish.STAGING / "bench-publication"
+    for attempt in range(1, args.repeat + 1):
+        shutil.rmtree(staging, ignore_errors=True)
+        times: dict[str, float] = {}
+        run_id = f"bench-publication-{attempt}"
+        try:
+            with ResidentPeak() as memory:
+                for name, step in publication_steps(publish, con, config, staging, run_id):
+                    started = time.perf_counter()
+                    step()
+                    times[name] = time.perf_counter() - started
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {publish.PUBLICATION_TABLE}")
+            shutil.rmtree(staging, ignore_errors=True)
+        print(
+            f"run {attempt}: {values:,} values; "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in times.items())
+            + f"; total {sum(times.values()):.1f} s; resident peak {memory.peak:,} MiB"
+        )
+    con.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory {peak:,.0f} MiB; cpus {os.cpu_count()}")
+    return 0
+
+
+def publication_steps(publish, con, config, staging: Path, run_id: str):
+    """The steps after compute, as pipeline.publish_release runs them, less the promotion."""
+    return (
+        ("disclosure control", lambda: publish.control_release(con, config, run_id)),
+        ("write", lambda: publish.write_release(staging, con, config, run_id)),
+        ("audit", lambda: publish.audit(staging, con, config, run_id)),
+        ("report", lambda: publish.render_report(staging, staging / "report.html")),
+    )
+
+
+class ResidentPeak:
+    """The largest resident set while the block runs, sampled every 50 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.05):
+            self.peak = max(self.peak, int(resident_mib()))
+
+    def __enter__(self) -> ResidentPeak:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
