@@ -117,6 +117,55 @@ def test_crude_rate_matches_phe_reference(row):
     assert_matches(upper, num(row["expected_uppercl"]))
 
 
+def test_crude_rate_of_many_areas_at_once_matches_phe_reference():
+    """The reference rows in one call per confidence level and multiplier: every area three
+    times over in a shuffled 2-D array, with missing counts among them, so that counts
+    repeat and small and large ones sit side by side, as in a mart's columns and the trend's
+    five points. Each cell must be its own reference row's figure."""
+    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in read_reference("phe_rates_byars_exact.csv"):
+        groups.setdefault((row["confidence"], row["multiplier"]), []).append(row)
+    order = np.random.default_rng(20261203)
+    for (confidence, multiplier), group in groups.items():
+        cells: list[dict[str, str] | None] = [*group * 3, None]  # None: no count, no value
+        cells = [cells[i] for i in order.permutation(len(cells))]
+        cells += [None] * (len(cells) % 2)
+        shape = (len(cells) // 2, 2)
+        x = np.array([num(r["numerator"]) if r else math.nan for r in cells]).reshape(shape)
+        n = np.array([num(r["denominator"]) if r else 100.0 for r in cells]).reshape(shape)
+        value, lower, upper = crude_rate(x, n, float(confidence), multiplier=float(multiplier))
+        assert value.shape == lower.shape == upper.shape == shape
+        for i, row in enumerate(cells):
+            at = np.unravel_index(i, shape)
+            if row is None:
+                assert math.isnan(value[at]) and math.isnan(lower[at]) and math.isnan(upper[at])
+                continue
+            assert_matches(value[at], num(row["expected_value"]))
+            assert_matches(lower[at], num(row["expected_lowercl"]))
+            assert_matches(upper[at], num(row["expected_uppercl"]))
+
+
+def test_exact_limits_of_repeated_counts_are_each_counts_own():
+    """exact_limits over a 2-D array with repeats gives each cell the limits of its own
+    count: the reference figures of phe_rates_byars_exact.csv's exact rows per 100 of 100
+    (where the rate's limits are the count's)."""
+    exact = [
+        r
+        for r in read_reference("phe_rates_byars_exact.csv")
+        if (r["method"], r["confidence"], r["denominator"], r["multiplier"])
+        == ("Exact", "0.95", "100", "100")
+    ]
+    assert len(exact) >= 2
+    counts = [num(r["numerator"]) for r in exact]
+    x = np.array([counts, counts[::-1], counts]).T  # repeats, in two orders
+    lower, upper = exact_limits(x, 0.95)
+    assert lower.shape == upper.shape == x.shape
+    expected = {num(r["numerator"]): r for r in exact}
+    for (i, j), count in np.ndenumerate(x):
+        assert_matches(lower[i, j], num(expected[count]["expected_lowercl"]))
+        assert_matches(upper[i, j], num(expected[count]["expected_uppercl"]))
+
+
 def dsr_inputs() -> dict[str, list[dict[str, str]]]:
     areas: dict[str, list[dict[str, str]]] = {}
     for row in read_reference("phe_dsr_inputs.csv"):
