@@ -150,10 +150,17 @@ def exact_limits(x: ArrayLike, confidence: float) -> tuple[Array, Array]:
     x = _as_float(x)
     _check_non_negative(x)
     alpha = 1 - confidence
+    # chi2.ppf costs far more than all else here, and a column of counts repeats its values:
+    # it is evaluated once per distinct count (NaN, no count, is one of them).
+    distinct, cell = np.unique(x, return_inverse=True)
+    cell = cell.reshape(x.shape)
     with np.errstate(invalid="ignore"):
-        lower = np.where(x == 0, 0.0, chi2.ppf(alpha / 2, 2 * x) / 2)
-        upper = chi2.ppf(confidence + alpha / 2, 2 * x + 2) / 2
-    return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+        lower = np.where(distinct == 0, 0.0, chi2.ppf(alpha / 2, 2 * distinct) / 2)
+        upper = chi2.ppf(confidence + alpha / 2, 2 * distinct + 2) / 2
+    return (
+        np.asarray(lower, dtype=np.float64)[cell],
+        np.asarray(upper, dtype=np.float64)[cell],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,11 +187,11 @@ def crude_rate(
     """
     x, n = np.broadcast_arrays(_as_float(x), _as_float(n))
     _check_non_negative(x, n)
-    exact_lower, exact_upper = exact_limits(x, confidence)
-    byars_lower, byars_upper = byars_limits(x, confidence)
+    lower, upper = byars_limits(x, confidence)
     small = x < MIN_EVENTS_FOR_BYARS
-    lower = np.where(small, exact_lower, byars_lower)
-    upper = np.where(small, exact_upper, byars_upper)
+    if small.any():  # exact limits, only where they are used
+        lower, upper = np.array(lower, dtype=np.float64), np.array(upper, dtype=np.float64)
+        lower[small], upper[small] = exact_limits(x[small], confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(n > 0, multiplier / n, np.nan)
     return x * scale, lower * scale, upper * scale
