@@ -454,7 +454,8 @@ def indicator_chunks(
     The aggregation runs once, into a temporary table that DuckDB holds under the run's
     memory limit. Every rule after it looks within one geography but for two that read the
     ICS's rows, the comparison with the ICS and the SII (ICS rows alone): the ICS rows are
-    read into every chunk, and kept from the first only."""
+    read into every chunk for the comparison, and finished (SII, trend) and kept in the
+    first only."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {AGGREGATED_TABLE} AS "
         + aggregate_sql(indicator, config.ics_code)
@@ -463,10 +464,8 @@ def indicator_chunks(
         aggregated = fetch_one(con, f"SELECT count(*) FROM {AGGREGATED_TABLE}")[0]
         for n, where in enumerate(geography_chunks(aggregated, ics_in_every_chunk=True)):
             df = query_frame(con, f"SELECT * FROM {AGGREGATED_TABLE} WHERE {where}")
-            df = _finished_rows(df, config, indicator, names, delivered, run_id)
-            if n > 0:  # the ICS rows (and its SII rows) are the first chunk's
-                df = df.filter(pl.col("geography_level") != COMPARATOR_LEVEL)
-            yield df
+            # the ICS rows (and its SII rows) are the first chunk's
+            yield _finished_rows(df, config, indicator, names, delivered, run_id, ics=n == 0)
             del df
     finally:
         with suppress(duckdb.Error):  # a failure itself is what is raised
@@ -480,11 +479,18 @@ def _finished_rows(
     names: pl.DataFrame,
     delivered,
     run_id: str,
+    *,
+    ics: bool = True,
 ) -> pl.DataFrame:
     """An indicator's aggregated rows (of some geographies and the ICS) finished: statistics,
-    comparison, data_complete, SII rows, trend, geography names, in SORT_KEYS order."""
+    comparison, data_complete, SII rows, trend, geography names, in SORT_KEYS order.
+
+    `ics` False: the ICS rows are there for the comparison only, and left out after it (with
+    them the SII rows, which are the ICS's, and the ICS's trend)."""
     df = add_statistics(df, indicator).with_columns(pl.lit(indicator.polarity).alias("polarity"))
     df = add_comparison(df)
+    if not ics:
+        df = df.filter(pl.col("geography_level") != COMPARATOR_LEVEL)
     complete = {
         d: data_complete(indicator, d, config, delivered)
         for d in df["period_end"].unique().to_list()

@@ -109,9 +109,9 @@ def test_compute_in_chunks_gives_the_rows_it_gives_whole(working, monkeypatch):
     assert len(indicators.geography_chunks(aggregated[biggest], True)) >= 10
     held, finished_rows = [], indicators._finished_rows
 
-    def holding(df, *args):
+    def holding(df, *args, **kwargs):
         held.append((args[1].id, df.height))
-        return finished_rows(df, *args)
+        return finished_rows(df, *args, **kwargs)
 
     monkeypatch.setattr(indicators, "_finished_rows", holding)
     rows = indicators.compute_indicator_values(con, config, "run-whole")
