@@ -7,10 +7,11 @@ DEMO_DIR is a folder made by `diewell demo --dir DEMO_DIR`, or kept by `benchmar
 refresh runs after compute, in its order, and prints the time of each: disclosure control
 (`publish.control_release`), writing the release files (`publish.write_release`), the audit
 that reads them back (`publish.audit`) and the board report (`render_report`), with the
-largest resident set (sampled every 50 ms) and the run's peak memory. The release is written
-into a staging folder of the benchmark's own under the ICS's outputs and deleted after each
-run: nothing is published, `current` is not moved. Asserts nothing: tests assert
-behaviour, benchmarks measure.
+largest resident set and that less what DuckDB holds (bench_indicators.ComputeMemory,
+sampled every 50 ms), and the run's peak memory. The release is written into a staging
+folder of the benchmark's own under the ICS's outputs and deleted after each run: nothing
+is published, `current` is not moved. Asserts nothing: tests assert behaviour, benchmarks
+measure.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import logging
 import os
 import resource
 import shutil
-import threading
 import time
 from pathlib import Path
 
-from run import resident_mib  # benchmarks/run.py, beside this script
+from bench_indicators import ComputeMemory  # beside this script
 
 
 def main() -> int:
@@ -48,7 +48,7 @@ def main() -> int:
         times: dict[str, float] = {}
         run_id = f"bench-publication-{attempt}"
         try:
-            with ResidentPeak() as memory:
+            with ComputeMemory(con) as memory:
                 for name, step in publication_steps(publish, con, config, staging, run_id):
                     started = time.perf_counter()
                     step()
@@ -59,7 +59,8 @@ def main() -> int:
         print(
             f"run {attempt}: {values:,} values; "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in times.items())
-            + f"; total {sum(times.values()):.1f} s; resident peak {memory.peak:,} MiB"
+            + f"; total {sum(times.values()):.1f} s; resident peak {memory.peak:,} MiB, less "
+            f"DuckDB's {memory.peak_less_duckdb:,} MiB"
         )
     con.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -75,27 +76,6 @@ def publication_steps(publish, con, config, staging: Path, run_id: str):
         ("audit", lambda: publish.audit(staging, con, config, run_id)),
         ("report", lambda: publish.render_report(staging, staging / "report.html")),
     )
-
-
-class ResidentPeak:
-    """The largest resident set while the block runs, sampled every 50 ms."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self.done.wait(0.05):
-            self.peak = max(self.peak, int(resident_mib()))
-
-    def __enter__(self) -> ResidentPeak:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.done.set()
-        self.thread.join()
 
 
 if __name__ == "__main__":
