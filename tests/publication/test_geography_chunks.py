@@ -94,6 +94,26 @@ def test_disclosure_control_in_chunks_publishes_the_rows_it_publishes_whole(
     assert compared.height > 100
 
 
+def test_disclosure_control_in_chunks_controls_each_ics_row_once(synthetic_run, monkeypatch):
+    """The ICS rows are controlled in the part's first chunk only; the later chunks quote
+    those published rows for their comparison (the work is not done again and dropped)."""
+    con, config = synthetic_run.con, synthetic_run.config
+    ics_rows = synthetic_run.values.filter(pl.col("geography_level") == "ics").height
+    seen = {"ics": 0, "calls": 0}
+
+    def counting(df, **kwargs):
+        seen["ics"] += df.filter(pl.col("geography_level") == "ics").height
+        seen["calls"] += 1
+        return apply_disclosure_control(df, **kwargs)
+
+    monkeypatch.setattr(publish, "apply_disclosure_control", counting)
+    monkeypatch.setattr(indicators, "PART_ROWS", SMALL)
+    publish.control_release(con, config, "r-once")
+    parts = len(indicators.release_parts(indicators.indicator_ids(con)))
+    assert seen["calls"] > parts  # some parts cut into chunks
+    assert seen["ics"] == ics_rows > 0
+
+
 def _audit_reason(synthetic_run, tmp_path, name, control=None, monkeypatch=None) -> str | None:
     config = dataclasses.replace(synthetic_run.config, outputs=tmp_path / name)
     if control is not None:

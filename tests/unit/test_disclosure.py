@@ -499,6 +499,49 @@ def test_the_ics_value_is_not_quoted_where_the_ics_row_is_suppressed():
     assert not any(r["suppressed"] for r in place.values())
 
 
+def test_rows_without_the_ics_quote_the_published_ics_rows_they_are_given():
+    """A chunk of geographies controlled apart from the ICS (publish.control_in_parts):
+    its comparison quotes the ICS rows as the first chunk published them."""
+    ics = dict(geography_level="ics", geography_code="Q1")
+    published_ics = apply_disclosure_control(
+        table(
+            [
+                row("all", "all", 301, 1003, **ics),
+                row("sex", "male", 5, 40, **ics),  # small: suppressed
+                row("sex", "female", 30, 60, **ics),
+                row("sex", "not_known", 20, 30, **ics),  # its complement
+            ]
+        )
+    )
+    places = table(
+        [
+            row("all", "all", 12, 23),
+            row("sex", "male", 20, 40),
+            row("sex", "female", 20, 50),
+            row("sex", "not_known", 12, 30),
+        ]
+    )
+    out = apply_disclosure_control(places, comparators=published_ics)
+    assert out.height == 4  # the ICS rows are not added
+    place = by_category(out, "sex") | by_category(out, "all")
+    assert place["all"]["comparator_value"] == pytest.approx(100 * 300 / 1005, abs=1e-12)
+    assert place["all"]["comparison"] == "similar"  # 29.85 lies in 10/25's [23.40, 59.26]
+    assert place["female"]["comparator_value"] == pytest.approx(50.0)  # 30/60
+    for hidden in ("male", "not_known"):
+        assert (place[hidden]["comparator_value"], place[hidden]["comparison"]) == (
+            None,
+            "not_compared",
+        )
+    # without polarity: the comparator value is kept where the ICS row is shown
+    bare = apply_disclosure_control(places.drop("polarity", "trend"), comparators=published_ics)
+    place = by_category(bare, "sex")
+    assert place["female"]["comparator_value"] == 30.0  # the row's own, the ICS row shown
+    assert place["male"]["comparator_value"] is None  # the ICS row is hidden
+    assert place["male"]["comparison"] == "not_compared"
+    with pytest.raises(ValueError, match="ICS rows"):
+        apply_disclosure_control(table([row("all", "all", 301, 1003, **ics)]), comparators=out)
+
+
 def series(counts, polarity="none"):
     quarter_ends = [dt.date(2023, 3, 31), dt.date(2023, 6, 30), dt.date(2023, 9, 30)]
     quarter_ends += [dt.date(2023, 12, 31), dt.date(2024, 3, 31), dt.date(2024, 6, 30)]
