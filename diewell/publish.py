@@ -218,9 +218,16 @@ def disclosure_controlled(values: pl.DataFrame, config: Config, run_id: str) -> 
 
 
 def controlled_rows(
-    values: pl.DataFrame, threshold: int, multiple: int, run_id: str
+    values: pl.DataFrame,
+    threshold: int,
+    multiple: int,
+    run_id: str,
+    comparators: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """disclosure_controlled with the settings given: an ICS's, or a region's."""
+    """disclosure_controlled with the settings given: an ICS's, or a region's.
+
+    `comparators`: for a chunk of geographies without the ICS's rows, the ICS rows as
+    published, which the comparison quotes (apply_disclosure_control)."""
     columns = OUTPUT_SCHEMA.names
     unexpected = [c for c in values.columns if c not in columns]
     if unexpected:
@@ -243,6 +250,7 @@ def controlled_rows(
         multiple=multiple,
         shared_denominators=shared_denominators(),
         not_people=counts_not_people(),
+        comparators=comparators,
     ).with_columns(pl.lit(run_id).alias("run_id"), pl.lit(SCHEMA_VERSION).alias("schema_version"))
     return published.select(columns).sort(SORT_KEYS)
 
@@ -274,23 +282,26 @@ def control_in_parts(
     memory limit).
 
     `exact_part` gives a part's exact rows in one or more chunks by geography
-    (indicators.geography_chunks with the ICS rows in every chunk): each chunk is controlled
-    alone, and of its ICS rows, there for the comparison with the ICS and the SII, only the
-    first chunk's are kept. Held at once: one chunk's rows and their working copies, and the
-    rows gathered for the next INSERT (warehouse.GatheredInserts)."""
+    (indicators.geography_chunks, the ICS rows in the first chunk only): each chunk is
+    controlled alone, the later ones quoting the first chunk's published ICS rows for their
+    comparison with the ICS (the only rule that reads across geographies; the SII rows are
+    the ICS's). Held at once: one chunk's rows and their working copies, the part's ICS
+    rows, and the rows gathered for the next INSERT (warehouse.GatheredInserts)."""
     _create_publication_table(con)
     rows = suppressed = 0
     table = GatheredInserts(con, PUBLICATION_TABLE)
     for part in release_parts(ids):
-        for n, exact in enumerate(exact_part(part)):
-            published = controlled_rows(exact, threshold, multiple, run_id)
+        ics_rows = None  # the part's ICS rows as its first chunk published them
+        for exact in exact_part(part):
+            published = controlled_rows(exact, threshold, multiple, run_id, ics_rows)
             del exact
-            if n:  # the first chunk's ICS rows are the ones kept
-                published = published.filter(pl.col("geography_level").ne_missing(COMPARATOR_LEVEL))
+            if ics_rows is None:
+                ics_rows = published.filter(pl.col("geography_level") == COMPARATOR_LEVEL)
             rows += published.height
             suppressed += int(published["suppressed"].sum())
             table.add(published.to_arrow().cast(OUTPUT_SCHEMA))
             del published
+        del ics_rows
     table.close()
     return Controlled(rows=rows, suppressed=suppressed)
 
@@ -301,7 +312,7 @@ def control_release(con: duckdb.DuckDBPyConnection, config: Config, run_id: str)
 
     def exact_chunks(part: tuple[str, ...]) -> Iterator[pl.DataFrame]:
         rows = part_rows(con, "mart_indicator_values", part)
-        for where in geography_chunks(rows, ics_in_every_chunk=True):
+        for where in geography_chunks(rows, ics_in_every_chunk=False):
             yield read_values(con, part, where=where)
 
     return control_in_parts(

@@ -347,11 +347,18 @@ def apply_disclosure_control(
     multiple: int = ROUNDING_MULTIPLE,
     shared_denominators: Mapping[str, str] | None = None,
     not_people: Collection[str] = (),
+    comparators: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The published copy of exact indicator rows: rules 1-4 (module docstring).
 
     `not_people` names the indicators whose counts are not of people: rules 1 and 3 skip
     their rows (a row of theirs arriving suppressed stays suppressed).
+
+    `comparators`: for rows of some geographies without the ICS's (a chunk of a part, the
+    ICS's rows controlled in another), the ICS rows as published, which the comparison
+    quotes; they are not controlled again nor returned. Every rule but the comparison looks
+    within one geography, and the SII rows are the ICS's, so the chunk's rows come out as
+    they would from the whole part.
 
     Keeps the input's rows, row order and columns; `suppressed` is set (appended if absent).
     Where the table has `statistic`, values and limits are recomputed from the rounded
@@ -370,6 +377,9 @@ def apply_disclosure_control(
         raise ValueError(
             "expected one row per indicator, period, geography, breakdown and breakdown value"
         )
+    at_comparator_level = pl.col("geography_level") == COMPARATOR_LEVEL
+    if comparators is not None and df.filter(at_comparator_level).height:
+        raise ValueError("comparators are for rows without the ICS rows they quote")
     columns = df.columns if "suppressed" in df.columns else [*df.columns, "suppressed"]
     work = df.with_row_index("_order")
     if "suppressed" not in work.columns:
@@ -411,11 +421,21 @@ def apply_disclosure_control(
         for c in DERIVED_COLUMNS
         if c in published.columns
     )
+    # the ICS rows quoted (no `_order`), added for the comparison only; the comparison words
+    # are the quoting rows' polarity, so the quoted rows' own stands in as "none"
+    _quoted_polarity = (
+        pl.when(pl.col("_order").is_null()).then(pl.lit("none")).otherwise(pl.col("polarity"))
+    ).alias("polarity")
+    if comparators is not None:
+        quoted = comparators.filter(at_comparator_level & ~is_sii).select(
+            *COMPARATOR_KEYS, "geography_level", "value", "suppressed"
+        )
+        published = pl.concat([published, quoted], how="diagonal_relaxed")
     if {COMPARATOR_COLUMN, "comparison", "polarity", "lower_95"} <= set(published.columns):
         not_sii = published.filter(~is_sii)
         published = pl.concat(
             [
-                add_comparison(not_sii),
+                add_comparison(not_sii.with_columns(_quoted_polarity)),
                 published.filter(is_sii).with_columns(
                     pl.lit(None, pl.Float64).alias(COMPARATOR_COLUMN),
                     pl.lit(NOT_COMPARED).alias("comparison"),
@@ -441,6 +461,8 @@ def apply_disclosure_control(
                 .otherwise(pl.col("comparison"))
                 .alias("comparison")
             )
+    if comparators is not None:
+        published = published.filter(pl.col("_order").is_not_null())
     return published.select(columns).cast({c: df.schema[c] for c in df.columns})
 
 
