@@ -528,11 +528,15 @@ def _released_rows(n: int) -> pl.DataFrame:
     from tests.output_columns import OUTPUT_DTYPES
 
     names = publish.OUTPUT_SCHEMA.names
-    return pl.DataFrame(
-        {"geography_code": [f"L{i:06d}" for i in range(n)], "numerator": list(range(n))}
-    ).with_columns(
-        pl.lit(None).alias(c) for c in names if c not in ("geography_code", "numerator")
-    ).select(pl.col(c).cast(OUTPUT_DTYPES[c]) for c in names)
+    return (
+        pl.DataFrame(
+            {"geography_code": [f"L{i:06d}" for i in range(n)], "numerator": list(range(n))}
+        )
+        .with_columns(
+            pl.lit(None).alias(c) for c in names if c not in ("geography_code", "numerator")
+        )
+        .select(pl.col(c).cast(OUTPUT_DTYPES[c]) for c in names)
+    )
 
 
 def test_the_row_fingerprint_holds_nothing_per_row():
@@ -541,7 +545,7 @@ def test_the_row_fingerprint_holds_nothing_per_row():
     import pickle
 
     small, large = (publish._row_fingerprints(_released_rows(n)) for n in (10, 100_000))
-    assert len(pickle.dumps(large)) == len(pickle.dumps(small)) < 1_000
+    assert len(pickle.dumps(small)) < 200 and len(pickle.dumps(large)) < 200
 
 
 def test_the_row_fingerprint_tells_rows_apart_in_any_order_and_any_number():
