@@ -995,35 +995,30 @@ def privacy_problems(release: Path, tables: dict[str, pl.DataFrame]) -> list[str
     return check.problems(release)
 
 
-# Two 64-bit hashes of a row (Polars' hash with two seeds), each summed in 32-bit halves.
-_FINGERPRINT_SEEDS = (0, 20261204)
-_HALF = 2**32
+_HALF = 2**32  # a row's 64-bit hash is summed in 32-bit halves
 
 
-def _row_fingerprints(frame: pl.LazyFrame | pl.DataFrame) -> tuple[int, ...]:
+def _row_fingerprints(frame: pl.LazyFrame | pl.DataFrame) -> tuple[int, int, int]:
     """An order-independent fingerprint of the rows of the schema's columns: their number and
-    the sums of two 64-bit hashes of each row, each in 32-bit halves (exact in UInt64 up to
-    2**32 rows). Two tables hold the same rows, each as many times, in any order, when these
-    are equal; a row changed, missing or repeated changes a sum but with odds of 2**-128.
-    Fingerprints of parts add up (`_added`); nothing is held per row, and a lazy frame (a
-    flat file scanned) is hashed as it streams."""
-    row = pl.struct(OUTPUT_SCHEMA.names)
-    sums = []
-    for n, seed in enumerate(_FINGERPRINT_SEEDS):
-        hashed = row.hash(seed=seed)
-        sums += [
-            (hashed % pl.lit(_HALF, pl.UInt64)).sum().alias(f"low_{n}"),
-            (hashed // pl.lit(_HALF, pl.UInt64)).sum().alias(f"high_{n}"),
-        ]
-    found = frame.lazy().select(pl.len().alias("rows"), *sums).collect(engine="streaming")
+    the sums of the two 32-bit halves of each row's 64-bit hash (exact in UInt64 up to 2**32
+    rows). Two tables hold the same rows, each as many times, in any order, when these are
+    equal; rows changed, missing or repeated leave both sums as they were with odds of about
+    2**-64, as two rows' 64-bit hashes colliding would. Fingerprints of parts add up
+    (`_added`); nothing is held per row, and a lazy frame (a flat file scanned) is hashed as
+    it streams."""
+    half = pl.lit(_HALF, pl.UInt64)
+    hashed = frame.lazy().select(pl.struct(OUTPUT_SCHEMA.names).hash().alias("row"))
+    found = hashed.select(
+        pl.len().alias("rows"),
+        (pl.col("row") % half).sum().alias("low"),
+        (pl.col("row") // half).sum().alias("high"),
+    ).collect(engine="streaming")
     return tuple(int(v or 0) for v in found.row(0))
 
 
 def _added(fingerprints: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
     """The fingerprint of the parts' rows together."""
-    return tuple(map(sum, zip(*fingerprints, strict=True))) or (0,) * (
-        1 + 2 * len(_FINGERPRINT_SEEDS)
-    )
+    return tuple(map(sum, zip(*fingerprints, strict=True))) or (0, 0, 0)
 
 
 def _flat_problems(release: Path, expected: tuple[int, ...], schema: pl.Schema) -> list[str]:
