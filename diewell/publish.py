@@ -301,7 +301,6 @@ def control_in_parts(
             suppressed += int(published["suppressed"].sum())
             table.add(published.to_arrow().cast(OUTPUT_SCHEMA))
             del published
-        del ics_rows
     table.close()
     return Controlled(rows=rows, suppressed=suppressed)
 

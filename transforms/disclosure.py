@@ -421,21 +421,18 @@ def apply_disclosure_control(
         for c in DERIVED_COLUMNS
         if c in published.columns
     )
-    # the ICS rows quoted (no `_order`), added for the comparison only; the comparison words
-    # are the quoting rows' polarity, so the quoted rows' own stands in as "none"
-    _quoted_polarity = (
-        pl.when(pl.col("_order").is_null()).then(pl.lit("none")).otherwise(pl.col("polarity"))
-    ).alias("polarity")
-    if comparators is not None:
+    if comparators is not None:  # the ICS rows quoted (no `_order`), for the comparison only
         quoted = comparators.filter(at_comparator_level & ~is_sii).select(
             *COMPARATOR_KEYS, "geography_level", "value", "suppressed"
         )
+        if "polarity" in published.columns:  # the words are the quoting rows' polarity
+            quoted = quoted.with_columns(pl.lit("none").alias("polarity"))
         published = pl.concat([published, quoted], how="diagonal_relaxed")
     if {COMPARATOR_COLUMN, "comparison", "polarity", "lower_95"} <= set(published.columns):
         not_sii = published.filter(~is_sii)
         published = pl.concat(
             [
-                add_comparison(not_sii.with_columns(_quoted_polarity)),
+                add_comparison(not_sii),
                 published.filter(is_sii).with_columns(
                     pl.lit(None, pl.Float64).alias(COMPARATOR_COLUMN),
                     pl.lit(NOT_COMPARED).alias("comparison"),
