@@ -42,11 +42,20 @@ def connect(
     """Open a warehouse file; a new one is created in ANALYST_STORAGE_VERSION's format.
 
     `memory_mib` caps what DuckDB holds in memory (a run's `limits.warehouse_memory_mib`):
-    past it, joins, sorts and aggregates spill to `<file>.tmp/` beside the warehouse."""
+    past it, joins, sorts and aggregates spill to `<file>.tmp/` beside the warehouse.
+
+    A writing connection turns on the background threads of DuckDB's allocator (jemalloc;
+    off by default), which give back to the system what DuckDB has freed. Without them
+    the freed memory stayed in the process: at 3M people the resident set after the
+    publication steps was 1.5 GiB where DuckDB held 110 MiB, and the run's peak was the cap
+    plus what earlier steps had left (benchmarks/README.md)."""
     if read_only:
         return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"storage_compatibility_version": ANALYST_STORAGE_VERSION}
+    settings = {
+        "storage_compatibility_version": ANALYST_STORAGE_VERSION,
+        "allocator_background_threads": True,  # a setting of the process, not the connection
+    }
     if memory_mib is not None:
         settings["memory_limit"] = f"{memory_mib}MiB"
     return duckdb.connect(str(path), config=settings)
