@@ -23,9 +23,9 @@ import yaml
 from diewell.config import Config
 from diewell.expectations.contracts import load_contract
 from diewell.transforms import statistics
-from diewell.transforms.comparison import COMPARATOR_LEVEL, add_comparison
+from diewell.transforms.comparison import COMPARATOR_KEYS, COMPARATOR_LEVEL, add_comparison
 from diewell.transforms.disclosure import TREND_KEYS
-from diewell.transforms.inequality import add_sii_rows
+from diewell.transforms.inequality import SII_BREAKDOWN, add_sii_rows
 from diewell.transforms.periods import reporting_periods
 from diewell.transforms.trend import add_trend
 from diewell.warehouse import SQL_DIR, GatheredInserts, fetch_one, query_frame
@@ -328,24 +328,22 @@ def release_parts(indicator_ids: Iterable[str]) -> list[tuple[str, ...]]:
 PART_ROWS = 250_000
 
 
-def geography_chunks(rows: int, ics_in_every_chunk: bool) -> list[str]:
+def geography_chunks(rows: int) -> list[str]:
     """SQL conditions, on the rows of one part of the release (`rows` of them), that cut it
     into chunks of some PART_ROWS rows, every geography's rows in one chunk (by a hash of its
     level and code); ["TRUE"] when the part is no larger than PART_ROWS.
 
-    Every disclosure control and audit rule looks within one geography (release_parts),
-    but for two that read the ICS's rows: the comparison with the ICS, and the SII (ICS rows
-    alone). The ICS rows are in the first chunk; with `ics_in_every_chunk` in every chunk
-    too, for those two rules (the caller keeps the first chunk's)."""
+    Every rule of compute, disclosure control and the audit looks within one geography
+    (release_parts), but for two that read the ICS's rows: the comparison with the ICS, and
+    the SII (ICS rows alone). The ICS rows are in the first chunk, and the later chunks
+    quote the first chunk's for their comparison."""
     chunks = -(-rows // PART_ROWS)
     if chunks <= 1:
         return ["TRUE"]
     ics = f"geography_level IS NOT DISTINCT FROM '{COMPARATOR_LEVEL}'"
     bucket = f"hash(geography_level, geography_code) % {chunks}"
     return [
-        f"({ics} OR {bucket} = {b})"
-        if b == 0 or ics_in_every_chunk
-        else f"(NOT {ics} AND {bucket} = {b})"
+        f"({ics} OR {bucket} = {b})" if b == 0 else f"(NOT {ics} AND {bucket} = {b})"
         for b in range(chunks)
     ]
 
@@ -454,19 +452,28 @@ def indicator_chunks(
     The aggregation runs once, into a temporary table that DuckDB holds under the run's
     memory limit. Every rule after it looks within one geography but for two that read the
     ICS's rows, the comparison with the ICS and the SII (ICS rows alone): the ICS rows are
-    read into every chunk for the comparison, and finished (SII, trend) and kept in the
-    first only."""
+    in the first chunk, finished there (SII, trend), and quoted by the later chunks for
+    their comparison."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {AGGREGATED_TABLE} AS "
         + aggregate_sql(indicator, config.ics_code)
     )
     try:
         aggregated = fetch_one(con, f"SELECT count(*) FROM {AGGREGATED_TABLE}")[0]
-        for n, where in enumerate(geography_chunks(aggregated, ics_in_every_chunk=True)):
+        comparators = None  # after the first chunk, its ICS rows (not the SII's)
+        for where in geography_chunks(aggregated):
             df = query_frame(con, f"SELECT * FROM {AGGREGATED_TABLE} WHERE {where}")
-            # the ICS rows (and its SII rows) are the first chunk's
-            yield _finished_rows(df, config, indicator, names, delivered, run_id, ics=n == 0)
+            finished = _finished_rows(
+                df, config, indicator, names, delivered, run_id, comparators=comparators
+            )
             del df
+            if comparators is None:
+                comparators = finished.filter(
+                    (pl.col("geography_level") == COMPARATOR_LEVEL)
+                    & (pl.col("breakdown") != SII_BREAKDOWN)
+                ).select(*COMPARATOR_KEYS, "value")
+            yield finished
+            del finished
     finally:
         with suppress(duckdb.Error):  # a failure itself is what is raised
             con.execute(f"DROP TABLE IF EXISTS {AGGREGATED_TABLE}")
@@ -480,17 +487,16 @@ def _finished_rows(
     delivered,
     run_id: str,
     *,
-    ics: bool = True,
+    comparators: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """An indicator's aggregated rows (of some geographies and the ICS) finished: statistics,
-    comparison, data_complete, SII rows, trend, geography names, in SORT_KEYS order.
+    """An indicator's aggregated rows (of some geographies, and the ICS's) finished:
+    statistics, comparison, data_complete, SII rows, trend, geography names, in SORT_KEYS
+    order.
 
-    `ics` False: the ICS rows are there for the comparison only, and left out after it (with
-    them the SII rows, which are the ICS's, and the ICS's trend)."""
+    `comparators`: for rows without the ICS's (a chunk after the first), the ICS rows the
+    comparison quotes (add_comparison)."""
     df = add_statistics(df, indicator).with_columns(pl.lit(indicator.polarity).alias("polarity"))
-    df = add_comparison(df)
-    if not ics:
-        df = df.filter(pl.col("geography_level") != COMPARATOR_LEVEL)
+    df = add_comparison(df, comparators)
     complete = {
         d: data_complete(indicator, d, config, delivered)
         for d in df["period_end"].unique().to_list()

@@ -311,7 +311,7 @@ def control_release(con: duckdb.DuckDBPyConnection, config: Config, run_id: str)
 
     def exact_chunks(part: tuple[str, ...]) -> Iterator[pl.DataFrame]:
         rows = part_rows(con, "mart_indicator_values", part)
-        for where in geography_chunks(rows, ics_in_every_chunk=False):
+        for where in geography_chunks(rows):
             yield read_values(con, part, where=where)
 
     return control_in_parts(
@@ -1171,7 +1171,7 @@ def _audit_parts(
     other_version = other_run = False
     for part in release_parts({*published_ids, *exact.indicator_ids}):
         selected = f"SELECT * FROM {AUDITED_TABLE} WHERE list_contains(?, indicator_id)"
-        chunks = geography_chunks(part_rows(con, AUDITED_TABLE, part), ics_in_every_chunk=False)
+        chunks = geography_chunks(part_rows(con, AUDITED_TABLE, part))
         comparators = None  # a part in chunks: its ICS rows, for the comparator values
         if len(chunks) > 1:
             comparators = pl.from_arrow(

@@ -23,19 +23,28 @@ COMPARISON_WORDS = {
 }
 
 
-def add_comparison(df: pl.DataFrame) -> pl.DataFrame:
+def add_comparison(df: pl.DataFrame, comparators: pl.DataFrame | None = None) -> pl.DataFrame:
     """Set `comparator_value` and `comparison` from the rows' own values and 95% limits.
 
     Needs the key columns, geography_level, value, lower_95, upper_95 and polarity; row order
     is kept and existing comparator_value / comparison columns are replaced.
+
+    `comparators`: for rows of some geographies without the ICS's own (a chunk of an
+    indicator after the first), the ICS rows they are compared with: the key columns and
+    `value`.
     """
     unknown = set(df["polarity"].unique().to_list()) - set(COMPARISON_WORDS)
     if unknown:
         raise ValueError(f"unknown polarity {sorted(map(str, unknown))}")
     keys = list(COMPARATOR_KEYS)
-    ics = df.filter(pl.col("geography_level") == COMPARATOR_LEVEL).select(
-        *keys, pl.col("value").alias(COMPARATOR_COLUMN)
-    )
+    at_comparator_level = pl.col("geography_level") == COMPARATOR_LEVEL
+    if comparators is None:
+        ics = df.filter(at_comparator_level)
+    elif df.filter(at_comparator_level).height:
+        raise ValueError("comparators are for rows without the ICS rows they quote")
+    else:
+        ics = comparators
+    ics = ics.select(*keys, pl.col("value").alias(COMPARATOR_COLUMN))
     out = df.drop(COMPARATOR_COLUMN, "comparison", strict=False).join(
         ics, on=keys, how="left", nulls_equal=True, maintain_order="left"
     )

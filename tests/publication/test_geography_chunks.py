@@ -9,7 +9,6 @@ import dataclasses
 
 import duckdb
 import polars as pl
-import pytest
 
 from diewell import indicators, publish
 from diewell.transforms.disclosure import apply_disclosure_control
@@ -37,17 +36,16 @@ def _chunk_of_each_row(con, chunks: list[str]) -> dict[tuple, list[int]]:
     return held
 
 
-@pytest.mark.parametrize("ics_in_every_chunk", [False, True])
-def test_geography_chunks_cut_a_part_by_geography(monkeypatch, ics_in_every_chunk):
+def test_geography_chunks_cut_a_part_by_geography(monkeypatch):
     monkeypatch.setattr(indicators, "PART_ROWS", 50)
     con = _hand_part()
-    chunks = indicators.geography_chunks(215, ics_in_every_chunk)
+    chunks = indicators.geography_chunks(215)
     assert len(chunks) == 5  # 215 rows, 50 a chunk
     held = _chunk_of_each_row(con, chunks)
     assert len(held) == 215  # every row somewhere
     ics = {row: where for row, where in held.items() if row[0] == "ics"}
     others = {row: where for row, where in held.items() if row[0] != "ics"}
-    assert set(map(tuple, ics.values())) == {(0, 1, 2, 3, 4) if ics_in_every_chunk else (0,)}
+    assert set(map(tuple, ics.values())) == {(0,)}  # the ICS's rows in the first chunk only
     assert all(len(where) == 1 for where in others.values())  # the rest in one chunk each
     by_geography: dict[tuple, set[int]] = {}
     for row, where in others.items():
@@ -58,8 +56,8 @@ def test_geography_chunks_cut_a_part_by_geography(monkeypatch, ics_in_every_chun
 
 def test_a_part_no_larger_than_part_rows_is_one_chunk(monkeypatch):
     monkeypatch.setattr(indicators, "PART_ROWS", 215)
-    assert indicators.geography_chunks(215, True) == ["TRUE"]
-    assert indicators.geography_chunks(0, False) == ["TRUE"]
+    assert indicators.geography_chunks(215) == ["TRUE"]
+    assert indicators.geography_chunks(0) == ["TRUE"]
 
 
 def _published_table(con) -> pl.DataFrame:
@@ -81,7 +79,7 @@ def test_disclosure_control_in_chunks_publishes_the_rows_it_publishes_whole(
     whole_counts = publish.control_release(con, config, "r-chunks")
     whole = _published_table(con)
     monkeypatch.setattr(indicators, "PART_ROWS", SMALL)
-    assert len(indicators.geography_chunks(biggest, True)) >= 10
+    assert len(indicators.geography_chunks(biggest)) >= 10
     chunked_counts = publish.control_release(con, config, "r-chunks")
     chunked = _published_table(con)
     assert chunked_counts == whole_counts

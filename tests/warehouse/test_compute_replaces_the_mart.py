@@ -106,7 +106,7 @@ def test_compute_in_chunks_gives_the_rows_it_gives_whole(working, monkeypatch):
     whole = indicators.read_values(con)
 
     monkeypatch.setattr(indicators, "PART_ROWS", SMALL)
-    assert len(indicators.geography_chunks(aggregated[biggest], True)) >= 10
+    assert len(indicators.geography_chunks(aggregated[biggest])) >= 10
     held, finished_rows = [], indicators._finished_rows
 
     def holding(df, *args, **kwargs):
