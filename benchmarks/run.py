@@ -78,6 +78,25 @@ def peak_mib() -> float:
     return max(own, children) / 1024  # Linux reports KiB
 
 
+def duckdb_mib(connections: list) -> float | None:
+    """What DuckDB counts as held (duckdb_memory(): its buffer pool, the cached blocks of the
+    tables it has read among them), in MiB, through a cursor of the run's connection; None
+    before it is opened and after it is closed."""
+    import duckdb
+
+    if not connections:
+        return None
+    try:
+        cursor = connections[-1].cursor()
+        try:
+            rows = cursor.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()
+        finally:
+            cursor.close()
+    except duckdb.Error:
+        return None
+    return (rows[0][0] or 0) / 2**20
+
+
 # ---------------------------------------------------------------------------------------------
 # The children: each runs one part and writes its figures as JSON to the path it is given.
 
@@ -110,6 +129,7 @@ def child_diewell(config_path: Path, out: Path) -> None:
 
     seconds: dict[str, float] = defaultdict(float)
     memory: dict[str, dict[str, float]] = {}  # step -> peak so far and resident, after it
+    connections: list = []  # the run's warehouse connection, once opened
     threads = ThreadPoolExecutor(max_workers=VALIDATE_AHEAD)
 
     class TimedSteps:
@@ -124,6 +144,8 @@ def child_diewell(config_path: Path, out: Path) -> None:
             finally:
                 seconds[name] += time.perf_counter() - started
                 memory[name] = {"peak_mib": peak_mib(), "resident_mib": resident_mib()}
+                if (held := duckdb_mib(connections)) is not None:
+                    memory[name]["duckdb_mib"] = held
                 # how far a run got, should it be killed (run_child reads it back)
                 partial = {
                     "stages_s": dict(seconds),
@@ -137,6 +159,13 @@ def child_diewell(config_path: Path, out: Path) -> None:
             return threads.submit(self, name, fn, *args)
 
     timed_step = TimedSteps()
+    open_warehouse = pipeline.open_warehouse
+
+    def kept_warehouse(*args, **kwargs):  # the run's connection, for DuckDB's own count
+        connections.append(open_warehouse(*args, **kwargs))
+        return connections[-1]
+
+    pipeline.open_warehouse = kept_warehouse
 
     record_run = ingest.record_run  # the run report and GX Data Docs, inside ingest
 
@@ -404,6 +433,8 @@ def stage_line(run: dict, stage: str) -> str:
             f"   peak so far {memory['peak_mib']:7,.0f} MiB,"
             f" resident after {memory['resident_mib']:7,.0f} MiB"
         )
+        if "duckdb_mib" in memory:
+            line += f" (DuckDB {memory['duckdb_mib']:7,.0f})"
     return line
 
 
