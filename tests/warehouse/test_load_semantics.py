@@ -7,6 +7,7 @@ import filecmp
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from diewell import pipeline, warehouse
@@ -279,3 +280,37 @@ def test_every_indicator_and_cohort_row_traces_to_its_run_and_files(tmp_path, mo
     ).fetchall()
     assert orphans == [(0,)]
     con.close()
+
+
+def test_a_provider_registered_since_the_last_release_is_published(tmp_path, monkeypatch):
+    """A provider newly registered for deaths, with nothing delivered yet, makes every period
+    of every indicator drawn from deaths provisional (indicators.md: data_complete only once
+    every registered provider has delivered). The files are the same as at the last release,
+    so a release id of the files, code and disclosure settings alone was the same, and the
+    run pointed `current` back at the release that called those periods complete."""
+    import yaml
+
+    from diewell.indicators import catalogue
+    from diewell.synth import synthesize
+
+    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", "k" * 40)
+    config_path = synthesize(tmp_path / "t", seed=5, population=4000, years=2)
+    first = run_whole_pipeline(config_path)
+    from_deaths = sorted(i.id for i in catalogue() if "deaths" in i.source_extracts)
+    assert from_deaths
+
+    def complete_rows(release: Path) -> int:
+        rows = pl.read_parquet(release / "indicators", hive_partitioning=True)
+        return rows.filter(pl.col("indicator_id").is_in(from_deaths))["data_complete"].sum()
+
+    assert complete_rows(first) > 0  # the synthetic ICS has complete periods
+
+    raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    raw["providers"].append({"code": "NEW01", "name": "A new hospice", "extracts": ["deaths"]})
+    config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    second = run_whole_pipeline(config_path, run_id="run-2")
+
+    assert second != first
+    config = load_config(config_path)
+    assert (config.outputs / "current").resolve() == second.resolve()
+    assert complete_rows(second) == 0
