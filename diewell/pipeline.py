@@ -247,9 +247,13 @@ def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
 
     The current input files (their checksums), the source of the code that shapes the
     figures (code_digest: statistics, disclosure control, trend, SII, loading, the SQL, the
-    catalogue and the suites), the code version, the ICS's code and name, and the disclosure
-    settings. Running the pipeline again on the same inputs with the same code gives the
-    same release id and therefore byte-identical published files; a code fix gives a new one.
+    catalogue and the suites), the code version, the ICS's code and name, the disclosure
+    settings, and which provider is registered for which extract (a period is data_complete
+    only once every registered provider has delivered for it, so registering or removing one
+    changes published rows with the same files). Running the pipeline again on the same
+    inputs with the same code gives the same release id and therefore byte-identical
+    published files; a code fix gives a new one. Provider names are not published: a renamed
+    provider keeps the id.
     """
     digest = hashlib.sha256()
     rows = con.execute(
@@ -264,9 +268,16 @@ def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
         config.ics_name,
         config.suppress_up_to,
         config.round_to,
+        registrations(config),
     )
     digest.update(repr(settings).encode())
     return "r" + digest.hexdigest()[:16]
+
+
+def registrations(config: Config) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each registered provider's code and extracts, in a fixed order: the part of the
+    providers' configuration that shapes published rows (data_complete)."""
+    return tuple(sorted((p.code, tuple(sorted(p.extracts))) for p in config.providers))
 
 
 def _point_current_at(outputs: Path, release_id: str) -> None:

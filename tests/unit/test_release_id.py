@@ -89,3 +89,24 @@ def test_the_ics_name_is_published_so_it_is_in_the_release_id(warehouse):
 
     renamed = dataclasses.replace(config, ics_name="Another name")
     assert pipeline.release_id(con, renamed) != pipeline.release_id(con, config)
+
+
+def test_registrations_are_in_the_release_id_and_names_and_order_are_not(warehouse):
+    """data_complete depends on which providers are registered for an extract, so a new or
+    removed registration gives a new id; provider names are not published, and the order the
+    file lists them in means nothing."""
+    import dataclasses
+
+    from diewell.config import Provider
+
+    con, config = warehouse
+    same = pipeline.release_id(con, config)
+    hospice = Provider(code="NEW01", name="A hospice", extracts=("deaths",))
+    added = dataclasses.replace(config, providers=(*config.providers, hospice))
+    assert pipeline.release_id(con, added) != same
+    renamed_hospice = hospice.model_copy(update={"name": "Another name"})
+    reordered = dataclasses.replace(config, providers=(renamed_hospice, *config.providers))
+    assert pipeline.release_id(con, reordered) == pipeline.release_id(con, added)
+    icb = config.providers[0]
+    fewer = icb.model_copy(update={"extracts": tuple(e for e in icb.extracts if e != "deaths")})
+    assert pipeline.release_id(con, dataclasses.replace(config, providers=(fewer,))) != same
