@@ -65,3 +65,27 @@ def test_the_wait_grows_and_follows_retry_after_within_its_bound():
     assert transport.wait(1, "3") == 3.0
     assert transport.wait(1, "60") == 4.0
     assert transport.wait(2, "Wed, 21 Oct 2026 07:28:00 GMT") == 0.5
+
+
+def test_a_status_poll_that_times_out_is_polled_again():
+    """Waiting for a flow run polls its state; a server too busy to answer one poll in time
+    (CI once failed on a single read timeout while a regional run fanned out) is asked again
+    on the next poll, within the run's deadline."""
+    from types import SimpleNamespace
+
+    from tests.integration.prefect_stack import Stack
+
+    answers = iter(["timeout", "RUNNING", "COMPLETED"])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        state = next(answers)
+        if state == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(200, json={"id": "run-1", "state": {"type": state}})
+
+    stack = SimpleNamespace(
+        http=httpx.Client(base_url="http://server/api", transport=httpx.MockTransport(answer))
+    )
+    run = Stack.wait(stack, "run-1")
+    assert run["state"]["type"] == "COMPLETED"
+    assert next(answers, None) is None  # every answer was asked for
