@@ -239,7 +239,11 @@ class Stack:
     def wait(self, run_id: UUID) -> dict:
         deadline = time.monotonic() + RUN_TIMEOUT
         while time.monotonic() < deadline:
-            run = self.http.get(f"/flow_runs/{run_id}").json()
+            try:
+                run = self.http.get(f"/flow_runs/{run_id}").json()
+            except httpx.TimeoutException:  # a server busy with the run: ask at the next poll
+                time.sleep(1)
+                continue
             state = run.get("state") or {}
             if state.get("type") in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
                 return run
