@@ -313,10 +313,13 @@ def render_quality_pages(
         encoding="utf-8",
     )
     written = [run_page]
+    by_provider: dict[str, list[FileView]] = defaultdict(list)  # one pass, not one a provider
+    for v in views:
+        by_provider[v.provider].append(v)
     for code in codes:
         page = provider_page(config, run_id, code)
         page.parent.mkdir(parents=True, exist_ok=True)
-        mine = [v for v in views if v.provider == code]
+        mine = by_provider[code]
         page.write_text(
             _page(
                 mine,
