@@ -11,8 +11,10 @@ At the end of each ingest run `record_run`:
    files in it (in `validation_results_dir`), and builds the GX Data Docs site
    (`data_docs_dir`): a page per run and extract listing each expectation of its suite, its
    provider note, how many rows of the run's files failed it, and up to 20 of them (offending
-   values masked and cut, each with its file and row number); the files, with their providers
-   and outcomes, are in the page's info; and an index of the newest `INDEX_RESULTS` results.
+   values masked and cut, each with its file and row number); up to `FILES_LISTED` of the
+   files (every rejected one first), with their providers and outcomes, are in the page's
+   info, which names the quality page that lists them all; and an index of the newest
+   `INDEX_RESULTS` results.
    (A page per file cost GX some 40 ms a file, more than the rest of a first load; a page per
    provider and extract still grew with the ICS: 155 pages, 7.5 s of a 77 s run at benchmark
    size S. The providers' view, a page per run and provider, is the quality pages.)
@@ -61,6 +63,7 @@ SITE_NAME = "diewell"
 BATCH = "all_providers"  # a result's batch: every provider's files of its extract in the run
 INDEX_RESULTS = 200  # results the index lists, newest first (some 14 runs of every extract)
 SHOWN_PER_RULE = 20  # offending (masked) values per rule kept by ingest and shown on a GX page
+FILES_LISTED = 100  # files a GX result names (rejected first); the quality pages list them all
 
 VENDOR = Path(__file__).resolve().parent / "validation_report_vendor"
 VENDOR_IN_SITE = "static/vendor"  # where the vendored files go in data_docs/
@@ -305,6 +308,7 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
             run_time=run_time,
             shown=SHOWN_PER_RULE,
             held_back_page=held_back_page.as_posix(),
+            files_listed=FILES_LISTED,
         )
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(extract),
