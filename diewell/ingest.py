@@ -65,12 +65,7 @@ from diewell.expectations.contracts import (
 from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
 from diewell.transforms import nhs_number
 from diewell.transforms.pseudonymise import PSEUDONYM_SQL, key_blocks
-from diewell.validation_report import (
-    SHOWN_PER_RULE,
-    import_gx_in_background,
-    quarantine_by_rule,
-    record_run,
-)
+from diewell.validation_report import SHOWN_PER_RULE, quarantine_by_rule, record_run
 from diewell.warehouse import query_frame, staging_columns, staging_table
 
 log = logging.getLogger("diewell.ingest")
@@ -169,8 +164,6 @@ def ingest_landing(
     landing = LandingIndex.read(con)  # what is loaded, kept up to date by each load
     outcomes: list[FileOutcome] = []
     submitted: deque = deque()  # (window, its validation under way), oldest first
-    if report and windows:
-        import_gx_in_background()  # the report's GX, imported beside the load
 
     def validate(listed: list[Path]) -> tuple[list[Path], object]:
         # Claimed before it is read, so what is archived is what was validated and loaded.

@@ -48,8 +48,6 @@ import logging
 import os
 import re
 import shutil
-import sys
-import threading
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -117,33 +115,6 @@ CDN_ASSETS = {
 # into static/images/, so the pages show that one.
 GX_WEB_ASSETS = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
 LOCAL_LOGO = "static/images/logo-long.png"
-
-
-_gx_import: threading.Thread | None = None  # GX being imported beside the load, once a process
-
-
-def import_gx_in_background() -> None:
-    """Start importing GX (some 3 s of Python, once a process) on a thread, so that it runs
-    beside the run's validation and load, which spend their time in DuckDB and Polars outside
-    the GIL, instead of adding 3 s to the report at the end of ingest; `build_data_docs` waits
-    for it. An import that fails here is left to fail again, loudly, where the report needs
-    it."""
-    global _gx_import
-    if _gx_import is None and "great_expectations" not in sys.modules:
-        _gx_import = threading.Thread(target=_import_gx, name="diewell-gx-import", daemon=True)
-        _gx_import.start()
-
-
-def _import_gx() -> None:
-    try:
-        from diewell.expectations import gx_suites  # noqa: F401
-    except Exception:  # noqa: BLE001 (build_data_docs imports it again and fails with it)
-        log.debug("importing GX beside the load failed; the report will import it again")
-
-
-def _wait_for_gx_import() -> None:
-    if _gx_import is not None:
-        _gx_import.join()
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -313,7 +284,6 @@ def build_data_docs(config: Config, run_id: str, validated) -> Path:
     renders are bounded by the extracts, not by the ICS's size (docs/VALIDATION.md gives the
     figures). The index lists the newest `INDEX_RESULTS` results: GX reads back every result
     it lists, every run, so an index of every run ever would grow without end."""
-    _wait_for_gx_import()
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
