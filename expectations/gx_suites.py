@@ -564,8 +564,8 @@ def validation_result(
 
 
 def _files_listed(files: list[FileFindings], limit: int | None) -> list[FileFindings]:
-    """The files a result names: every rejected one first, then loaded ones, up to `limit`
-    in all (None: every file), each in the order given."""
+    """The files a result names, up to `limit` in all (None: every file): every rejected one
+    is chosen before any loaded one, and the chosen keep the order given."""
     if limit is None or len(files) <= limit:
         return files
     rejected = [i for i, f in enumerate(files) if f.file_rule is not None][:limit]
