@@ -305,7 +305,10 @@ def render_quality_pages(
     names = {p.code: p.name or p.code for p in config.providers}
     ics = config.ics_name
     run_page = quality_run_page(config, run_id)
-    codes = sorted({v.provider for v in views if v.provider})
+    by_provider: dict[str | None, list[FileView]] = defaultdict(list)  # one pass over the files
+    for v in views:
+        by_provider[v.provider].append(v)
+    codes = sorted(code for code in by_provider if code)
     links = {c: f"{_safe(run_id)}/{_safe(c)}.html" for c in codes}
     run_page.parent.mkdir(parents=True, exist_ok=True)
     run_page.write_text(
@@ -313,9 +316,6 @@ def render_quality_pages(
         encoding="utf-8",
     )
     written = [run_page]
-    by_provider: dict[str, list[FileView]] = defaultdict(list)  # one pass, not one a provider
-    for v in views:
-        by_provider[v.provider].append(v)
     for code in codes:
         page = provider_page(config, run_id, code)
         page.parent.mkdir(parents=True, exist_ok=True)
