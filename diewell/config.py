@@ -209,6 +209,14 @@ class Config:
         p = self.provider(provider)
         return p is not None and extract in p.extracts
 
+    def secret_env_names(self) -> list[str]:
+        """The environment variables that may hold this ICS's secrets: the pseudonymisation
+        key, and the MESH password and shared key when it has a mailbox."""
+        names = [self.key_env]
+        if self.mesh is not None:
+            names += [self.mesh.password_env, self.mesh.shared_key_env]
+        return names
+
     def pseudonymisation_key(self) -> bytes:
         """The HMAC key: from the environment variable, else from the configured key file.
 

@@ -70,10 +70,7 @@ def load_secrets(config: Config) -> None:
     key: for DIEWELL_PSEUDO_KEY the block is `diewell-pseudo-key`. A variable already set wins;
     a missing block is not an error (the key file, or the check that follows, decides).
     """
-    names = [config.key_env]
-    if config.mesh is not None:
-        names += [config.mesh.password_env, config.mesh.shared_key_env]
-    for name in names:
+    for name in config.secret_env_names():
         if os.environ.get(name):
             continue
         try:
