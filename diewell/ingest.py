@@ -36,7 +36,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from diewell import validation_report
 from diewell.config import Config
+from diewell.data_docs_process import data_docs_process
 from diewell.delivery import (
     DEFAULT_MAX_FILE_BYTES,
     NOT_READ,
@@ -75,6 +77,11 @@ log = logging.getLogger("diewell.ingest")
 # bounded by the window.
 WINDOW_FILES = 256
 WINDOW_BYTES = 256 << 20
+# A run of this many bytes of files or more builds its Data Docs in a process of their own
+# (diewell.data_docs_process), which imports GX (some 3 s of CPU) on the cycles the load
+# leaves idle: some 8 s of ingest at benchmark size S's rate (167 MB in some 20 s). A smaller
+# run is over before GX could be imported beside it, so it builds them itself.
+DATA_DOCS_APART_FROM_BYTES = 64 << 20
 CLAIM_DIR = ".ingesting"  # under the landing folder; hidden, so never listed as a delivery
 
 
@@ -155,7 +162,9 @@ def ingest_landing(
     with the connection, whether it is byte-identical to the delivery loaded now.
 
     At the end the run's validation summary is written and its GX Data Docs built
-    (`diewell.validation_report.record_run`), unless `report` is False.
+    (`diewell.validation_report.record_run`), unless `report` is False: for a run of
+    DATA_DOCS_APART_FROM_BYTES or more, by a process of their own started here at the lowest
+    priority, which imports GX while the files load (`diewell.data_docs_process`).
     """
     ordered = landing_in_order(config)
     forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
@@ -173,18 +182,24 @@ def ingest_landing(
             step, "validate", validate_window, config, window, forced, current
         )
 
-    for k in range(len(windows)):
-        while len(submitted) <= ahead and k + len(submitted) < len(windows):
-            submitted.append(validate(windows[k + len(submitted)]))
-        window, validating = submitted.popleft()
-        validated = validating.result()
-        loaded = step("load", load_files, con, config, window, validated, run_id, forced, landing)
-        for outcome in loaded:
-            outcomes.append(outcome)
-            if progress:
-                progress(len(outcomes), len(ordered), outcome)
-    if report:
-        record_run(con, config, run_id, outcomes)
+    # For a run of some size, the Data Docs' own process imports GX on the cores' idle
+    # cycles while the files load (a smaller run is over before it could: built here).
+    apart = report and _landing_bytes(ordered) >= DATA_DOCS_APART_FROM_BYTES
+    with data_docs_process(config, validation_report.INDEX_RESULTS, apart) as data_docs:
+        for k in range(len(windows)):
+            while len(submitted) <= ahead and k + len(submitted) < len(windows):
+                submitted.append(validate(windows[k + len(submitted)]))
+            window, validating = submitted.popleft()
+            validated = validating.result()
+            loaded = step(
+                "load", load_files, con, config, window, validated, run_id, forced, landing
+            )
+            for outcome in loaded:
+                outcomes.append(outcome)
+                if progress:
+                    progress(len(outcomes), len(ordered), outcome)
+        if report:
+            record_run(con, config, run_id, outcomes, data_docs)
     return outcomes
 
 
@@ -297,6 +312,17 @@ class Validated:
     extra: list[str] = field(default_factory=list)
     result: ValidationResult | None = None
     rejection: FileRejected | None = None
+
+
+def _landing_bytes(paths: list[Path]) -> int:
+    """The files' sizes added up (an entry gone since it was listed counts nothing)."""
+    total = 0
+    for path in paths:
+        try:
+            total += path.lstat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def _windows(paths: list[Path]) -> list[list[Path]]:

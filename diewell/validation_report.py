@@ -136,9 +136,13 @@ def validation_results_dir(config: Config) -> Path:
     return config.outputs.parent / "validation_results"
 
 
-def record_run(con: duckdb.DuckDBPyConnection, config: Config, run_id: str, outcomes) -> None:
+def record_run(
+    con: duckdb.DuckDBPyConnection, config: Config, run_id: str, outcomes, data_docs=None
+) -> None:
     """Write the run's validation summary and the providers' quality pages, then store its GX
-    results and build the Data Docs."""
+    results and build the Data Docs: by `data_docs` (a started
+    `data_docs_process.DataDocsProcess`, which imported GX while the files loaded) when
+    given, else here."""
     write_summary(con, run_id, outcomes)
     if outcomes:
         pages = render_quality_pages(con, config, run_id, outcomes)
@@ -147,8 +151,17 @@ def record_run(con: duckdb.DuckDBPyConnection, config: Config, run_id: str, outc
             "data quality pages for providers: %d written, the run's is %s", len(pages), run_page
         )
     validated = [o for o in outcomes if o.validation is not None]
-    if validated:
-        build_data_docs(config, run_id, validated)
+    if not validated:
+        return
+    settings = {  # read now, in the run's process (a test may have changed them)
+        "index_results": INDEX_RESULTS,
+        "files_listed": FILES_LISTED,
+        "shown": SHOWN_PER_RULE,
+    }
+    if data_docs is not None:
+        data_docs.build(config, run_id, validated, settings)
+    else:
+        build_data_docs(config, run_id, validated, **settings)
 
 
 def summary_rows(run_id: str, outcomes) -> list[dict]:
@@ -221,8 +234,9 @@ def write_summary(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None
         raise
 
 
-def _context(config: Config):
-    """An ephemeral GX context whose results store and Data Docs site are diewell's folders."""
+def _context(config: Config, index_results: int):
+    """An ephemeral GX context whose results store and Data Docs site are diewell's folders;
+    its index lists the newest `index_results` results."""
     from diewell.expectations import (
         gx_suites as suites,  # imports GX (a few seconds): only when a report is built
     )
@@ -246,7 +260,7 @@ def _context(config: Config):
                 },
                 "site_index_builder": {
                     "class_name": "DefaultSiteIndexBuilder",
-                    "validation_results_limit": INDEX_RESULTS,
+                    "validation_results_limit": index_results,
                 },
             }
         },
@@ -275,67 +289,106 @@ def _escaped_findings(by_rule: dict) -> dict:
     }
 
 
-def build_data_docs(config: Config, run_id: str, validated) -> Path:
+def build_data_docs(
+    config: Config,
+    run_id: str,
+    validated,
+    *,
+    index_results: int | None = None,
+    files_listed: int | None = None,
+    shown: int | None = None,
+) -> Path:
     """Store one GX result per extract of the run (every validated file of it, from every
-    provider) and render their pages and the index; return the index.
+    provider) and render their pages, the suites' pages and the index; return the index.
+    (DataDocsSite then its `build`; the Data Docs' process makes the site while the files
+    load.) The keywords stand for INDEX_RESULTS, FILES_LISTED and SHOWN_PER_RULE (the run
+    passes its own values to the Data Docs' process)."""
+    site = DataDocsSite(config, index_results)
+    return site.build(run_id, validated, files_listed=files_listed, shown=shown)
+
+
+class DataDocsSite:
+    """The GX Data Docs site in diewell's folders, every suite of the contract in it and its
+    page rendered (expectations/<extract>.html: every validation page and the index link to
+    their suite's): what a run's pages need before the run has any result.
 
     A result per run and extract, not per file nor per provider: GX costs some 20 ms to store
     a result and as much again to render its page, whatever it holds, so the pages a run
     renders are bounded by the extracts, not by the ICS's size (docs/VALIDATION.md gives the
-    figures). The index lists the newest `INDEX_RESULTS` results: GX reads back every result
-    it lists, every run, so an index of every run ever would grow without end."""
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
+    figures). The index lists the newest `index_results` (INDEX_RESULTS) results: GX reads
+    back every result it lists, every run, so an index of every run ever would grow without
+    end."""
 
-    from diewell.expectations import gx_suites as suites
+    def __init__(self, config: Config, index_results: int | None = None) -> None:
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+        )
 
-    groups: dict[str, list] = defaultdict(list)
-    for o in validated:
-        groups[o.extract].append(o)
-    context = _context(config)
-    run_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    held_back_page = quality_run_page(config, run_id).relative_to(config.outputs.parent)
-    keys, suite_keys = [], []  # the run's results; the suites (expectations/<extract>.html)
-    for done, (extract, outcomes) in enumerate(sorted(groups.items()), 1):
-        suite = suites.load_suite(extract)
-        result = suites.validation_result(
-            suite,
-            files=[_file_findings(o) for o in outcomes],
-            run_id=run_id,
-            run_time=run_time,
-            shown=SHOWN_PER_RULE,
-            held_back_page=held_back_page.as_posix(),
-            files_listed=FILES_LISTED,
+        from diewell.config import EXTRACTS
+        from diewell.expectations import gx_suites as suites
+
+        self.config = config
+        self.context = _context(config, INDEX_RESULTS if index_results is None else index_results)
+        self.suites = {extract: suites.load_suite(extract) for extract in sorted(EXTRACTS)}
+        for suite in self.suites.values():
+            self.context.suites.add(suite)
+        suite_keys = {ExpectationSuiteIdentifier(extract) for extract in self.suites}
+        self.context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=suite_keys)
+
+    def build(
+        self, run_id: str, validated, *, files_listed: int | None = None, shown: int | None = None
+    ) -> Path:
+        """Store the run's results (a GX result per extract) and render their pages and the
+        index; return the index."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
         )
-        key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(extract),
-            run_id=RunIdentifier(run_name=run_id, run_time=run_time),
-            batch_identifier=BATCH,
+
+        from diewell.expectations import gx_suites as suites
+
+        config = self.config
+        groups: dict[str, list] = defaultdict(list)
+        for o in validated:
+            groups[o.extract].append(o)
+        files_listed = FILES_LISTED if files_listed is None else files_listed
+        shown = SHOWN_PER_RULE if shown is None else shown
+        run_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        held_back_page = quality_run_page(config, run_id).relative_to(config.outputs.parent)
+        keys = []
+        for done, (extract, outcomes) in enumerate(sorted(groups.items()), 1):
+            result = suites.validation_result(
+                self.suites[extract],
+                files=[_file_findings(o) for o in outcomes],
+                run_id=run_id,
+                run_time=run_time,
+                shown=shown,
+                held_back_page=held_back_page.as_posix(),
+                files_listed=files_listed,
+            )
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(extract),
+                run_id=RunIdentifier(run_name=run_id, run_time=run_time),
+                batch_identifier=BATCH,
+            )
+            self.context.validation_results_store.set(key, result)
+            keys.append(key)
+            _progress("stored", done, len(groups))
+        # GX tests each stored result for membership of the identifiers it is given: a set
+        # keeps that linear. (Never an empty set: GX takes no identifiers to mean every page
+        # of every run.)
+        self.context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=set(keys))
+        _progress("rendered", len(keys), len(keys))
+        make_offline(data_docs_dir(config))
+        index = data_docs_index(config)
+        log.info(
+            "validation reports (GX Data Docs) for %d files, a page per extract (%d): %s",
+            len(validated),
+            len(keys),
+            index,
         )
-        context.validation_results_store.set(key, result)
-        # Every validation page and the index link to the suite's own page: the suite goes
-        # into the context's store, its page is rendered with the rest.
-        context.suites.add(suite)
-        keys.append(key)
-        suite_keys.append(ExpectationSuiteIdentifier(extract))
-        _progress("stored", done, len(groups))
-    # GX tests each stored result for membership of the identifiers it is given: a set keeps
-    # that linear. (Never an empty set: GX takes no identifiers to mean every page of every
-    # run.)
-    context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=set(keys + suite_keys))
-    _progress("rendered", len(keys), len(keys))
-    make_offline(data_docs_dir(config))
-    index = data_docs_index(config)
-    log.info(
-        "validation reports (GX Data Docs) for %d files, a page per extract (%d): %s",
-        len(validated),
-        len(keys),
-        index,
-    )
-    return index
+        return index
 
 
 def _file_findings(o):
