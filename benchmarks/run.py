@@ -308,6 +308,24 @@ def deliver_month(held: Path, landing: Path) -> int:
     return delivered
 
 
+def disk_mib(folder: Path) -> dict[str, float]:
+    """What each top folder of the ICS's folder holds on disk, in MiB (allocated blocks, so a
+    sparse or part-written file counts as what it takes), and the free space left beside it:
+    the figures an L run's disk would be projected from."""
+    sizes: dict[str, float] = {}
+    for top in sorted(p for p in folder.iterdir() if p.is_dir()):
+        used = 0
+        for root, _, files in os.walk(top):
+            for name in files:
+                try:
+                    used += os.lstat(os.path.join(root, name)).st_blocks * 512
+                except FileNotFoundError:
+                    continue
+        sizes[top.name] = round(used / 2**20, 1)
+    sizes["free"] = round(shutil.disk_usage(folder).free / 2**20, 1)
+    return sizes
+
+
 def machine() -> dict:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {
@@ -343,6 +361,7 @@ def benchmark(size: str, population: int, years: int, folder: Path, baselines: b
         figures["pandas"] = {"failed": "not run (--no-baselines)", "wall_s": None}
     print("diewell run ...")
     figures["diewell"] = run_child("diewell", str(folder / "diewell.yaml"))
+    figures["disk_after_run_mib"] = disk_mib(folder)
     run_s = figures["diewell"].get("wall_s") if "failed" not in figures["diewell"] else None
     incremental_s = None
     if run_s and held_back:
@@ -416,6 +435,9 @@ def describe(figures: dict) -> str:
         for stage in STAGES[1:]:
             if stage in more.get("stages_s", {}):
                 lines.append(stage_line(more, stage))
+    if disk := figures.get("disk_after_run_mib"):
+        held = ", ".join(f"{name} {mib:,.0f}" for name, mib in disk.items() if name != "free")
+        lines.append(f"disk after the run, MiB: {held}; {disk['free']:,.0f} free")
     if "pandas_same_13_values" in figures:
         lines.append(f"pandas gives diewell's 13 values: {figures['pandas_same_13_values']}")
     for name, value in figures.get("ratios", {}).items():
