@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,8 +13,11 @@ import numpy as np
 import pytest
 import yaml
 
-# Keep Prefect's state out of the home folder and quiet, for every test.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="diewell-prefect-"))
+# Keep Prefect's state out of the home folder and quiet, for every test; the folder made
+# for it here goes when the test session ends.
+if "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="diewell-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
