@@ -391,18 +391,54 @@ def working_path(analyst_path: Path) -> Path:
     return analyst_path.parent / REFRESH_DIR / analyst_path.name
 
 
+MIB = 1024 * 1024
+# Free disk a swap-in leaves beside the analysts' file at least, for the logs and the next run.
+SWAP_IN_SPARE_MIB = 64
+
+
+class SwapInFailed(RuntimeError):
+    """The analysts' copy could not be written; theirs is unchanged, the next run swaps in."""
+
+    def __init__(self, analyst_path: Path, reason: str):
+        super().__init__(
+            f"{analyst_path.name} was not swapped in: {reason}; the analysts' warehouse is "
+            f"unchanged, this run's is kept in {REFRESH_DIR}/ beside it, and the next run "
+            "swaps it in"
+        )
+
+
 def publish_snapshot(working: Path, analyst_path: Path) -> None:
-    """Copy a closed, checkpointed working file over the analysts' file, atomically."""
+    """Copy a closed, checkpointed working file over the analysts' file, atomically.
+
+    The copy is written beside the analysts' file and renamed over it. A disk without room
+    for it stops the swap-in before it starts; a copy that fails part-way is removed. Either
+    way SwapInFailed says why, and the analysts' file is left as it was.
+    """
     wal = working.with_name(working.name + ".wal")
     if wal.exists():  # the writer did not close cleanly: fold the WAL in first
         duckdb.connect(str(working)).close()
     if wal.exists():
         raise RuntimeError(f"{wal} remains after a checkpoint; not publishing a partial warehouse")
+    size_mib = working.stat().st_size // MIB
+    free_mib = shutil.disk_usage(analyst_path.parent).free // MIB
+    if free_mib < size_mib + SWAP_IN_SPARE_MIB:
+        raise SwapInFailed(
+            analyst_path,
+            f"the copy needs {size_mib:,} MiB beside it and {SWAP_IN_SPARE_MIB} MiB to spare, "
+            f"and {free_mib:,} MiB is free",
+        )
     tmp = analyst_path.with_name(f".{analyst_path.name}.{os.getpid()}.tmp")
-    with working.open("rb") as src, tmp.open("wb") as dst:
-        shutil.copyfileobj(src, dst, length=16 * 1024 * 1024)
-        dst.flush()
-        os.fsync(dst.fileno())
+    try:
+        with working.open("rb") as src, tmp.open("wb") as dst:
+            shutil.copyfileobj(src, dst, length=16 * MIB)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except OSError as exc:  # the disk filled, or would not take the file
+        tmp.unlink(missing_ok=True)
+        raise SwapInFailed(analyst_path, exc.strerror or str(exc)) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, analyst_path)
     dir_fd = os.open(analyst_path.parent, os.O_RDONLY)
     try:
