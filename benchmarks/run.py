@@ -139,8 +139,11 @@ def child_diewell(config_path: Path, out: Path) -> None:
 
         def __call__(self, name, fn, *args):
             started = time.perf_counter()
+            finished = False
             try:
-                return fn(*args)
+                result = fn(*args)
+                finished = True
+                return result
             finally:
                 seconds[name] += time.perf_counter() - started
                 memory[name] = {"peak_mib": peak_mib(), "resident_mib": resident_mib()}
@@ -152,6 +155,7 @@ def child_diewell(config_path: Path, out: Path) -> None:
                     "peak_mib": peak_mib(),
                     "memory_after_stage": memory,
                     "last": name,
+                    "last_finished": finished,
                 }
                 Path(f"{out}.partial").write_text(json.dumps(partial))
 
@@ -237,9 +241,10 @@ def run_child(part: str, *args: str) -> dict:
         reason = f"killed by signal {-done.returncode}" if killed else last
         failed = {"failed": reason[:300], "returncode": done.returncode, "wall_s": wall}
         partial = Path(f"{out}.partial")
-        if partial.exists():  # the steps it finished, and its peak memory by then
+        if partial.exists():  # the steps it reached, and its peak memory by then
             got = json.loads(partial.read_text())
-            failed.update(stages_s=got["stages_s"], last_step_done=got["last"])
+            failed.update(stages_s=got["stages_s"], last_step=got["last"])
+            failed["last_step_finished"] = got["last_finished"]  # False: it failed in that step
             failed["peak_mib_before_failing"] = got["peak_mib"]
             failed["memory_after_stage"] = got.get("memory_after_stage", {})
         return failed
@@ -400,7 +405,8 @@ def describe(figures: dict) -> str:
         f = figures.get(name, {})
         if "failed" in f:
             after = f" after {f['wall_s']:.1f} s" if f.get("wall_s") is not None else ""
-            return f"FAILED{after}: {f['failed']}"
+            step = f" in {f['last_step']}" if f.get("last_step_finished") is False else ""
+            return f"FAILED{after}{step}: {f['failed']}"
         return f"{f.get('wall_s', 0):.1f} s, peak {f.get('peak_mib', 0):,.0f} MiB"
 
     m, scan = figures["machine"], figures.get("bare_scan", {})
