@@ -82,7 +82,8 @@ def keep_readable_by_analysts(path: Path) -> bool:
     in a newer one (a warehouse made before this rule); True when it was rewritten.
 
     The copy is made beside the file (every table, view and comment; COPY FROM DATABASE),
-    flushed, and renamed over it, so a crash leaves either the old file or the new one.
+    flushed, and renamed over it, so a crash leaves either the old file or the new one, and
+    a rewrite that fails (a full disk, say) removes its copy.
     """
     duckdb.connect(str(path)).close()  # fold any write-ahead log into the file first
     if _version(storage_version(path)) <= _version(ANALYST_STORAGE_VERSION):
@@ -98,10 +99,13 @@ def keep_readable_by_analysts(path: Path) -> bool:
         )
         con.execute("COPY FROM DATABASE old_format TO analyst_format")
         con.execute("DETACH analyst_format")
-    finally:
         con.close()
-    with tmp.open("rb") as f:
-        os.fsync(f.fileno())
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+    except BaseException:  # a disk that filled, say: no half-written copy is left behind
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return True
 

@@ -1,10 +1,11 @@
 """The swap-in when the disk cannot take the analysts' copy: the analysts' warehouse stays as it
-was, nothing half-written is left beside it, and the error says why and what happens next.
+was, nothing half-written is left beside it, and the error says why and what happens next. The
+same for its twin, the rewrite of a warehouse into the storage format analysts' tools read.
 
 A 30M-person benchmark's incremental run filled the disk at its swap-in and left a 16 GB
 half-copy beside the analysts' file, holding the disk full until the next run.
 
-Each swap-in here runs in a child process whose file-size limit (RLIMIT_FSIZE) is 1 MiB: a
+Each swap-in (and rewrite) here runs in a child process whose file-size limit (RLIMIT_FSIZE) is 1 MiB: a
 write past it fails with an OSError, as a full disk's does (EFBIG there, ENOSPC here), and the
 limit keeps a swap-in that ignored the free space from writing more than that.
 """
@@ -25,23 +26,24 @@ from tests.conftest import REPO
 
 LIMIT_BYTES = 1024 * 1024
 
-SWAP_IN = f"""
+LIMITED = f"""
 import json, resource, signal, sys
 from pathlib import Path
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not the process
 resource.setrlimit(resource.RLIMIT_FSIZE, ({LIMIT_BYTES}, resource.RLIM_INFINITY))
 from diewell import warehouse
 try:
-    warehouse.publish_snapshot(Path(sys.argv[1]), Path(sys.argv[2]))
+    getattr(warehouse, sys.argv[1])(*map(Path, sys.argv[2:]))
     print(json.dumps({{"raised": None}}))
 except Exception as exc:
     print(json.dumps({{"raised": type(exc).__name__, "message": str(exc)}}))
 """
 
 
-def swap_in_limited(working: Path, analysts: Path) -> dict:
+def run_limited(function: str, *paths: Path) -> dict:
+    """warehouse.<function>(*paths) in a child that may write no file past LIMIT_BYTES."""
     done = subprocess.run(
-        [sys.executable, "-c", SWAP_IN, str(working), str(analysts)],
+        [sys.executable, "-c", LIMITED, function, *map(str, paths)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
@@ -60,6 +62,14 @@ def analysts_warehouse(folder: Path) -> Path:
     return analysts
 
 
+def random_numbers(path: Path) -> None:
+    """Some 4 MB of random numbers (they do not compress): more than the child may write."""
+    con = duckdb.connect(str(path))  # DuckDB's newest storage format, not the analysts'
+    con.execute("CREATE TABLE this_month AS SELECT random() AS r FROM range(500000)")
+    con.close()
+    assert path.stat().st_size > 2 * LIMIT_BYTES
+
+
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
 
@@ -69,13 +79,9 @@ def test_a_copy_the_disk_cannot_take_leaves_nothing_beside_the_analysts_file(tmp
     before = analysts.read_bytes()
     working = warehouse.working_path(analysts)
     working.parent.mkdir()
-    con = duckdb.connect(str(working))
-    # Some 4 MB of random numbers (they do not compress): more than the 1 MiB the child may write.
-    con.execute("CREATE TABLE this_month AS SELECT random() AS r FROM range(500000)")
-    con.close()
-    assert working.stat().st_size > 2 * LIMIT_BYTES
+    random_numbers(working)
 
-    outcome = swap_in_limited(working, analysts)
+    outcome = run_limited("publish_snapshot", working, analysts)
 
     assert outcome["raised"] == "SwapInFailed"
     assert "the analysts' warehouse is unchanged" in outcome["message"]
@@ -96,7 +102,7 @@ def test_a_copy_larger_than_the_free_disk_is_not_started(tmp_path):
     with working.open("wb") as f:
         f.truncate(free + 1024**3)
 
-    outcome = swap_in_limited(working, analysts)
+    outcome = run_limited("publish_snapshot", working, analysts)
 
     assert outcome["raised"] == "SwapInFailed"
     needed_mib = (free + 1024**3) // 1024**2
@@ -105,3 +111,18 @@ def test_a_copy_larger_than_the_free_disk_is_not_started(tmp_path):
     assert "the analysts' warehouse is unchanged" in outcome["message"]
     assert leftovers(tmp_path) == []
     assert analysts.read_bytes() == before
+
+
+def test_a_rewrite_for_analysts_tools_the_disk_cannot_take_leaves_nothing_beside_the_file(
+    tmp_path,
+):
+    working = warehouse.working_path(tmp_path / "diewell.duckdb")
+    working.parent.mkdir()
+    random_numbers(working)
+    before = working.read_bytes()
+
+    outcome = run_limited("keep_readable_by_analysts", working)
+
+    assert outcome["raised"] is not None  # the rewrite could not be written
+    assert sorted(p.name for p in working.parent.iterdir()) == ["diewell.duckdb"]
+    assert working.read_bytes() == before
