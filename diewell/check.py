@@ -24,6 +24,7 @@ from diewell.config import DEFAULT_MAX_FILE_BYTES, Config
 from diewell.delivery import FileRejected, discover, parse_file_name, screen, shown_name
 from diewell.expectations.contracts import load_contract
 from diewell.ingest import SHOWN_PER_RULE, quarantined_rows, read_and_validate, too_many_failing
+from diewell.transforms.sender_text import neutral
 from diewell.validation_report import quarantine_by_rule
 
 LOADS = "would load"
@@ -79,14 +80,16 @@ class FileCheck:
             rule=self.rule,
             reason=self.reason,
             validation=validation,
+            quarantined_by_rule={},
+            rows_filtered=0,
+            filtered_by_reason={},
         )
 
 
 def printable(text: str | None) -> str:
-    """Sender text as it may be printed to a terminal: control characters escaped."""
-    if text is None:
-        return ""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """Sender text as it may be printed to a terminal (`neutral`: control characters
+    escaped, NHS-number shapes masked)."""
+    return "" if text is None else neutral(text)
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:

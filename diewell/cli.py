@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 from diewell.config import ConfigError, load_config
 from diewell.permissions import private_umask
+from diewell.transforms.sender_text import sender_logger
 
 if TYPE_CHECKING:
     import polars as pl
 
-log = logging.getLogger("diewell")
+log = sender_logger("diewell")
 HELP_WIDTH = 88  # a command's description is wrapped to this width in its --help
 STATUS_MESSAGE_CHARS = 300  # of a failed run's message, shown by diewell status
 

@@ -40,8 +40,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from diewell.config import Config
+from diewell.transforms.sender_text import sender_logger
 
-log = logging.getLogger("diewell.validation")
+log = sender_logger("diewell.validation")
 
 LOWEST_PRIORITY = 19  # nice: a core only when the run leaves one idle
 STOP_WAIT_SECONDS = 5

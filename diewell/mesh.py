@@ -40,7 +40,6 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -60,8 +59,9 @@ from diewell.delivery import (
     sha256_of,
     shown_name,
 )
+from diewell.transforms.sender_text import sender_logger
 
-log = logging.getLogger("diewell.mesh")
+log = sender_logger("diewell.mesh")
 
 READ_BLOCK = 1 << 20  # bytes read from the message stream at a time
 LOCK_NAME = ".mesh-pull.lock"

@@ -11,12 +11,13 @@ everyone on the machine for reading.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from pathlib import Path
 
-log = logging.getLogger("diewell")
+from diewell.transforms.sender_text import sender_logger
+
+log = sender_logger("diewell")
 
 PRIVATE_UMASK = 0o077  # nothing diewell creates is readable by group or others
 PRIVATE_FOLDER = 0o700

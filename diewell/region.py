@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,8 +32,9 @@ from diewell import __version__, permissions, publish
 from diewell.config import ConfigError, DisclosureSection, IcsSection, Text
 from diewell.pipeline import code_digest
 from diewell.transforms.regional import combine_ics_releases
+from diewell.transforms.sender_text import sender_logger
 
-log = logging.getLogger("diewell.region")
+log = sender_logger("diewell.region")
 
 REGION_CONFIG_ENV = "DIEWELL_REGION_CONFIG"
 

@@ -17,7 +17,6 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import socket
 import time
@@ -34,8 +33,9 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from diewell import pipeline, warehouse
 from diewell.config import Config, ConfigError, load_config
 from diewell.mesh import MeshPullError, MeshPullSummary
+from diewell.transforms.sender_text import sender_logger
 
-log = logging.getLogger("diewell.flows")
+log = sender_logger("diewell.flows")
 
 CONFIG_ENV = "DIEWELL_CONFIG"  # the config path when a run is given none
 CACHE_DIR = "cache"

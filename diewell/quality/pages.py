@@ -31,7 +31,7 @@ import jinja2
 
 from diewell.config import Config
 from diewell.report.stylesheet import offline_stylesheet
-from diewell.transforms.nhs_number import is_valid_nhs_number, mask
+from diewell.transforms.sender_text import neutral
 
 HERE = Path(__file__).resolve().parent
 QUALITY_DIR = "quality"
@@ -39,7 +39,6 @@ ROWS_SHOWN_PER_RULE = 200  # held-back rows listed per (file, rule, column); the
 UNATTRIBUTED = "unattributed"  # files whose name names no provider: on the run page only
 EMPTY_VALUE = "(empty)"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-DIGIT_RUN = re.compile(r"(?<!\d)\d[\d -]{8,14}\d(?!\d)")
 
 
 @dataclass
@@ -113,10 +112,7 @@ def shown(value: object) -> str:
     """A sender's value as a page shows it: empty said in words, identifier shapes masked."""
     if value is None or value == "":
         return EMPTY_VALUE
-    text = str(value)
-    return DIGIT_RUN.sub(
-        lambda m: mask(m.group()) if is_valid_nhs_number(m.group()) else m.group(), text
-    )
+    return str(neutral(str(value)))
 
 
 def quality_dir(config: Config) -> Path:

@@ -30,6 +30,7 @@ PURE_LIBRARIES = ("numpy", "scipy", "polars")
 STANDARD_LIBRARY = {"__future__", "collections", "dataclasses", "datetime", "functools"}
 STANDARD_LIBRARY |= {"hashlib", "hmac", "math", "typing", "statistics", "itertools", "enum"}
 STANDARD_LIBRARY |= {"calendar", "re", "abc", "numbers", "operator", "decimal", "fractions"}
+STANDARD_LIBRARY |= {"html", "logging"}  # sender_text: neutral text for pages and log lines
 
 
 def imports(path: Path) -> set[str]:
@@ -121,3 +122,22 @@ def test_the_distribution_lists_every_package_under_one_name():
     }
     assert set(setuptools["packages"]) == on_disk
     assert all(name == "diewell" or name.startswith("diewell.") for name in setuptools["packages"])
+
+
+PROJECT_SOURCES = [p for part in ("diewell", *FOLDERS) for p in sources(part)]
+
+
+@pytest.mark.parametrize("path", PROJECT_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_logger_writes_what_a_sender_wrote_neutral(path):
+    """A module's logger is made by transforms.sender_text.sender_logger, whose filter masks
+    NHS-number shapes and escapes control characters in every message (extracts.md v3):
+    a logger made with logging.getLogger would let a sender's text reach the log raw."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute)
+            and node.value.func.attr == "getLogger"
+            and any(isinstance(t, ast.Name) and t.id in ("log", "logger") for t in node.targets)
+        ):
+            pytest.fail(f"{path.relative_to(REPO)}:{node.lineno}: use sender_logger(name)")
