@@ -368,6 +368,26 @@ def _cross_checks(file: ConfigFile) -> list[str]:
     return problems
 
 
+def _overlapping(landing: Path, others: dict[str, Path]) -> list[str]:
+    """The folders that overlap the landing folder (config.md v3): the landing folder must
+    hold none of the warehouse (a file: its working copy, lock and cache lie beside it),
+    outputs, archive or rejected folders, and lie inside none of them, or a run would take
+    its own files for deliveries."""
+    problems = []
+    for key, other in others.items():
+        if other == landing or other.is_relative_to(landing):
+            problems.append(
+                f"{key}: {other} lies inside paths.landing ({landing}); the landing folder "
+                "holds only deliveries: give them separate folders"
+            )
+        elif key != "paths.warehouse" and landing.is_relative_to(other):
+            problems.append(
+                f"paths.landing: {landing} lies inside {key} ({other}); the landing folder "
+                "holds only deliveries: give them separate folders"
+            )
+    return problems
+
+
 def _refuse(path: Path, problems: list[str]) -> ConfigError:
     if len(problems) == 1:
         return ConfigError(f"{path}: {problems[0]}")
@@ -402,6 +422,17 @@ def load_config(path: str | os.PathLike) -> Config:
         return (base / value).resolve()
 
     pseudo = file.pseudonymisation
+    problems = _overlapping(
+        resolve(file.paths.landing),
+        {
+            "paths.warehouse": resolve(file.paths.warehouse),
+            "paths.outputs": resolve(file.paths.outputs),
+            "paths.archive": resolve(file.paths.archive),
+            "paths.rejected": resolve(file.paths.rejected),
+        },
+    )
+    if problems:
+        raise _refuse(path, problems)
     return Config(
         path=path,
         ics_code=file.ics.code,

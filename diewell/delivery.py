@@ -15,6 +15,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from polars.exceptions import PanicException
 
 from diewell.config import DEFAULT_MAX_FILE_BYTES, EXTRACTS, Config
 from diewell.expectations.contracts import Contract, load_contract
+from diewell.transforms.sender_text import neutral
 
 FILE_NAME = re.compile(
     r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)\Z"
@@ -32,6 +35,10 @@ FILE_NAME = re.compile(
 NOT_READ = ""  # the checksum recorded for a file rejected before any of it was read
 WAITING_SUFFIXES = (".part", ".tmp")  # files still being written: left alone
 PARQUET_BATCH_ROWS = 65_536  # rows decoded at a time, so the decoded size is checked as it grows
+# A period end in a file name later than this many days after the run starts, or before the
+# earliest, rejects the file (period_end_implausible, extracts.md v3).
+PERIOD_END_DAYS_AHEAD = 31
+EARLIEST_PERIOD_END = dt.date(2000, 1, 1)
 CSV_BLOCK_SIZE = 1 << 25  # 32 MiB: a single field may be long (1 MB) without straddling blocks
 # Parquet physical types the contract types accept (strings are always accepted).
 PARQUET_TYPES = {
@@ -49,9 +56,14 @@ PARQUET_TYPE_WORDS = {
 
 
 class FileRejected(Exception):
-    """The whole file is rejected; `rule` is machine-readable, `reason` is for the provider."""
+    """The whole file is rejected; `rule` is machine-readable, `reason` is for the provider.
+
+    The reason may quote what the sender wrote (a header, a name): it is made `neutral` here,
+    once, so every place it goes (the log, the reason files, landing_files, the pages) gets
+    it with NHS-number shapes masked and control characters escaped."""
 
     def __init__(self, rule: str, reason: str):
+        reason = neutral(reason)
         super().__init__(f"{rule}: {reason}")
         self.rule = rule
         self.reason = reason
@@ -60,6 +72,27 @@ class FileRejected(Exception):
         # Pickled as (rule, reason): a rejection found by a validation run in another process
         # (the refresh flow's Dask workers) travels back to the flow that loads.
         return type(self), (self.rule, self.reason)
+
+
+@contextmanager
+def one_file(doing: str) -> Iterator[None]:
+    """The boundary around everything done to one file before it loads (reading, converting,
+    validating): whatever fails inside it rejects that file (`unreadable`), never the run
+    (extracts.md v3, "No delivery stops a run"). A file rule's own rejection passes as it is.
+
+    Polars' PanicException (a Rust panic) is a BaseException; it is caught too. What the
+    failure said is not repeated: reader messages quote the file's values."""
+    try:
+        yield
+    except FileRejected:
+        raise
+    except (Exception, PanicException) as exc:
+        raise FileRejected(
+            "unreadable",
+            f"the file could not be read: {doing} it failed ({type(exc).__name__}), so it "
+            "cannot be loaded as it is; check that it opens in the program that wrote it, "
+            "re-export it as CSV (UTF-8) or Parquet following the contract, and re-send it",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -82,11 +115,13 @@ class Delivery:
         return (reference_first, self.period_end, self.extract, self.provider, self.name)
 
 
-def parse_file_name(path: Path, config: Config | None) -> Delivery:
+def parse_file_name(path: Path, config: Config | None, today: dt.date | None = None) -> Delivery:
     """Identify a delivery by its name alone; reject names, extracts or senders the contract does not allow.
 
     Without a configuration (`diewell check` with no --config) the sender's registration is
-    not checked: only the ICS's configuration says who may send what."""
+    not checked: only the ICS's configuration says who may send what. `today` is the day the
+    run started (by default, today): a period end more than PERIOD_END_DAYS_AHEAD days after
+    it, or before EARLIEST_PERIOD_END, is a typo, not a period (extracts.md v3)."""
     m = FILE_NAME.match(path.name)
     if not m:
         shown = shown_name(path.name)
@@ -111,6 +146,9 @@ def parse_file_name(path: Path, config: Config | None) -> Delivery:
             "period_invalid",
             f"the period end '{period}' in the file name is not a real date in YYYYMMDD form",
         ) from None
+    implausible = period_end_implausible(period_end, today or dt.date.today())
+    if implausible:
+        raise implausible
     if config is not None and not config.is_registered(provider, extract):
         if config.provider(provider) is None:
             what = f"sender {provider} is not a registered provider in this ICS"
@@ -120,6 +158,22 @@ def parse_file_name(path: Path, config: Config | None) -> Delivery:
             "provider_not_registered", f"{what}; ask the ICB to add it to the ICS configuration"
         )
     return Delivery(path, extract, provider, period_end, m["format"])
+
+
+def period_end_implausible(period_end: dt.date, today: dt.date) -> FileRejected | None:
+    """The rejection of a period end too far ahead of `today`, or too early, else None."""
+    latest = today + dt.timedelta(days=PERIOD_END_DAYS_AHEAD)
+    if EARLIEST_PERIOD_END <= period_end <= latest:
+        return None
+    when = "after" if period_end > latest else "before"
+    bound = latest if period_end > latest else EARLIEST_PERIOD_END
+    return FileRejected(
+        "period_end_implausible",
+        f"the period end {period_end:%Y%m%d} in the file name is {when} {bound:%Y-%m-%d} "
+        f"(periods end at most {PERIOD_END_DAYS_AHEAD} days after the day the run starts, and "
+        f"not before {EARLIEST_PERIOD_END:%Y-%m-%d}); it looks mistyped: rename the file with the "
+        "period end it covers and re-send it",
+    )
 
 
 def _name_problem(name: str) -> str:
@@ -173,14 +227,13 @@ def _walk(folder: Path) -> Iterator[Path]:
 
 def shown_name(name: str) -> str:
     """A sender's file name as it may be shown in a reason or a log: bytes that are not UTF-8
-    as \\xNN, control characters escaped, at most 200 characters."""
+    as \\xNN, then `neutral` (control characters escaped, NHS-number shapes masked), at most
+    200 characters."""
     try:
         raw = os.fsencode(name)  # a name read from the file system: undecodable bytes as-is
     except UnicodeEncodeError:
         raw = name.encode("utf-8", errors="backslashreplace")
-    text = raw.decode("utf-8", errors="backslashreplace")
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text[:200]
+    return neutral(raw.decode("utf-8", errors="backslashreplace"))[:200]
 
 
 def _is_utf8(name: str) -> bool:
@@ -284,18 +337,40 @@ def normalise_column_name(name: str) -> str:
     return name.strip().lower()
 
 
-def read_delivery(delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES) -> pl.DataFrame:
-    """Read a delivered file as a table of strings with normalised column names.
+@dataclass
+class Read:
+    """A delivered file as read: the contract's columns, every value as text."""
 
-    A file over `limit` bytes (for Parquet: decoded) is rejected before it is read whole."""
+    rows: pl.DataFrame  # the contract's columns the file has (names normalised), as strings
+    columns: list[str]  # every column the file names, normalised (sender text made neutral)
+    extra: list[str]  # the columns the contract does not name: ignored, and reported
+
+
+def read_delivery(delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES) -> Read:
+    """Read a delivered file's contract columns as a table of strings.
+
+    A file over `limit` bytes (for Parquet: decoded) is rejected before it is read whole.
+    A required column missing, or a Parquet contract column of a type the contract cannot
+    take, rejects the file; only the columns the contract names are converted (extra ones,
+    of any type, are named and ignored: extracts.md v3)."""
     if screen(delivery.path, limit).st_size == 0:
         raise FileRejected(
             "empty_file",
             "the file is zero bytes; send a header-only file for 'nothing this period'",
         )
+    contract = load_contract(delivery.extract)
     if delivery.format == "parquet":
-        return _read_parquet(delivery.path, limit)
-    return _read_csv(delivery.path, limit)
+        table, names = _read_parquet(delivery.path, limit, contract.column_names)
+        _check_required(names, contract)
+        _check_parquet_types(table, contract)
+        rows = as_strings(pl.from_arrow(table))
+    else:
+        frame = _read_csv(delivery.path, limit)
+        names = frame.columns
+        _check_required(names, contract)
+        rows = frame.select(c for c in names if c in contract.column_names)
+    extra = [neutral(c) for c in names if c not in contract.column_names]
+    return Read(rows, [neutral(c) for c in names], extra)
 
 
 def _sniff_csv_problem(head: bytes) -> FileRejected | None:
@@ -452,7 +527,21 @@ def _read_csv(path: Path, limit: int) -> pl.DataFrame:
             "the first line of the file is empty; the first line must be the header row naming "
             "the columns",
         )
-    header = next(csv.reader([first_line.rstrip("\r")]), [])
+    if "\r" in first_line.rstrip("\r") and "\n" not in text:
+        raise FileRejected(
+            "unreadable",
+            "the file's lines end in a carriage return alone (CR, as classic Mac OS wrote "
+            "them), so its rows cannot be told apart; re-export it as CSV (UTF-8) with LF or "
+            "CRLF line endings",
+        )
+    try:
+        header = next(csv.reader([first_line.rstrip("\r")]), [])
+    except csv.Error:
+        raise FileRejected(
+            "unreadable",
+            "the header row cannot be read as CSV (it holds a line break or quote that does "
+            "not follow RFC 4180); re-export the file as CSV (UTF-8)",
+        ) from None
     names = [normalise_column_name(h) for h in header]
     if len(header) <= 1 and header:
         for delim, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
@@ -500,7 +589,9 @@ def _read_csv(path: Path, limit: int) -> pl.DataFrame:
     return pl.from_arrow(table)
 
 
-def _read_parquet(path: Path, limit: int) -> pl.DataFrame:
+def _read_parquet(path: Path, limit: int, wanted: list[str]) -> tuple[pa.Table, list[str]]:
+    """The Parquet file's `wanted` columns (names normalised, dictionary-encoded columns
+    decoded to their values), and every column name it has, normalised."""
     with open_no_follow(path) as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(4)
@@ -523,43 +614,57 @@ def _read_parquet(path: Path, limit: int) -> pl.DataFrame:
             )
         f.seek(0)
         try:
-            table = _read_parquet_within(f, limit)
-        except (pa.ArrowInvalid, OSError) as exc:
+            parquet = pq.ParquetFile(f)
+            originals = parquet.schema_arrow.names
+            names = [normalise_column_name(n) for n in originals]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise FileRejected(
+                    "duplicate_column",
+                    f"the file names column(s) {_safe(', '.join(duplicates))} more than once "
+                    "(column names are compared ignoring case and surrounding spaces)",
+                )
+            keep = [o for o, n in zip(originals, names, strict=True) if n in wanted]
+            table = _read_parquet_within(parquet, keep, limit)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
             raise FileRejected(
                 "not_parquet",
                 f"the file cannot be read as Parquet ({_safe(str(exc).splitlines()[0])[:120]}); "
                 "re-export it",
             ) from None
-    names = [normalise_column_name(n) for n in table.column_names]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise FileRejected(
-            "duplicate_column",
-            f"the file names column(s) {_safe(', '.join(duplicates))} more than once "
-            "(column names are compared ignoring case and surrounding spaces)",
-        )
-    return pl.from_arrow(table.rename_columns(names))
+    table = table.rename_columns([normalise_column_name(n) for n in table.column_names])
+    return _decoded(table), names
 
 
-def _read_parquet_within(f, limit: int) -> pa.Table:
-    """The Parquet table, rejected as soon as its decoded size is known to pass `limit`.
+def _decoded(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded columns (pandas' `category`) as plain columns of their values."""
+    for i, column in enumerate(table.columns):
+        if pa.types.is_dictionary(column.type):
+            table = table.set_column(i, table.field(i).name, column.cast(column.type.value_type))
+    return table
+
+
+def _read_parquet_within(parquet: pq.ParquetFile, columns: list[str], limit: int) -> pa.Table:
+    """The Parquet table's `columns`, rejected as soon as its decoded size passes `limit`.
 
     The footer's uncompressed sizes are checked first (an honest large file is refused
     unread); they are the sender's word, so the rows are then decoded a batch at a time and
     the decoded bytes counted, stopping at the limit whatever the footer claimed.
     """
-    parquet = pq.ParquetFile(f)
     meta = parquet.metadata
     declared = sum(max(meta.row_group(i).total_byte_size, 0) for i in range(meta.num_row_groups))
     if declared > limit:
         raise _too_large(f"decodes to {declared:,} bytes (its Parquet footer says)", limit)
+    schema = pa.schema([parquet.schema_arrow.field(c) for c in columns])
     batches, decoded = [], 0
-    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False):
+    for batch in parquet.iter_batches(
+        batch_size=PARQUET_BATCH_ROWS, columns=columns, use_threads=False
+    ):
         decoded += batch.nbytes
         if decoded > limit:
             raise _too_large(f"decodes to more than {limit:,} bytes", limit)
         batches.append(batch)
-    return pa.Table.from_batches(batches, schema=parquet.schema_arrow)
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def _missing_column_hint(missing: list[str], columns: list[str], contract: Contract) -> str:
@@ -573,45 +678,87 @@ def _missing_column_hint(missing: list[str], columns: list[str], contract: Contr
     return ""
 
 
-def check_columns(df: pl.DataFrame, contract: Contract, fmt: str) -> list[str]:
-    """Reject a file missing a required column or carrying a column of the wrong type; return extra columns."""
-    missing = [c for c in contract.required_columns if c not in df.columns]
+def _check_required(columns: list[str], contract: Contract) -> None:
+    """Reject a file missing a column the contract requires."""
+    missing = [c for c in contract.required_columns if c not in columns]
     if missing:
         raise FileRejected(
             "required_column_missing",
             f"required column(s) {', '.join(missing)} missing; the header has: "
-            f"{_safe(', '.join(df.columns))}{_missing_column_hint(missing, df.columns, contract)}",
+            f"{_safe(', '.join(columns))}{_missing_column_hint(missing, columns, contract)}",
         )
-    if fmt == "parquet":
-        for col in contract.columns:
-            if col.name not in df.columns:
-                continue
-            dtype = df.schema[col.name]
-            if dtype in (pl.String, pl.Null):  # an all-empty column carries no type
-                continue
-            arrow_type = df[col.name].to_arrow().type
-            accepted = PARQUET_TYPES.get(col.type, ())
-            if not any(test(arrow_type) for test in accepted):
-                raise FileRejected(
-                    "column_type_invalid",
-                    f"Parquet column {col.name} has type {arrow_type}; the contract expects "
-                    f"{PARQUET_TYPE_WORDS.get(col.type, 'a string')}; re-export it with that type",
-                )
-    return [c for c in df.columns if c not in contract.column_names]
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_null(arrow_type)  # an all-empty column carries no type
+        or getattr(pa.types, "is_string_view", lambda _: False)(arrow_type)
+    )
+
+
+def _check_parquet_types(table: pa.Table, contract: Contract) -> None:
+    """Reject a Parquet file whose contract column has a type its contract type cannot take."""
+    for field in table.schema:
+        col = contract.column(field.name)
+        accepted = PARQUET_TYPES.get(col.type, ())
+        if not _is_text(field.type) and not any(test(field.type) for test in accepted):
+            raise FileRejected(
+                "column_type_invalid",
+                f"Parquet column {col.name} has type {field.type}; the contract expects "
+                f"{PARQUET_TYPE_WORDS.get(col.type, 'a string')}; re-export it with that type",
+            )
+
+
+# The days and microseconds a date or datetime may have (0001-01-01 to 9999-12-31 23:59:59).
+_FIRST_DAY = (dt.date(1, 1, 1) - dt.date(1970, 1, 1)).days
+_LAST_DAY = (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days
+_PER_DAY = {"ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def _outside_calendar(count: pl.Expr, first: int) -> pl.Expr:
+    """What a date or datetime beyond the calendar is written as, so that the row rules
+    quarantine it as unparseable (and the sender sees which end it passed)."""
+    return (
+        pl.when(count < first)
+        .then(pl.lit("before 0001-01-01"))
+        .otherwise(pl.lit("after 9999-12-31"))
+    )
 
 
 def as_strings(df: pl.DataFrame) -> pl.DataFrame:
-    """Typed Parquet columns as contract-formatted strings (dates YYYY-MM-DD, datetimes ISO)."""
+    """Typed Parquet columns as contract-formatted strings (dates YYYY-MM-DD, datetimes ISO).
+
+    A date or datetime outside the years 0001-9999 is not converted (it cannot be): it is
+    written as `after 9999-12-31` (or `before 0001-01-01`), which the row rules quarantine as
+    unparseable."""
     if all(dtype == pl.String for dtype in df.schema.values()):
         return df  # CSV, and Parquet of strings
     exprs = []
     for name, dtype in df.schema.items():
+        col = pl.col(name)
         if dtype == pl.String:
-            exprs.append(pl.col(name))
+            exprs.append(col)
         elif dtype == pl.Date:
-            exprs.append(pl.col(name).dt.strftime("%Y-%m-%d"))
+            days = col.to_physical()
+            inside = days.is_between(_FIRST_DAY, _LAST_DAY)
+            exprs.append(
+                pl.when(inside)
+                .then(pl.when(inside).then(col).dt.strftime("%Y-%m-%d"))
+                .otherwise(_outside_calendar(days, _FIRST_DAY))
+                .alias(name)
+            )
         elif isinstance(dtype, pl.Datetime):
-            exprs.append(pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S"))
+            count = col.to_physical()
+            per_day = _PER_DAY[dtype.time_unit]
+            inside = count.is_between(_FIRST_DAY * per_day, (_LAST_DAY + 1) * per_day - 1)
+            exprs.append(
+                pl.when(inside)
+                .then(pl.when(inside).then(col).dt.strftime("%Y-%m-%dT%H:%M:%S"))
+                .otherwise(_outside_calendar(count, _FIRST_DAY * per_day))
+                .alias(name)
+            )
         else:
-            exprs.append(pl.col(name).cast(pl.String))
+            exprs.append(col.cast(pl.String))
     return df.select(exprs)

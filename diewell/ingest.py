@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections import deque
 from collections.abc import Callable
@@ -44,11 +44,9 @@ from diewell.delivery import (
     NOT_READ,
     Delivery,
     FileRejected,
-    as_strings,
-    check_columns,
     discover,
     max_file_bytes,
-    normalise_column_name,
+    one_file,
     parse_file_name,
     read_delivery,
     screen,
@@ -57,8 +55,6 @@ from diewell.delivery import (
     stored_name,
 )
 from diewell.expectations.contracts import (
-    MAX_QUARANTINED_SHARE,  # noqa: F401  (each suite states its own; these are the defaults)
-    MIN_VOLUME_SHARE,  # noqa: F401
     ValidationResult,
     load_contract,
     validate_batch,
@@ -67,10 +63,11 @@ from diewell.expectations.contracts import (
 from diewell.reprocess import accepted_low_volume, clear_mark, marked_for_reprocess
 from diewell.transforms import nhs_number
 from diewell.transforms.pseudonymise import PSEUDONYM_SQL, key_blocks
+from diewell.transforms.sender_text import sender_logger
 from diewell.validation_report import SHOWN_PER_RULE, quarantine_by_rule, record_run
 from diewell.warehouse import query_frame, staging_columns, staging_table
 
-log = logging.getLogger("diewell.ingest")
+log = sender_logger("diewell.ingest")
 
 # Files are read and validated a window at a time (one query per extract in the window), then
 # loaded one by one: many small files cost little more than one large one, and memory stays
@@ -98,6 +95,9 @@ class FileOutcome:
     reason: str | None = None
     # rows quarantined per rule (a row breaking two rules counts under each)
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)
+    # rows the file's layout filtered out, per reason (sources.md; none for the contract layout)
+    rows_filtered: int = 0
+    filtered_by_reason: dict[str, int] = field(default_factory=dict)
     # what the GX report of a validated file needs (None when the file was not validated)
     validation: dict | None = None
 
@@ -166,17 +166,19 @@ def ingest_landing(
     DATA_DOCS_APART_FROM_BYTES or more, by a process of their own started here at the lowest
     priority, which imports GX while the files load (`diewell.data_docs_process`).
     """
-    ordered = landing_in_order(config)
+    ordered, superseded = landing_in_order(config)
     forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
     windows = _windows(ordered)
     ahead = max(0, int(getattr(step, "validate_ahead", 0)))
     landing = LandingIndex.read(con)  # what is loaded, kept up to date by each load
     outcomes: list[FileOutcome] = []
     submitted: deque = deque()  # (window, its validation under way), oldest first
+    claimed: set[Path] = set()  # claimed by this run and not yet archived or rejected
 
     def validate(listed: list[Path]) -> tuple[list[Path], object]:
         # Claimed before it is read, so what is archived is what was validated and loaded.
         window = [c for c in (_claim(config, path) for path in listed) if c is not None]
+        claimed.update(window)
         current = landing.loaded()  # as loaded now, in the writer's process
         return window, submit_step(
             step, "validate", validate_window, config, window, forced, current
@@ -185,36 +187,140 @@ def ingest_landing(
     # For a run of some size, the Data Docs' own process imports GX on the cores' idle
     # cycles while the files load (a smaller run is over before it could: built here).
     apart = report and _landing_bytes(ordered) >= DATA_DOCS_APART_FROM_BYTES
-    with data_docs_process(config, validation_report.INDEX_RESULTS, apart) as data_docs:
-        for k in range(len(windows)):
-            while len(submitted) <= ahead and k + len(submitted) < len(windows):
-                submitted.append(validate(windows[k + len(submitted)]))
-            window, validating = submitted.popleft()
-            validated = validating.result()
-            loaded = step(
-                "load", load_files, con, config, window, validated, run_id, forced, landing
-            )
-            for outcome in loaded:
+    try:
+        with data_docs_process(config, validation_report.INDEX_RESULTS, apart) as data_docs:
+            for outcome in supersede(con, config, run_id, superseded):
                 outcomes.append(outcome)
-                if progress:
-                    progress(len(outcomes), len(ordered), outcome)
-        if report:
-            record_run(con, config, run_id, outcomes, data_docs)
+            for k in range(len(windows)):
+                while len(submitted) <= ahead and k + len(submitted) < len(windows):
+                    submitted.append(validate(windows[k + len(submitted)]))
+                window, validating = submitted.popleft()
+                validated = validating.result()
+                loaded = step(
+                    "load", load_files, con, config, window, validated, run_id, forced, landing
+                )
+                claimed.difference_update(window)
+                for outcome in loaded:
+                    outcomes.append(outcome)
+                    if progress:
+                        progress(len(outcomes), len(ordered) + len(superseded), outcome)
+            if report:
+                record_run(con, config, run_id, outcomes, data_docs)
+    except BaseException:
+        # However the run ends, what it claimed and did not finish goes back to the landing
+        # folder as it was delivered (its arrival time kept), for the next run to take in
+        # arrival order (a kill leaves it claimed; the next run takes it in the same order).
+        _release_claims(config, claimed)
+        raise
     return outcomes
 
 
-def landing_in_order(config: Config) -> list[Path]:
-    """Every file to ingest: those a crashed run had claimed first (they arrived before
-    anything now in landing), then the landing folder's, reference data first, then by
-    period; a file whose name does not parse sorts first, to be rejected."""
+def landing_in_order(config: Config) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """Every file to ingest, reference data first, then by period (a file whose name does not
+    parse first, to be rejected), and the deliveries superseded on arrival, each with the one
+    that supersedes it.
+
+    Among the files of one extract, provider and period end waiting at once, in whatever
+    sub-folders (or left claimed by a run that was killed), the one that arrived last
+    (modification time, then name) is the delivery (extracts.md v3)."""
     paths = [*_left_claimed(config), *discover(config.landing)]
     named: list[tuple[tuple, Path]] = []
+    waiting: dict[tuple, list[tuple[int, str, str, Path]]] = {}
     for path in paths:
         try:
-            named.append((parse_file_name(path, config).sort_key, path))
+            delivery = parse_file_name(path, config)
+            info = path.lstat()
         except FileRejected:
             named.append(((-1, dt.date.min, "", "", shown_name(path.name)), path))
-    return [path for _, path in sorted(named, key=lambda t: t[0])]  # stable: claimed first
+            continue
+        except FileNotFoundError:  # gone since it was listed
+            continue
+        if not stat.S_ISREG(info.st_mode):  # a link, a pipe: rejected unread on its own
+            named.append((delivery.sort_key, path))
+            continue
+        key = (delivery.extract, delivery.provider, delivery.period_end)
+        waiting.setdefault(key, []).append((info.st_mtime_ns, path.name, str(path), path))
+    superseded: list[tuple[Path, Path]] = []
+    for files in waiting.values():
+        *earlier, (_, _, _, latest) = sorted(files)
+        named.append((parse_file_name(latest, config).sort_key, latest))
+        superseded += [(path, latest) for _, _, _, path in earlier]
+    return [path for _, path in sorted(named, key=lambda t: t[0])], superseded
+
+
+def supersede(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    run_id: str,
+    superseded: list[tuple[Path, Path]],
+) -> list[FileOutcome]:
+    """Record each delivery superseded on arrival in landing_files (status superseded, no
+    rows: it is never read) and keep it in the archive beside the deliveries it did not
+    become (`<file>.<sha12>.superseded`), in one transaction."""
+    if not superseded:
+        return []
+    outcomes, moves = [], []
+    limit = max_file_bytes(config)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        writes = WindowWrites(con, len(superseded), key_blocks=(b"", b""))
+        for listed, latest in superseded:
+            path = _claim(config, listed)
+            if path is None:
+                continue
+            d = parse_file_name(path, config)
+            size = path.lstat().st_size
+            with one_file("reading"):
+                sha = sha256_of(path) if size <= limit else NOT_READ
+            reason = (
+                f"a later delivery of the same extract, provider and period end, "
+                f"{shown_name(latest.name)}, arrived after it and is the delivery; this one "
+                "is kept in the archive and never loaded"
+            )
+            writes.record_file(
+                file_name=d.name,
+                extract=d.extract,
+                provider=d.provider,
+                period_end=d.period_end,
+                format=d.format,
+                sha256=sha,
+                bytes=size,
+                run_id=run_id,
+                status="superseded",
+                reject_rule="superseded_on_arrival",
+                reject_reason=reason,
+            )
+            log.info("%s: superseded on arrival by %s", d.name, shown_name(latest.name))
+            outcomes.append(
+                FileOutcome(
+                    d.name,
+                    "superseded",
+                    d.extract,
+                    d.provider,
+                    rule="superseded_on_arrival",
+                    reason=reason,
+                )
+            )
+            moves.append((path, d, sha))
+        writes.flushed().execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        _release_claims(config, {path for path, _, _ in moves})
+        raise
+    for path, d, sha in moves:
+        _archive_superseded(config, d, path, sha)
+        _release(path)
+    return outcomes
+
+
+def _archive_superseded(config: Config, d: Delivery, path: Path, sha: str) -> None:
+    folder = config.archive / d.extract / d.provider
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{path.name}.{sha[:12] or 'unread'}.superseded"
+    if target.exists() and sha and sha256_of(target) == sha:
+        path.unlink()
+        return
+    shutil.move(str(path), _free_name(target, sha, 0))
 
 
 def load_files(
@@ -281,8 +387,22 @@ def _claim(config: Config, path: Path) -> Path | None:
 
 def _release(claimed: Path) -> None:
     """Remove the claimed file's slot once the file has been archived or rejected."""
-    if claimed.parent.parent.name == CLAIM_DIR and not any(claimed.parent.iterdir()):
-        claimed.parent.rmdir()
+    slot = claimed.parent
+    if slot.parent.name == CLAIM_DIR and slot.is_dir() and not any(slot.iterdir()):
+        slot.rmdir()
+
+
+def _release_claims(config: Config, claimed: set[Path]) -> None:
+    """Put files this run claimed back in the landing folder, unless a file of the same name
+    has landed since (then the claim stays, and the next run takes the later arrival)."""
+    for path in sorted(claimed):
+        target = config.landing / path.name
+        try:
+            if os.path.lexists(path) and not os.path.lexists(target):
+                os.rename(path, target)
+            _release(path)
+        except OSError:
+            log.warning("%s: left claimed; the next run takes it", shown_name(path.name))
 
 
 def _left_claimed(config: Config) -> list[Path]:
@@ -343,22 +463,17 @@ def _windows(paths: list[Path]) -> list[list[Path]]:
     return windows
 
 
-def _read(
-    delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES
-) -> tuple[pl.DataFrame, list[str], list[str]]:
-    """A delivery's rows as strings, its (normalised) column names, and its extra columns."""
-    raw = read_delivery(delivery, limit)
-    extra = check_columns(raw, load_contract(delivery.extract), delivery.format)
-    return as_strings(raw), [normalise_column_name(c) for c in raw.columns], extra
-
-
 def read_and_validate(
     delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES
 ) -> tuple[ValidationResult, list[str], list[str]]:
-    """Read one delivery and apply the row rules: the result, its column names and its extra
-    columns. Raises FileRejected when a file rule rejects it (`diewell check` uses this too)."""
-    rows, columns, extra = _read(delivery, limit)
-    return validate_rows(rows, load_contract(delivery.extract), delivery.period_end), columns, extra
+    """Everything done to one delivery before its load, inside one boundary (`one_file`):
+    read it, convert it and apply the row rules. The result, its column names and its extra
+    columns; raises FileRejected, and only that, when the file cannot go on (a file rule, or
+    anything at all that fails on it: `unreadable`). A run and `diewell check` both use it."""
+    with one_file("reading and checking"):
+        read = read_delivery(delivery, limit)
+        result = validate_rows(read.rows, load_contract(delivery.extract), delivery.period_end)
+    return result, read.columns, read.extra
 
 
 def quarantined_rows(findings: pl.DataFrame) -> int:
@@ -396,16 +511,19 @@ def validate_window(
             delivery = parse_file_name(path, config)
         except FileRejected:
             return None  # `ingest_file` rejects it, unread
-        v = Validated(sha256_of(path))
-        loaded = (delivery.extract, delivery.provider, delivery.period_end, v.sha)
-        if path.name not in forced and loaded in current:  # as `_is_current`, for the window
-            return delivery, v, None
+        v = Validated(NOT_READ)
         try:
-            rows, v.columns_present, v.extra = _read(delivery, limit)
+            with one_file("reading"):
+                v.sha = sha256_of(path)
+                loaded = (delivery.extract, delivery.provider, delivery.period_end, v.sha)
+                if path.name not in forced and loaded in current:  # as `_is_current`
+                    return delivery, v, None
+                read = read_delivery(delivery, limit)
         except FileRejected as rejection:
             v.rejection = rejection
             return delivery, v, None
-        return delivery, v, rows
+        v.columns_present, v.extra = read.columns, read.extra
+        return delivery, v, read.rows
 
     validated: dict[Path, Validated] = {}
     tables: dict[str, list[tuple[Path, pl.DataFrame, dt.date]]] = {}
@@ -417,10 +535,33 @@ def validate_window(
         if rows is not None:
             tables.setdefault(delivery.extract, []).append((path, rows, delivery.period_end))
     for extract, files in tables.items():
-        results = validate_batch([(rows, end) for _, rows, end in files], load_contract(extract))
-        for (path, _, _), result in zip(files, results, strict=True):
-            validated[path].result = result
+        for path, outcome in zip(files, _validated_together(extract, files), strict=True):
+            if isinstance(outcome, FileRejected):
+                validated[path[0]].rejection = outcome
+            else:
+                validated[path[0]].result = outcome
     return validated
+
+
+def _validated_together(
+    extract: str, files: list[tuple[Path, pl.DataFrame, dt.date]]
+) -> list[ValidationResult | FileRejected]:
+    """The row rules over a window's files of one extract in one query; should that query
+    fail, each file alone, so that only the file it fails on is rejected (`one_file`)."""
+    contract = load_contract(extract)
+    try:
+        with one_file("checking the rows of"):
+            return validate_batch([(rows, end) for _, rows, end in files], contract)
+    except FileRejected:
+        pass
+    outcomes: list[ValidationResult | FileRejected] = []
+    for _, rows, end in files:
+        try:
+            with one_file("checking its rows"):
+                outcomes.append(validate_rows(rows, contract, end))
+        except FileRejected as rejection:
+            outcomes.append(rejection)
+    return outcomes
 
 
 def ingest_file(
@@ -447,7 +588,11 @@ def ingest_file(
     report: dict = {}
     try:
         screen(path, limit)  # a link, a non-UTF-8 name, a huge file: rejected, never opened
-        sha = validated.sha if validated else sha256_of(path)
+        if validated is not None and validated.sha:
+            sha = validated.sha
+        else:
+            with one_file("reading"):
+                sha = sha256_of(path)
         delivery = parse_file_name(path, config)
         state = landing.state(delivery)
         if not force and state.loaded_sha == sha:
@@ -538,7 +683,8 @@ class LandingIndex:
         return cls(
             con.execute(
                 "SELECT extract, provider, period_end, file_id, file_name, rows_read, status, "
-                "sha256 FROM landing_files WHERE status IN ('loaded', 'superseded')"
+                "sha256 FROM landing_files WHERE status IN ('loaded', 'superseded') "
+                "AND rows_read IS NOT NULL"
             ).fetchall()
         )
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
-import logging
 import secrets
 import shutil
 from collections import Counter
@@ -32,10 +31,11 @@ from diewell.expectations import PROJECT_SUITES
 from diewell.expectations.contracts import SUITES_DIR
 from diewell.ingest import FileOutcome, ingest_landing, run_directly
 from diewell.quality.pages import quality_dir
+from diewell.transforms.sender_text import sender_logger
 from diewell.validation_report import data_docs_dir
 from diewell.warehouse import fetch_one, query_frame
 
-log = logging.getLogger("diewell")
+log = sender_logger("diewell")
 
 # The refresh's steps, in the order `refresh` runs them (the names its step runner is given).
 STEPS = ("pull", "validate", "load", "build", "compute", "disclosure control", "publish", "swap in")
@@ -191,12 +191,16 @@ def ingest(
 def build(con: duckdb.DuckDBPyConnection, config: Config | None = None) -> tuple[int, int]:
     """Core tables, reporting periods and the decedent cohort; return (periods, cohort rows)."""
     con.execute("BEGIN TRANSACTION")
-    warehouse.build_current_records(con)
-    periods = indicators.build_periods(con)
-    warehouse.run_sql_file(con, "marts/decedent_cohort.sql")
-    warehouse.run_sql_file(con, "marts/decedent_periods.sql")
-    warehouse.run_sql_file(con, "marts/person_geography.sql")
-    warehouse.describe(con)
+    try:
+        warehouse.build_current_records(con)
+        periods = indicators.build_periods(con)
+        warehouse.run_sql_file(con, "marts/decedent_cohort.sql")
+        warehouse.run_sql_file(con, "marts/decedent_periods.sql")
+        warehouse.run_sql_file(con, "marts/person_geography.sql")
+        warehouse.describe(con)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     con.execute("COMMIT")
     cohort = fetch_one(con, "SELECT count(*) FROM mart_decedent_cohort")[0]
     log.info("build: %d reporting periods, %d decedents in the cohort", periods, cohort)
@@ -357,11 +361,37 @@ def recorded_run(config: Config, summary: RunSummary) -> Iterator[duckdb.DuckDBP
     try:
         yield con
     except BaseException as exc:
-        finish_run(con, summary, "failed", f"{type(exc).__name__}: {exc}")
-        close_warehouse(con)
+        _record_failure(con, summary, exc)
         raise
     finish_run(con, summary, "completed")
     close_warehouse(con)
+
+
+def _record_failure(con: duckdb.DuckDBPyConnection, summary: RunSummary, exc: BaseException):
+    """Record a failed run in meta_runs with its own error, whatever state the failure left
+    the connection in (a transaction still open is rolled back first). A failure to record
+    it is logged, never raised: it must not hide the error that ended the run."""
+    try:
+        if _in_transaction(con):
+            con.execute("ROLLBACK")
+        finish_run(con, summary, "failed", f"{type(exc).__name__}: {exc}")
+        close_warehouse(con)
+    except Exception as recording:  # the run's own error is raised by the caller
+        log.error(
+            "the run's failure could not be recorded in meta_runs (%s); its error follows",
+            type(recording).__name__,
+        )
+        con.close()
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the connection has a transaction open (DuckDB refuses BEGIN inside one)."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:
+        return True
+    con.execute("ROLLBACK")
+    return False
 
 
 def refresh(

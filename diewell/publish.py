@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -77,10 +76,11 @@ from diewell.transforms.disclosure import (
     restate_from_rounded_counts,
     smallest_published_count,
 )
+from diewell.transforms.sender_text import csv_cell_expr, sender_logger
 from diewell.transforms.trend import add_trend
 from diewell.warehouse import SQL_DIR, GatheredInserts, fetch_one
 
-log = logging.getLogger("diewell.publish")
+log = sender_logger("diewell.publish")
 
 SCHEMA_DIR = SQL_DIR / "publication"
 INDICATORS_SCHEMA_PATH = SCHEMA_DIR / "indicators.schema.json"
@@ -435,6 +435,14 @@ def _write_partitions(folder: Path, con: duckdb.DuckDBPyConnection, table: str) 
             writer.close()
 
 
+def _csv_cells(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text cell as a spreadsheet may safely open it (`for_csv_cell`: a cell a
+    spreadsheet would run as a formula gets a leading ')."""
+    return frame.with_columns(
+        csv_cell_expr(pl.col(name)) for name, dtype in frame.schema.items() if dtype == pl.String
+    )
+
+
 def _write_flat_files(folder: Path, con: duckdb.DuckDBPyConnection, table: str) -> int:
     """The same rows in one Parquet file and one CSV (RFC 4180, a header, UTF-8 with a BOM,
     dates as YYYY-MM-DD, empty for null), in SORT_KEYS order, a batch at a time; return how
@@ -446,7 +454,7 @@ def _write_flat_files(folder: Path, con: duckdb.DuckDBPyConnection, table: str) 
             csv.write("".encode(CSV_ENCODING))  # the byte-order mark
             for batch in _sorted_batches(con, table):
                 parquet.add(batch)
-                pl.from_arrow(batch).write_csv(
+                _csv_cells(pl.from_arrow(batch)).write_csv(
                     csv,
                     include_header=rows == 0,
                     line_terminator="\r\n",

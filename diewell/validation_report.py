@@ -43,8 +43,6 @@ something new) fails, loudly, like any Data Docs failure.
 from __future__ import annotations
 
 import datetime as dt
-import html
-import logging
 import os
 import re
 import shutil
@@ -56,8 +54,9 @@ import polars as pl
 
 from diewell.config import Config
 from diewell.quality import quality_run_page, render_quality_pages
+from diewell.transforms.sender_text import for_html, sender_logger
 
-log = logging.getLogger("diewell.validation")
+log = sender_logger("diewell.validation")
 
 SITE_NAME = "diewell"
 BATCH = "all_providers"  # a result's batch: every provider's files of its extract in the run
@@ -177,11 +176,14 @@ def summary_rows(run_id: str, outcomes) -> list[dict]:
                 "files_loaded": 0,
                 "files_unchanged": 0,
                 "files_rejected": 0,
+                "files_superseded": 0,
                 "rows_read": 0,
                 "rows_loaded": 0,
                 "rows_quarantined": 0,
+                "rows_filtered": 0,
                 "quarantined_by_rule": Counter(),
                 "rejected_by_rule": Counter(),
+                "filtered_by_reason": Counter(),
             },
         )
         g["files"] += 1
@@ -190,13 +192,16 @@ def summary_rows(run_id: str, outcomes) -> list[dict]:
             g["rows_read"] += o.rows_read
             g["rows_loaded"] += o.rows_loaded
             g["rows_quarantined"] += o.rows_quarantined
+            g["rows_filtered"] += o.rows_filtered
             g["quarantined_by_rule"].update(o.quarantined_by_rule)
+            g["filtered_by_reason"].update(o.filtered_by_reason)
         elif o.status == "rejected":
             g["rejected_by_rule"][o.rule] += 1
     rows = []
     for g in groups.values():
         g["quarantined_by_rule"] = dict(sorted(g["quarantined_by_rule"].items()))
         g["rejected_by_rule"] = dict(sorted(g["rejected_by_rule"].items()))
+        g["filtered_by_reason"] = dict(sorted(g["filtered_by_reason"].items()))
         rows.append(g)
     return sorted(rows, key=lambda r: (r["provider"] or "", r["extract"] or ""))
 
@@ -209,8 +214,12 @@ def write_summary(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None
         con.execute("DELETE FROM meta_validation_summary WHERE run_id = ?", [run_id])
         for r in rows:
             con.execute(
-                "INSERT INTO meta_validation_summary VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "MAP(?::VARCHAR[], ?::BIGINT[]), MAP(?::VARCHAR[], ?::BIGINT[]))",
+                "INSERT INTO meta_validation_summary (run_id, provider, extract, files, "
+                "files_loaded, files_unchanged, files_rejected, rows_read, rows_loaded, "
+                "rows_quarantined, quarantined_by_rule, rejected_by_rule, files_superseded, "
+                "rows_filtered, filtered_by_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "MAP(?::VARCHAR[], ?::BIGINT[]), MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, "
+                "MAP(?::VARCHAR[], ?::BIGINT[]))",
                 [
                     r["run_id"],
                     r["provider"],
@@ -226,6 +235,10 @@ def write_summary(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None
                     list(r["quarantined_by_rule"].values()),
                     list(r["rejected_by_rule"]),
                     list(r["rejected_by_rule"].values()),
+                    r["files_superseded"],
+                    r["rows_filtered"],
+                    list(r["filtered_by_reason"]),
+                    list(r["filtered_by_reason"].values()),
                 ],
             )
         con.execute("COMMIT")
@@ -276,9 +289,9 @@ def _context(config: Config, index_results: int):
 
 
 def sender_text(value: object) -> object:
-    """A sender's text made safe for an HTML page (&, <, >, quotes escaped); other values as
-    they are (numbers, None)."""
-    return html.escape(value, quote=True) if isinstance(value, str) else value
+    """A sender's text made safe for an HTML page (`sender_text.for_html`: neutral, then &, <,
+    > and quotes escaped); other values as they are (numbers, None)."""
+    return for_html(value)
 
 
 def _escaped_findings(by_rule: dict) -> dict:

@@ -22,6 +22,7 @@ import polars as pl
 
 from diewell.expectations import extract_names, suites_dir
 from diewell.transforms import nhs_number
+from diewell.transforms.sender_text import escape_controls_expr, neutral_expr
 
 SUITES_DIR = suites_dir()  # the project's suites, or $DIEWELL_SUITES_DIR's (see expectations)
 
@@ -550,8 +551,9 @@ def _typed_and_checks(col: Column) -> tuple[pl.Expr, list[pl.Expr], list[Check]]
                 f"{col.name} must be {what}",
             )
         )
-    else:  # text
-        typed = raw
+    else:  # text: loaded with control characters shown escaped (extracts.md v3); not masked,
+        # since an identifier (a spell id) may be any ten digits, modulus 11 or not
+        typed = escape_controls_expr(raw)
         checks.append(
             _check(
                 "value_too_long",
@@ -752,6 +754,9 @@ def _findings(
         .select(list(schema))
         .cast(schema)
     )
+    # What the sender wrote is stored and shown neutral, whatever column it is in: an NHS
+    # number typed into a date or code column is masked, control characters are escaped.
+    found = found.with_columns(neutral_expr(pl.col("value")), neutral_expr(pl.col("message")))
     # A value is shown as far as a reader needs to find it: a field may be megabytes long.
     value = pl.col("value")
     return found.with_columns(

@@ -177,6 +177,31 @@ def binary_files() -> dict[str, bytes]:
             )
         ),
         "truncated_parquet/deaths_QXX_20241231.parquet": deaths_parquet[: len(deaths_parquet) // 2],
+        # --- no delivery stops a run (issue 36, extracts.md v3) ---
+        "cr_only_line_endings/deaths_QXX_20241231.csv": DEATHS.replace("\n", "\r").encode(),
+        "control_characters_in_header/deaths_QXX_20241231.csv": DEATHS.replace(
+            "date_of_birth,", "date_of_birth\x1b[31m,", 1
+        ).encode(),
+        "parquet_extra_list_column/deaths_QXX_20241231.parquet": _parquet(
+            _deaths_table().append_column("notes", pa.array([[1, 2], [], [3]]))
+        ),
+        "parquet_date_outside_calendar/deaths_QXX_20241231.parquet": _parquet(
+            _deaths_table(
+                # 1940-03-02, a day in the year 275,759 (beyond 9999), 1950-11-30
+                date_of_birth=pa.array([-10_897, 100_000_000, -6_972], pa.date32())
+            )
+        ),
+        "parquet_dictionary_encoded_strings/deaths_QXX_20241231.parquet": _parquet(
+            _deaths_table(
+                sex=pa.array(["1", "2", "1"]).dictionary_encode(),
+                place_of_death=pa.array(["home", "hospital", "21"]).dictionary_encode(),
+            )
+        ),
+        "line_break_in_parquet_column_name/deaths_QXX_20241231.parquet": _parquet(
+            _deaths_table().append_column(
+                "note\n2024-12-31 INFO every delivery loaded", pa.array(["a", "b", "c"])
+            )
+        ),
     }
 
 

@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -111,6 +112,16 @@ def _landing_row(con, run_id: str) -> dict | None:
 # --- raw NHS numbers in the delivered files ---------------------------------------------------
 
 
+def _python_values(column: pa.ChunkedArray) -> list:
+    """A Parquet column's values; a date or time as its count from 1970 (any value, even one
+    beyond the calendar Python can hold)."""
+    if pa.types.is_date32(column.type):
+        column = column.cast(pa.int32())
+    elif pa.types.is_temporal(column.type):
+        column = column.cast(pa.int64())
+    return column.to_pylist()
+
+
 def _file_text(path: Path) -> str:
     """The readable text of a delivered file, whatever its encoding or container."""
     data = path.read_bytes()
@@ -119,7 +130,7 @@ def _file_text(path: Path) -> str:
             table = pq.read_table(io.BytesIO(data))
         except Exception:  # truncated: what is left is not readable as a table
             return data.decode("latin-1")
-        values = [v for col in table.columns for v in col.to_pylist() if v is not None]
+        values = [v for col in table.columns for v in _python_values(col) if v is not None]
         return "\n".join(str(int(v)) if isinstance(v, float) else str(v) for v in values)
     if data.startswith(b"\x1f\x8b"):
         return gzip.decompress(data).decode("utf-8")

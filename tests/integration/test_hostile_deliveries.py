@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
@@ -167,45 +168,32 @@ def test_a_redelivery_landing_while_the_first_is_loaded_is_not_lost(
     assert archived.read_text(encoding="utf-8") == second
 
 
-def test_a_file_left_claimed_by_a_crash_is_loaded_before_a_newer_delivery(tmp_path, pseudo_key):
-    """A run killed after claiming a file: the next run takes it first, then the newer one."""
-    config = _ics(tmp_path / "ics")
-    slot = config.landing / ingest.CLAIM_DIR / "crashed-slot"
-    slot.mkdir(parents=True)
-    (slot / GOOD).write_text(GOOD_TEXT, encoding="utf-8")
-    newer = GOOD_TEXT + "S3,9990000034,2024-12-03,21\n"
-    (config.landing / GOOD).write_text(newer, encoding="utf-8")
-
-    outcomes = _run(config, "run-1")
-
-    assert [(o.status, o.rows_read) for o in outcomes] == [("loaded", 2), ("loaded", 3)]
-    assert _query(config, "SELECT status, rows_read FROM landing_files ORDER BY file_id") == [
-        ("superseded", 2),
-        ("loaded", 3),
-    ]
-    assert not (config.landing / ingest.CLAIM_DIR / "crashed-slot").exists()
-    assert (config.archive / "apc_spells" / "RX1" / GOOD).read_text(encoding="utf-8") == newer
-
-
-def test_a_failure_inside_a_window_rolls_the_whole_window_back(tmp_path, pseudo_key):
-    """A window of files is one transaction. A record that cannot be written (here a reason
-    that is not UTF-8) on the window's second file rolls back the first file's load too:
-    nothing of either is recorded or moved, both stay claimed, no transaction is left open,
-    and the same connection goes on to load them."""
+def test_a_failure_inside_a_window_rolls_the_whole_window_back(tmp_path, pseudo_key, monkeypatch):
+    """A window of files is one transaction. A record that cannot be written (here the
+    rejection of the window's second file, refused by the warehouse) rolls back the first
+    file's load too: nothing of either is recorded or moved, both stay claimed, no
+    transaction is left open, and the same connection goes on to load them."""
     config = _ics(tmp_path / "ics")
     (config.landing / GOOD).write_text(GOOD_TEXT, encoding="utf-8")
     (config.landing / "deaths_QXX_20241231.csv").write_bytes(b"")
     window = [
         ingest._claim(config, config.landing / name) for name in (GOOD, "deaths_QXX_20241231.csv")
     ]
-    refused = FileRejected("empty_file", "text the warehouse cannot store \udcff")
+    refused = FileRejected("empty_file", "the file is zero bytes")
+    real_record = ingest._record_rejection
+
+    def cannot_store(*args):
+        raise duckdb.ConversionException("the warehouse cannot store this record")
+
+    monkeypatch.setattr(ingest, "_record_rejection", cannot_store)
     con = warehouse.connect(config.warehouse)
     try:
         warehouse.migrate(con)
         landing = ingest.LandingIndex.read(con)
         validated = {window[1]: ingest.Validated(sha="", rejection=refused)}
-        with pytest.raises(UnicodeEncodeError):
+        with pytest.raises(duckdb.ConversionException):
             ingest.load_files(con, config, window, validated, "run-1", set(), landing)
+        monkeypatch.setattr(ingest, "_record_rejection", real_record)
         assert con.execute("SELECT count(*) FROM landing_files").fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM stg_apc_spells").fetchall() == [(0,)]
         assert all(path.is_file() for path in window)  # still claimed, nothing archived

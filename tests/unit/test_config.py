@@ -382,3 +382,35 @@ def test_the_warehouse_records_a_fingerprint_of_the_key_never_the_key(tmp_path, 
     assert recorded == [(expected, "run-1")]  # one row, from the run that first wrote the key
     assert TEST_KEY.encode() not in working.read_bytes()
     assert expected != hashlib.sha256(TEST_KEY.encode()).hexdigest()[:16]
+
+
+# --- paths must not overlap (config.md v3; issue 36 item 9) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "paths, named",
+    [
+        ({"outputs": "landing/outputs"}, ["paths.outputs", "lies inside paths.landing"]),
+        (
+            {"warehouse": "landing/w/diewell.duckdb"},
+            ["paths.warehouse", "lies inside paths.landing"],
+        ),
+        ({"archive": "landing/archive"}, ["paths.archive", "lies inside paths.landing"]),
+        ({"rejected": "landing"}, ["paths.rejected", "lies inside paths.landing"]),
+        ({"landing": "outputs/drop"}, ["paths.landing", "lies inside paths.outputs"]),
+        ({"landing": "archive/in"}, ["paths.landing", "lies inside paths.archive"]),
+    ],
+)
+def test_paths_that_overlap_the_landing_folder_are_refused_naming_both(tmp_path, paths, named):
+    """outputs inside landing: the next run took the release, its `current` link and the
+    quality pages as deliveries, rejected them and pointed `current` at the emptied release."""
+    message = refused(tmp_path, with_section(paths={**MINIMUM["paths"], **paths}))
+    for words in named:
+        assert words in message
+
+
+def test_a_warehouse_file_beside_the_landing_folder_is_not_an_overlap(tmp_path):
+    config = load_config(
+        write_config(tmp_path, with_section(paths={**MINIMUM["paths"], "warehouse": "w.duckdb"}))
+    )
+    assert config.warehouse.parent == config.landing.parent

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from diewell.config import load_config
-from diewell.delivery import FileRejected, check_columns, parse_file_name, read_delivery
+from diewell.delivery import (
+    EARLIEST_PERIOD_END,
+    PERIOD_END_DAYS_AHEAD,
+    FileRejected,
+    parse_file_name,
+    read_delivery,
+)
 from diewell.expectations.contracts import load_contract
 from tests.conftest import TinyIcs, nhs
 
@@ -32,8 +39,8 @@ def write(ics: TinyIcs, name: str, content: bytes) -> Path:
 def read(ics: TinyIcs, name: str, content: bytes):
     config = load_config(ics.config_path)
     delivery = parse_file_name(write(ics, name, content), config)
-    df = read_delivery(delivery)
-    return df, check_columns(df, load_contract(delivery.extract), delivery.format)
+    read = read_delivery(delivery)
+    return read.rows, read.extra
 
 
 OK_NAME = "ae_attendances_RX1_20250131.csv"
@@ -77,6 +84,31 @@ def test_content_rules(ics, content, rule):
         read(ics, OK_NAME, content)
     assert exc.value.rule == rule
     assert exc.value.reason  # a sentence for the provider
+
+
+@pytest.mark.parametrize(
+    "period_end, accepted",
+    [
+        ("20270107", True),  # 31 days after the run's day, 2026-12-07
+        ("20270108", False),  # 32 days after
+        ("20521231", False),  # a typo for 20251231
+        ("99991231", False),  # once a crash in building the periods (year 10000)
+        ("20000101", True),
+        ("19991231", False),
+    ],
+)
+def test_a_period_end_far_ahead_of_the_run_or_before_2000_is_implausible(ics, period_end, accepted):
+    today = dt.date(2026, 12, 7)
+    path = write(ics, f"ae_attendances_RX1_{period_end}.csv", HEADER.encode())
+    config = load_config(ics.config_path)
+    assert (PERIOD_END_DAYS_AHEAD, EARLIEST_PERIOD_END) == (31, dt.date(2000, 1, 1))
+    if accepted:
+        assert parse_file_name(path, config, today).period_end.strftime("%Y%m%d") == period_end
+        return
+    with pytest.raises(FileRejected) as exc:
+        parse_file_name(path, config, today)
+    assert exc.value.rule == "period_end_implausible"
+    assert f"the period end {period_end} in the file name is" in exc.value.reason
 
 
 def test_bom_is_tolerated(ics):
