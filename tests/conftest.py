@@ -89,6 +89,10 @@ try:
 
     settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
     settings.register_profile("dev", deadline=None)
-    settings.load_profile("ci" if os.environ.get("CI") else "dev")
+    # A nightly or manual run of the fuzz test (tests/integration/test_fuzz_deliveries.py):
+    # HYPOTHESIS_PROFILE=nightly, 20,000 examples, fresh randomness each time.
+    settings.register_profile("nightly", deadline=None, max_examples=20_000, print_blob=True)
+    chosen = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+    settings.load_profile(chosen)
 except ImportError:  # pragma: no cover - hypothesis is a dev dependency
     pass
