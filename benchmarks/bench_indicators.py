@@ -39,9 +39,10 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from diewell import indicators, pipeline, warehouse
+    from diewell import pipeline, warehouse
     from diewell.config import load_config
-    from diewell.indicators import catalogue
+    from diewell.warehouse.indicators import compute as indicators
+    from diewell.warehouse.indicators.compute import catalogue
 
     folder = Path(args.dir).resolve()
     config_path = folder / "diewell.yaml"

@@ -34,8 +34,9 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from diewell import pipeline, publish, warehouse
+    from diewell import pipeline, warehouse
     from diewell.config import load_config
+    from diewell.release import publish
 
     config = load_config(Path(args.dir).resolve() / "diewell.yaml")
     con = pipeline.open_warehouse(config)

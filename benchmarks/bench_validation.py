@@ -38,9 +38,9 @@ def main() -> int:
 
     from diewell import warehouse
     from diewell.config import load_config
-    from diewell.delivery import discover, parse_file_name
     from diewell.expectations.contracts import load_contract, validate_batch
-    from diewell.ingest import LandingIndex, _read, _windows, validate_window
+    from diewell.expectations.files import discover, parse_file_name
+    from diewell.sources.ingest import LandingIndex, _read, _windows, validate_window
     from diewell.synth import synthesize
 
     folder = Path(args.dir).resolve()

@@ -5,7 +5,7 @@
 OUTPUTS is an ICS's outputs folder holding at least two releases (a benchmark run with
 `--dir` keeps the full and the incremental run's). The two newest releases are compared row
 by row on the published primary key (indicator, period, geography, breakdown and its value:
-`diewell.publish.PRIMARY_KEY`, from the output schema); a row counts as
+`diewell.release.publish.PRIMARY_KEY`, from the output schema); a row counts as
 changed when any of numerator, denominator, value, its limits or `suppressed` differ, or
 when it is in one release only. Prints, per period type and period end, how many rows the
 newer release has and how many of them changed, and the indicators with the most changes.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from diewell.publish import PRIMARY_KEY
+from diewell.release.publish import PRIMARY_KEY
 
 VALUES = ["numerator", "denominator", "value", "lower_95", "upper_95", "suppressed"]
 

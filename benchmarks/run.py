@@ -124,8 +124,9 @@ def child_pandas(landing: Path, out: Path) -> None:
 def child_diewell(config_path: Path, out: Path) -> None:
     import polars as pl
 
-    from diewell import ingest, pipeline
+    from diewell import pipeline
     from diewell.config import load_config
+    from diewell.sources import ingest
 
     seconds: dict[str, float] = defaultdict(float)
     memory: dict[str, dict[str, float]] = {}  # step -> peak so far and resident, after it

@@ -241,8 +241,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from diewell.publish import CURRENT
-    from diewell.report import render_report
+    from diewell.release.publish import CURRENT
+    from diewell.release.report import render_report
 
     if args.release:
         release = Path(args.release)
@@ -265,7 +265,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
-    from diewell.reprocess import queue_quarantined, queue_rejected
+    from diewell.sources.reprocess import queue_quarantined, queue_rejected
 
     config = load_config(args.config)
     if args.accept_low_volume and not (args.rejected and args.file):
@@ -290,7 +290,13 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from diewell.check import REGISTRATION_SKIPPED, REJECTED, check_file, expand, report_lines
+    from diewell.expectations.check import (
+        REGISTRATION_SKIPPED,
+        REJECTED,
+        check_file,
+        expand,
+        report_lines,
+    )
 
     config = load_config(args.config) if args.config else None
     if config is None:
@@ -304,7 +310,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("\n".join(report_lines(check)))
     rejected = sum(c.verdict == REJECTED for c in checks)
     if args.page:
-        from diewell.check import write_page
+        from diewell.expectations.check import write_page
 
         print(f"\nData quality page: {write_page(checks, Path(args.page))}")
     print(
@@ -385,7 +391,7 @@ def _last_run(warehouse_path: Path) -> str:
 
 
 def _current_release(outputs: Path) -> str:
-    from diewell.publish import CURRENT, MANIFEST_FILE
+    from diewell.release.publish import CURRENT, MANIFEST_FILE
 
     manifest = outputs / CURRENT / MANIFEST_FILE
     if not manifest.is_file():
@@ -423,7 +429,7 @@ def _lock_holder(config) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from diewell.artifacts import survey_landing
+    from diewell.flows.artifacts import survey_landing
 
     config = load_config(args.config)
     survey = survey_landing(config)

@@ -12,8 +12,6 @@ step as a Prefect task, so the UI shows where the time goes.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import importlib
 import secrets
 import shutil
 from collections import Counter
@@ -25,15 +23,18 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from diewell import __version__, indicators, key_check, mesh, permissions, publish, warehouse
+from diewell import permissions, warehouse
 from diewell.config import Config
-from diewell.expectations import PROJECT_SUITES
-from diewell.expectations.contracts import SUITES_DIR
-from diewell.ingest import FileOutcome, ingest_landing, run_directly
-from diewell.quality.pages import quality_dir
+from diewell.expectations.report.quality.pages import quality_dir
+from diewell.expectations.report.validation_report import data_docs_dir
+from diewell.release import publish
+from diewell.release.identity import release_id
+from diewell.sources import mesh
+from diewell.sources.ingest import FileOutcome, ingest_landing
+from diewell.steps import run_directly
 from diewell.transforms.sender_text import sender_logger
-from diewell.validation_report import data_docs_dir
-from diewell.warehouse import fetch_one, query_frame
+from diewell.warehouse import fetch_one, key_check, query_frame
+from diewell.warehouse.indicators import compute as indicators
 
 log = sender_logger("diewell")
 
@@ -214,74 +215,6 @@ def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> 
     warehouse.describe(con)
     log.info("indicators: %d values computed (exact, kept in the warehouse)", rows)
     return rows
-
-
-# The code that shapes a published figure: the packages whose source goes into the release
-# id. Every file of these kinds under them counts, so a fix to a statistic, to disclosure
-# control, to a trend or to how a row loads gives a new release.
-CODE_PACKAGES = ("diewell", "diewell.transforms", "diewell.warehouse", "diewell.expectations")
-CODE_SUFFIXES = (".py", ".sql", ".yaml", ".json")
-
-
-def code_roots() -> list[Path]:
-    """The folders of CODE_PACKAGES wherever they are installed (each its own folder:
-    diewell.transforms is transforms/ beside diewell/), and the suites read when they are
-    another folder's ($DIEWELL_SUITES_DIR): a suite shapes what loads."""
-    roots = [
-        Path(importlib.import_module(name).__file__).resolve().parent for name in CODE_PACKAGES
-    ]
-    if SUITES_DIR.resolve() != PROJECT_SUITES.resolve():
-        roots.append(SUITES_DIR)
-    return roots
-
-
-def code_digest(roots: list[Path] | None = None) -> str:
-    """A digest of every source file (CODE_SUFFIXES) under the code roots, by path and bytes."""
-    digest = hashlib.sha256()
-    for root in code_roots() if roots is None else roots:
-        for path in sorted(root.rglob("*")):
-            if path.suffix in CODE_SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
-                digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
-def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
-    """The publication's identifier, derived from everything that determines its content.
-
-    The current input files (their checksums), the source of the code that shapes the
-    figures (code_digest: statistics, disclosure control, trend, SII, loading, the SQL, the
-    catalogue and the suites), the code version, the ICS's code and name, the disclosure
-    settings, and which provider is registered for which extract (a period is data_complete
-    only once every registered provider has delivered for it, so registering or removing one
-    changes published rows with the same files). Running the pipeline again on the same
-    inputs with the same code gives the same release id and therefore byte-identical
-    published files; a code fix gives a new one. Provider names are not published: a renamed
-    provider keeps the id.
-    """
-    digest = hashlib.sha256()
-    rows = con.execute(
-        "SELECT sha256 FROM landing_files WHERE status = 'loaded' ORDER BY sha256"
-    ).fetchall()
-    for (sha,) in rows:
-        digest.update(sha.encode())
-    digest.update(code_digest().encode())
-    settings = (
-        __version__,
-        config.ics_code,
-        config.ics_name,
-        config.suppress_up_to,
-        config.round_to,
-        registrations(config),
-    )
-    digest.update(repr(settings).encode())
-    return "r" + digest.hexdigest()[:16]
-
-
-def registrations(config: Config) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Each registered provider's code and extracts, in a fixed order: the part of the
-    providers' configuration that shapes published rows (data_complete)."""
-    return tuple(sorted((p.code, tuple(sorted(p.extracts))) for p in config.providers))
 
 
 def _point_current_at(outputs: Path, release_id: str) -> None:

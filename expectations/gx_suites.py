@@ -430,7 +430,7 @@ def validation_result(
     """One GX result for the files of one extract in one run, every provider's, built from the
     Polars findings: a page per run and extract, not per file or per provider, so the pages a
     run renders do not grow with the providers (the providers' own view, a page per run and
-    provider, is `diewell.quality`).
+    provider, is `diewell.expectations.report.quality`).
 
     Each row rule counts the failing rows of every file (over the rows of every file) and shows
     up to `shown` offending values, each labelled with its file and row number; the file rules

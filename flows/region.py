@@ -16,9 +16,9 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
 from diewell import permissions
+from diewell.config import load_region_config
 from diewell.flows import support
-from diewell.region import (
-    load_region_config,
+from diewell.release.region import (
     publish_region,
     read_ics_release,
     require_every_ics_completed,

@@ -30,9 +30,10 @@ from prefect.blocks.system import Secret
 from prefect.exceptions import ObjectNotFound
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from diewell import pipeline, warehouse
+from diewell import warehouse
 from diewell.config import Config, ConfigError, load_config
-from diewell.mesh import MeshPullError, MeshPullSummary
+from diewell.release import identity
+from diewell.sources.mesh import MeshPullError, MeshPullSummary
 from diewell.transforms.sender_text import sender_logger
 
 log = sender_logger("diewell.flows")
@@ -246,7 +247,7 @@ def warehouse_inputs(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     starts afresh), and the DuckDB and Polars versions (the source is in the release id).
     """
     digest = hashlib.sha256()
-    digest.update(pipeline.release_id(con, config).encode())
+    digest.update(identity.release_id(con, config).encode())
     digest.update(config.path.read_bytes())
     for row in con.execute(
         "SELECT file_id, sha256, status FROM landing_files "

@@ -20,9 +20,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.tasks import exponential_backoff
 
-from diewell import artifacts, mesh, pipeline
+from diewell import pipeline
 from diewell.config import Config
-from diewell.flows import support
+from diewell.flows import artifacts, support
+from diewell.sources import mesh
 
 
 @task(

@@ -29,7 +29,7 @@ import yaml
 
 from diewell import warehouse
 from diewell.config import load_config
-from diewell.ingest import FileOutcome, ingest_landing
+from diewell.sources.ingest import FileOutcome, ingest_landing
 from diewell.transforms.nhs_number import is_valid_nhs_number
 from tests.corpus import make_corpus
 

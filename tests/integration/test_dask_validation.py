@@ -23,8 +23,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from diewell import ingest, pipeline
+from diewell import pipeline
 from diewell.config import load_config
+from diewell.sources import ingest, landing
 from diewell.warehouse import query_frame
 from tests.conftest import DEATHS_COLUMNS, TEST_KEY, TinyIcs, nhs
 
@@ -229,7 +230,7 @@ def test_a_file_validated_ahead_whose_twin_loads_in_an_earlier_window_is_unchang
     december = [_death(i, dt.date(2024, 12, 20)) for i in range(4)]
     twin = ics.deliver("deaths_QTT_20241231.csv", december, DEATHS_COLUMNS)
     ics.deliver("deaths_QTT_20240131.csv", [], DEATHS_COLUMNS)
-    slot = ics.root / "landing" / ingest.CLAIM_DIR / "left-by-a-crash"
+    slot = ics.root / "landing" / landing.CLAIM_DIR / "left-by-a-crash"
     slot.mkdir(parents=True)
     claimed = slot / twin.name
     delivered = twin.read_bytes()

@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 
 from diewell import warehouse
 from diewell.config import load_config
-from diewell.ingest import ingest_landing
+from diewell.sources.ingest import ingest_landing
 from diewell.transforms.nhs_number import is_valid_nhs_number
 from diewell.transforms.sender_text import NHS_NUMBER_SHAPE
 from tests.conftest import TEST_KEY

@@ -17,10 +17,14 @@ import duckdb
 import pytest
 import yaml
 
-from diewell import ingest, warehouse
+from diewell import warehouse
 from diewell.config import load_config
-from diewell.delivery import FileRejected
-from diewell.ingest import ingest_landing
+from diewell.expectations.files import FileRejected, sha256_of
+from diewell.expectations.validate import Validated
+from diewell.sources import ingest
+from diewell.sources import landing as landing_folder
+from diewell.sources.ingest import ingest_landing
+from diewell.warehouse.landing_files import LandingIndex
 from tests.corpus import make_corpus
 from tests.integration.test_bad_input_corpus import CORPUS, HOSTILE_CASES
 
@@ -136,7 +140,7 @@ def test_a_redelivery_landing_while_the_first_is_loaded_is_not_lost(
     """The MESH pull replaces a landed file after ingest read it and before it archived it.
 
     Driven deterministically: the pull's replacement (os.replace of a complete file, as
-    diewell.mesh does) runs right after ingest has read and validated the window.
+    diewell.sources.mesh does) runs right after ingest has read and validated the window.
     """
     config = _ics(tmp_path / "ics")
     first = GOOD_TEXT
@@ -160,7 +164,7 @@ def test_a_redelivery_landing_while_the_first_is_loaded_is_not_lost(
     assert archived.read_text(encoding="utf-8") == first  # exactly the bytes that were loaded
     assert (config.landing / GOOD).read_text(encoding="utf-8") == second  # still waiting
     [(sha,)] = _query(config, "SELECT sha256 FROM landing_files WHERE status = 'loaded'")
-    assert sha == ingest.sha256_of(archived)
+    assert sha == sha256_of(archived)
 
     [outcome] = _run(config, "run-2")
     assert (outcome.status, outcome.rows_read) == ("loaded", 3)
@@ -177,7 +181,8 @@ def test_a_failure_inside_a_window_rolls_the_whole_window_back(tmp_path, pseudo_
     (config.landing / GOOD).write_text(GOOD_TEXT, encoding="utf-8")
     (config.landing / "deaths_QXX_20241231.csv").write_bytes(b"")
     window = [
-        ingest._claim(config, config.landing / name) for name in (GOOD, "deaths_QXX_20241231.csv")
+        landing_folder.claim(config, config.landing / name)
+        for name in (GOOD, "deaths_QXX_20241231.csv")
     ]
     refused = FileRejected("empty_file", "the file is zero bytes")
     real_record = ingest._record_rejection
@@ -189,8 +194,8 @@ def test_a_failure_inside_a_window_rolls_the_whole_window_back(tmp_path, pseudo_
     con = warehouse.connect(config.warehouse)
     try:
         warehouse.migrate(con)
-        landing = ingest.LandingIndex.read(con)
-        validated = {window[1]: ingest.Validated(sha="", rejection=refused)}
+        landing = LandingIndex.read(con)
+        validated = {window[1]: Validated(sha="", rejection=refused)}
         with pytest.raises(duckdb.ConversionException):
             ingest.load_files(con, config, window, validated, "run-1", set(), landing)
         monkeypatch.setattr(ingest, "_record_rejection", real_record)

@@ -1,4 +1,4 @@
-"""diewell.mesh against a real MESH server: NHS England's mesh-sandbox, driven by mesh-client.
+"""diewell.sources.mesh against a real MESH server: NHS England's mesh-sandbox, driven by mesh-client.
 
 The sandbox pins fastapi exactly (mesh-sandbox 1.0.137: fastapi==0.150.0), which would drag
 the project's own fastapi (kept for Prefect) along with it, so it is installed, pinned, into
@@ -29,8 +29,8 @@ import yaml
 from mesh_client import MeshClient
 
 from diewell.config import load_config
-from diewell.delivery import is_plain_name, sha256_of
-from diewell.mesh import MeshConfigError, MeshPullError, mesh_client_for, pull_from_mesh
+from diewell.expectations.files import is_plain_name, sha256_of
+from diewell.sources.mesh import MeshConfigError, MeshPullError, mesh_client_for, pull_from_mesh
 from tests.conftest import nhs
 from tests.venvs import cached_venv_python
 
@@ -313,7 +313,7 @@ CRASHING_PULL = textwrap.dedent(
     """
     import os, sys
     from diewell.config import load_config
-    from diewell.mesh import mesh_client_for, pull_from_mesh
+    from diewell.sources.mesh import mesh_client_for, pull_from_mesh
 
     config_path, crash_at = sys.argv[1], sys.argv[2]
 

@@ -22,9 +22,18 @@ import polars as pl
 import pytest
 from polars.exceptions import PanicException
 
-from diewell import delivery, ingest, pipeline, publish, warehouse
-from diewell.ingest import ingest_landing
-from diewell.validation_report import data_docs_dir, summary_rows, validation_results_dir
+from diewell import pipeline, warehouse
+from diewell.expectations import files as delivery
+from diewell.expectations import validate
+from diewell.expectations.report.validation_report import (
+    data_docs_dir,
+    summary_rows,
+    validation_results_dir,
+)
+from diewell.release import publish
+from diewell.sources import landing as landing_folder
+from diewell.sources.ingest import ingest_landing
+from diewell.warehouse.staging import WindowWrites
 from tests.integration.test_bad_input_corpus import CORPUS
 from tests.integration.test_hostile_deliveries import GOOD, GOOD_TEXT, _ics, _query, _run
 
@@ -37,7 +46,7 @@ DEATHS_TEXT = (
 
 
 def _claimed(config) -> list[Path]:
-    claims = config.landing / ingest.CLAIM_DIR
+    claims = config.landing / landing_folder.CLAIM_DIR
     return sorted(p for p in claims.rglob("*") if p.is_file()) if claims.exists() else []
 
 
@@ -57,7 +66,7 @@ def test_anything_failing_inside_one_file_rejects_that_file_unreadable_and_the_r
         return real(d, *args)
 
     monkeypatch.setattr(delivery, "read_delivery", panics_on_deaths)
-    monkeypatch.setattr(ingest, "read_delivery", panics_on_deaths)
+    monkeypatch.setattr(validate, "read_delivery", panics_on_deaths)
 
     outcomes = {o.file_name: o for o in _run(config, "run-1")}
 
@@ -77,9 +86,9 @@ def test_the_row_rules_failing_on_one_file_of_a_window_reject_only_that_file(
     config = _ics(tmp_path / "ics")
     (config.landing / "apc_spells_RX1_20241130.csv").write_text(GOOD_TEXT, encoding="utf-8")
     (config.landing / GOOD).write_text(GOOD_TEXT.replace("S1,", "S9,"), encoding="utf-8")
-    real = ingest.validate_rows
+    real = validate.validate_rows
     monkeypatch.setattr(
-        ingest, "validate_batch", lambda tables, contract: 1 / 0 if len(tables) > 1 else None
+        validate, "validate_batch", lambda tables, contract: 1 / 0 if len(tables) > 1 else None
     )
 
     def fails_for_november(rows, contract, period_end):
@@ -87,7 +96,7 @@ def test_the_row_rules_failing_on_one_file_of_a_window_reject_only_that_file(
             raise PanicException("boom")
         return real(rows, contract, period_end)
 
-    monkeypatch.setattr(ingest, "validate_rows", fails_for_november)
+    monkeypatch.setattr(validate, "validate_rows", fails_for_november)
 
     outcomes = {o.file_name: (o.status, o.rule) for o in _run(config, "run-1")}
 
@@ -114,7 +123,7 @@ def test_a_run_that_fails_puts_what_it_claimed_back_in_landing(tmp_path, pseudo_
         raise duckdb.IOException("disk I/O error")
 
     with monkeypatch.context() as patched:
-        patched.setattr(ingest.WindowWrites, "flushed", refuses)
+        patched.setattr(WindowWrites, "flushed", refuses)
         with pytest.raises(duckdb.IOException):
             _run(config, "run-1")
 
@@ -133,7 +142,7 @@ def test_a_file_left_claimed_by_a_killed_run_takes_its_place_by_arrival(tmp_path
     in arrival order, not first. A newer delivery of the same period that landed since is
     the delivery; the claimed one is recorded as superseded, never loaded."""
     config = _ics(tmp_path / "ics")
-    slot = config.landing / ingest.CLAIM_DIR / "killed-slot"
+    slot = config.landing / landing_folder.CLAIM_DIR / "killed-slot"
     slot.mkdir(parents=True)
     (slot / GOOD).write_text(GOOD_TEXT, encoding="utf-8")
     os.utime(slot / GOOD, (1_700_000_000, 1_700_000_000))

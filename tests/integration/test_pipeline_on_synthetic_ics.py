@@ -18,8 +18,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from diewell.config import load_config
-from diewell.indicators import catalogue
 from diewell.synth import synthesize
+from diewell.warehouse.indicators.compute import catalogue
 from tests.conftest import TEST_KEY
 
 POPULATION = 60_000

@@ -23,10 +23,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from diewell import indicators, pipeline, publish
+from diewell import pipeline
 from diewell.config import Config, load_config
-from diewell.delivery import FileRejected, discover, parse_file_name, read_delivery
+from diewell.expectations.files import FileRejected, discover, parse_file_name, read_delivery
+from diewell.release import publish
 from diewell.synth import synthesize
+from diewell.warehouse.indicators import compute as indicators
 from tests.output_columns import dtypes
 
 # The fixed ICS. Changing any of these changes the ground truth (regenerate and review it).

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from diewell import pipeline, publish
+from diewell import pipeline
+from diewell.release import publish
 from diewell.transforms.disclosure import apply_disclosure_control
 
 

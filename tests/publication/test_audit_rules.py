@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from diewell import publish
+from diewell.release import publish
 from tests.output_columns import dtypes
 
 PERIOD_END = dt.date(2024, 3, 31)

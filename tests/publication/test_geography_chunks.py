@@ -10,8 +10,9 @@ import dataclasses
 import duckdb
 import polars as pl
 
-from diewell import indicators, publish
+from diewell.release import publish
 from diewell.transforms.disclosure import apply_disclosure_control
+from diewell.warehouse.indicators import compute as indicators
 
 WHOLE = 10**9  # no part is cut
 SMALL = 60  # the synthetic ICS's parts (some 1,000-5,000 rows) cut into tens of chunks

@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from diewell import publish
+from diewell.release import publish
 from diewell.transforms.pseudonymise import pseudonym
 from tests.publication.synthetic_release import PSEUDO_KEY
 

@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from diewell import publish
+from diewell.release import publish
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "OUTPUTS.md"

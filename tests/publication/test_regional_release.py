@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 import yaml
 
-from diewell import publish
-from diewell.region import RegionError, load_region_config, publish_region, read_ics_release
+from diewell.config import load_region_config
+from diewell.release import publish
+from diewell.release.region import RegionError, publish_region, read_ics_release
 from tests.unit.test_regional import SCHEMA, row
 
 # (code, PD01 all, PD01 male, PD01 female): published counts (numerator, denominator)

@@ -11,8 +11,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from diewell import publish, warehouse
-from diewell.indicators import SORT_KEYS
+from diewell import warehouse
+from diewell.release import publish
+from diewell.warehouse.indicators.compute import SORT_KEYS
 from tests.output_columns import OUTPUT_DTYPES
 
 ENDS = [dt.date(2024, 3, 31), dt.date(2025, 3, 31)]

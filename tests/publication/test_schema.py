@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from diewell import publish
+from diewell.release import publish
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = [publish.INDICATORS_SCHEMA_PATH, publish.CATALOGUE_SCHEMA_PATH]

@@ -16,8 +16,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from diewell.report import charts, render_report
-from diewell.report.charts import Z_95, Z_99_8, funnel_limits
+from diewell.release.report import charts, render_report
+from diewell.release.report.charts import Z_95, Z_99_8, funnel_limits
 from tests.report.browser import with_page
 
 REPO = Path(__file__).resolve().parents[2]
@@ -233,7 +233,7 @@ def test_it_renders_with_no_network_at_all(report, tmp_path):
     page_path, page = report
     out = tmp_path / "offline.html"
     script = (
-        "import sys; from pathlib import Path; from diewell.report import render_report; "
+        "import sys; from pathlib import Path; from diewell.release.report import render_report; "
         "render_report(Path(sys.argv[1]), Path(sys.argv[2]))"
     )
     done = subprocess.run(

@@ -17,7 +17,7 @@ from collections import Counter
 import duckdb
 import pytest
 
-from diewell import indicators
+from diewell.warehouse.indicators import compute as indicators
 
 PERIODS = [  # (period_type, start, end): rolling 12 months, quarters, overlapping
     ("rolling_12m", dt.date(2023, 1, 1), dt.date(2023, 12, 31)),

@@ -21,8 +21,9 @@ import datetime as dt
 
 import pytest
 
-from diewell import indicators, pipeline
+from diewell import pipeline
 from diewell.config import load_config
+from diewell.warehouse.indicators import compute as indicators
 from tests.conftest import DEATHS_COLUMNS, TinyIcs, nhs
 from tests.spec.tiny_values import pick as pick_row
 

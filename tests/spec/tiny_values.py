@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from diewell import indicators, pipeline
+from diewell import pipeline
 from diewell.config import load_config
+from diewell.warehouse.indicators import compute as indicators
 from tests.conftest import TinyIcs
 
 RUN_ID = "test-run"

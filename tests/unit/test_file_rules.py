@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from diewell.config import load_config
-from diewell.delivery import (
+from diewell.expectations.contracts import load_contract
+from diewell.expectations.files import (
     EARLIEST_PERIOD_END,
     PERIOD_END_DAYS_AHEAD,
     FileRejected,
     parse_file_name,
     read_delivery,
 )
-from diewell.expectations.contracts import load_contract
 from tests.conftest import TinyIcs, nhs
 
 HEADER = "attendance_id,nhs_number,arrival_datetime,department_type\n"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from diewell.docs import pages, sql_header
-from diewell.indicators import catalogue
 from diewell.warehouse import SQL_DIR
+from diewell.warehouse.indicators.compute import catalogue
 
 REQUIRED_HEADER = {"Definition", "Cohort", "Numerator", "Denominator", "Exclusions", "Sources"}
 

@@ -206,7 +206,7 @@ def test_releases_that_cannot_be_combined_are_refused():
 
 
 def test_the_region_waits_for_every_ics_and_names_those_that_did_not_complete():
-    from diewell.region import RegionError, require_every_ics_completed
+    from diewell.release.region import RegionError, require_every_ics_completed
 
     require_every_ics_completed([("a/refresh", "r1", "Completed", True)])  # no error
     with pytest.raises(RegionError) as raised:

@@ -13,6 +13,7 @@ import pytest
 
 from diewell import pipeline
 from diewell.config import load_config
+from diewell.release import identity
 from tests.conftest import TinyIcs
 
 PROVIDERS = [{"code": "QTT", "name": "ICB", "extracts": ["deaths", "ref_lsoa", "ref_practice"]}]
@@ -22,11 +23,11 @@ PROVIDERS = [{"code": "QTT", "name": "ICB", "extracts": ["deaths", "ref_lsoa", "
 def code_copy(tmp_path, monkeypatch):
     """A copy of the project's code packages that the release id reads instead of the real ones."""
     roots = []
-    for root in pipeline.code_roots():
+    for root in identity.code_roots():
         copy = tmp_path / "code" / root.name
         shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__"))
         roots.append(copy)
-    monkeypatch.setattr(pipeline, "code_roots", lambda: roots)
+    monkeypatch.setattr(identity, "code_roots", lambda: roots)
     return tmp_path / "code"
 
 
@@ -60,27 +61,27 @@ def test_a_change_to_code_that_shapes_the_figures_gives_a_new_release_id(
     code_copy, warehouse, file, old, new
 ):
     con, config = warehouse
-    before = pipeline.release_id(con, config)
-    assert pipeline.release_id(con, config) == before  # the same code: the same id
+    before = identity.release_id(con, config)
+    assert identity.release_id(con, config) == before  # the same code: the same id
     edit(code_copy / file, old, new)
-    assert pipeline.release_id(con, config) != before
+    assert identity.release_id(con, config) != before
 
 
 def test_a_changed_suite_gives_a_new_release_id(code_copy, warehouse):
     con, config = warehouse
-    before = pipeline.release_id(con, config)
+    before = identity.release_id(con, config)
     suite = code_copy / "expectations" / "suites" / "deaths.json"
     suite.write_text(suite.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    assert pipeline.release_id(con, config) != before
+    assert identity.release_id(con, config) != before
 
 
 def test_files_that_shape_nothing_leave_the_release_id(code_copy, warehouse):
     con, config = warehouse
-    before = pipeline.release_id(con, config)
+    before = identity.release_id(con, config)
     (code_copy / "transforms" / "__pycache__").mkdir()
     (code_copy / "transforms" / "__pycache__" / "disclosure.cpython-311.pyc").write_bytes(b"x")
     (code_copy / "transforms" / "NOTES.md").write_text("a note", encoding="utf-8")
-    assert pipeline.release_id(con, config) == before
+    assert identity.release_id(con, config) == before
 
 
 def test_the_ics_name_is_published_so_it_is_in_the_release_id(warehouse):
@@ -88,7 +89,7 @@ def test_the_ics_name_is_published_so_it_is_in_the_release_id(warehouse):
     import dataclasses
 
     renamed = dataclasses.replace(config, ics_name="Another name")
-    assert pipeline.release_id(con, renamed) != pipeline.release_id(con, config)
+    assert identity.release_id(con, renamed) != identity.release_id(con, config)
 
 
 def test_registrations_are_in_the_release_id_and_names_and_order_are_not(warehouse):
@@ -100,13 +101,13 @@ def test_registrations_are_in_the_release_id_and_names_and_order_are_not(warehou
     from diewell.config import Provider
 
     con, config = warehouse
-    same = pipeline.release_id(con, config)
+    same = identity.release_id(con, config)
     hospice = Provider(code="NEW01", name="A hospice", extracts=("deaths",))
     added = dataclasses.replace(config, providers=(*config.providers, hospice))
-    assert pipeline.release_id(con, added) != same
+    assert identity.release_id(con, added) != same
     renamed_hospice = hospice.model_copy(update={"name": "Another name"})
     reordered = dataclasses.replace(config, providers=(renamed_hospice, *config.providers))
-    assert pipeline.release_id(con, reordered) == pipeline.release_id(con, added)
+    assert identity.release_id(con, reordered) == identity.release_id(con, added)
     icb = config.providers[0]
     fewer = icb.model_copy(update={"extracts": tuple(e for e in icb.extracts if e != "deaths")})
-    assert pipeline.release_id(con, dataclasses.replace(config, providers=(fewer,))) != same
+    assert identity.release_id(con, dataclasses.replace(config, providers=(fewer,))) != same

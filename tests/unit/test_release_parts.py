@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from diewell import indicators
+from diewell.warehouse.indicators import compute as indicators
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from diewell import warehouse
 from diewell.config import load_config
-from diewell.ingest import ingest_landing
+from diewell.sources.ingest import ingest_landing
 from tests.conftest import TinyIcs, nhs
 
 COLUMNS = ["spell_id", "nhs_number", "admission_date", "admission_method"]

@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from diewell.validation_report import data_docs_index
+from diewell.expectations.report.validation_report import data_docs_index
 from tests.validation.conftest import COLUMNS, spells
 
 CHROMIUM = "/usr/bin/chromium"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from diewell.expectations.contracts import SUITES_DIR
-from diewell.validation_report import (
+from diewell.expectations.report.validation_report import (
     CDN_ASSETS,
     VENDOR,
     VENDOR_IN_SITE,

@@ -1,5 +1,5 @@
 """The run's Data Docs are built by a process of their own, started with ingest at the lowest
-CPU priority, which imports GX while the files load (diewell.data_docs_process)."""
+CPU priority, which imports GX while the files load (diewell.expectations.report.data_docs_process)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from diewell import ingest
-from diewell.data_docs_process import LOWEST_PRIORITY, DataDocsFailed, DataDocsProcess
-from diewell.validation_report import data_docs_index
+from diewell.expectations.report.data_docs_process import (
+    LOWEST_PRIORITY,
+    DataDocsFailed,
+    DataDocsProcess,
+)
+from diewell.expectations.report.validation_report import data_docs_index
+from diewell.sources import ingest
 from tests.conftest import TEST_KEY
 from tests.validation.conftest import COLUMNS, spells
 
@@ -25,10 +29,10 @@ PROJECT = Path(__file__).resolve().parents[2]
 A_RUN_IN_A_FRESH_INTERPRETER = """
 import json, sys
 from pathlib import Path
-from diewell import ingest
+from diewell.sources import ingest
 from tests.validation.conftest import COLUMNS, Ics, spells
 ingest.DATA_DOCS_APART_FROM_BYTES = 0  # its own process for a run of any size
-from diewell.validation_report import data_docs_index
+from diewell.expectations.report.validation_report import data_docs_index
 ics = Ics(Path(sys.argv[1]))
 ics.deliver("apc_spells_RX1_20250131.csv", spells(6, bad_method_rows=(2,)), COLUMNS)
 outcomes = ics.run("run-1")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from diewell.quality import (
+from diewell.expectations.report.quality import (
     provider_page,
     quality_dir,
     quality_run_page,
@@ -136,7 +136,7 @@ def test_the_same_content_renders_without_a_warehouse(run):
 
 
 def test_a_digit_run_that_is_an_nhs_number_is_masked_wherever_it_is_shown():
-    from diewell.quality.pages import shown
+    from diewell.expectations.report.quality.pages import shown
 
     assert shown("ref 9990000018 sent") == "ref ********18 sent"
     assert shown("20250131") == "20250131"  # a date is not an NHS number

@@ -6,7 +6,7 @@ import json
 import re
 
 from diewell import warehouse
-from diewell.validation_report import data_docs_index, validation_results_dir
+from diewell.expectations.report.validation_report import data_docs_index, validation_results_dir
 from tests.conftest import nhs
 from tests.validation.conftest import COLUMNS, Ics, spells
 
@@ -133,7 +133,7 @@ def test_the_index_lists_the_newest_results_only_and_keeps_older_pages(
 ):
     """GX reads back every result its index lists, every run: an index of every run ever
     would cost more each night. It lists the newest INDEX_RESULTS; older pages stay."""
-    from diewell import validation_report
+    from diewell.expectations.report import validation_report
 
     monkeypatch.setattr(validation_report, "INDEX_RESULTS", 2)
     ics, month_ends = _twelve_providers(tmp_path)
@@ -178,7 +178,7 @@ def test_a_result_lists_a_bounded_number_of_files_the_rejected_first_and_counts_
     first load). It names at most FILES_LISTED files, choosing every rejected one before any
     loaded one, and says how many it left out and which page lists every file (the run's
     quality page)."""
-    from diewell import validation_report
+    from diewell.expectations.report import validation_report
 
     monkeypatch.setattr(validation_report, "FILES_LISTED", 3)
     names = [f"apc_spells_RX1_2025{m:02d}{d}.csv" for m, d in ((1, 31), (2, 28), (3, 31), (4, 30))]

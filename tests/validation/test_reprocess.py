@@ -7,9 +7,10 @@ import csv
 import dataclasses
 import json
 
-from diewell import ingest
 from diewell.cli import main
+from diewell.expectations import validate
 from diewell.expectations.contracts import load_contract
+from diewell.sources import ingest
 from tests.validation.conftest import COLUMNS, spells
 
 NAME = "apc_spells_RX1_20250131.csv"
@@ -65,9 +66,9 @@ def test_a_quarantined_file_reprocessed_after_a_contract_change_loads_its_rows_o
         dataclasses.replace(c, allowed=(*c.allowed, "99")) if c.name == "admission_method" else c
         for c in contract.columns
     )
-    monkeypatch.setattr(
-        ingest, "load_contract", lambda extract: dataclasses.replace(contract, columns=columns)
-    )
+    changed = dataclasses.replace(contract, columns=columns)
+    for module in (ingest, validate):  # the load and the row rules read the contract
+        monkeypatch.setattr(module, "load_contract", lambda extract: changed)
     assert main(["reprocess", "--config", str(ics.config_path), "--quarantined"]) == 0
     outcomes = ics.run("run-3")
     assert [(o.status, o.rows_read, o.rows_loaded, o.rows_quarantined) for o in outcomes] == [

@@ -9,9 +9,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from diewell import indicators, pipeline, warehouse
+from diewell import pipeline, warehouse
 from diewell.config import load_config
 from diewell.synth import synthesize
+from diewell.warehouse.indicators import compute as indicators
 from tests.warehouse.test_load_semantics import run_whole_pipeline
 
 NEXT = indicators.MART_BEING_COMPUTED

@@ -1,4 +1,4 @@
-"""The run's in-memory view of landing_files (ingest.LandingIndex) says what the table says.
+"""The run's in-memory view of landing_files (LandingIndex) says what the table says.
 
 Ingest no longer asks the warehouse, for each file, whether it is byte-identical to its loaded
 delivery and which delivery its volume follows: it reads landing_files once and follows each
@@ -11,8 +11,8 @@ import datetime as dt
 from pathlib import Path
 
 from diewell import warehouse
-from diewell.delivery import Delivery
-from diewell.ingest import LandingIndex, LandingState
+from diewell.expectations.files import Delivery
+from diewell.sources.ingest import LandingIndex, LandingState
 from tests.validation.conftest import COLUMNS, Ics, spells
 
 JAN, FEB, MAR = dt.date(2025, 1, 31), dt.date(2025, 2, 28), dt.date(2025, 3, 31)

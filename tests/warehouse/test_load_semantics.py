@@ -206,7 +206,7 @@ def test_any_order_of_arrival_gives_the_same_warehouse(tmp_path, pseudo_key, arr
     other = Warehouse(tmp_path / arrival)
     if arrival.startswith("all_at_once"):
         if arrival.endswith("windows_of_two"):  # files validated two at a time, then loaded
-            monkeypatch.setattr("diewell.ingest.WINDOW_FILES", 2)
+            monkeypatch.setattr("diewell.sources.landing.WINDOW_FILES", 2)
         for name, rows in DELIVERIES:
             other.deliver(name, rows)
         other.load()
@@ -290,8 +290,8 @@ def test_a_provider_registered_since_the_last_release_is_published(tmp_path, mon
     run pointed `current` back at the release that called those periods complete."""
     import yaml
 
-    from diewell.indicators import catalogue
     from diewell.synth import synthesize
+    from diewell.warehouse.indicators.compute import catalogue
 
     monkeypatch.setenv("DIEWELL_PSEUDO_KEY", "k" * 40)
     config_path = synthesize(tmp_path / "t", seed=5, population=4000, years=2)

@@ -5,7 +5,7 @@ At the end of each ingest run `record_run`:
 1. writes `meta_validation_summary`: per (run, provider, extract) the files seen, loaded,
    rejected and unchanged, rows read, loaded and quarantined, and rows quarantined by rule
    (rows read = rows loaded + rows quarantined is a CHECK);
-2. writes the data quality pages providers are sent (`diewell.quality`): one self-contained
+2. writes the data quality pages providers are sent (`diewell.expectations.report.quality`): one self-contained
    page per run and one per provider, in `quality/` beside `data_docs/`, opening offline;
 3. stores one Great Expectations validation result per extract of the run, every provider's
    files in it (in `validation_results_dir`), and builds the GX Data Docs site
@@ -48,13 +48,16 @@ import re
 import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
-from diewell.config import Config
-from diewell.quality import quality_run_page, render_quality_pages
+from diewell.expectations.report.quality import quality_run_page, render_quality_pages
 from diewell.transforms.sender_text import for_html, sender_logger
+
+if TYPE_CHECKING:
+    from diewell.config import Config
 
 log = sender_logger("diewell.validation")
 
@@ -64,7 +67,7 @@ INDEX_RESULTS = 200  # results the index lists, newest first (some 14 runs of ev
 SHOWN_PER_RULE = 20  # offending (masked) values per rule kept by ingest and shown on a GX page
 FILES_LISTED = 100  # files a GX result names (rejected first); the quality pages list them all
 
-VENDOR = Path(__file__).resolve().parent / "validation_report_vendor"
+VENDOR = Path(__file__).resolve().parent / "gx_vendor"
 VENDOR_IN_SITE = "static/vendor"  # where the vendored files go in data_docs/
 # Every address GX's Data Docs templates load a style or script from, and the vendored file
 # (validation_report_vendor/README.md: same package, same version) that replaces it.
@@ -337,12 +340,12 @@ class DataDocsSite:
             ExpectationSuiteIdentifier,
         )
 
-        from diewell.config import EXTRACTS
+        from diewell.expectations import extract_names
         from diewell.expectations import gx_suites as suites
 
         self.config = config
         self.context = _context(config, INDEX_RESULTS if index_results is None else index_results)
-        self.suites = {extract: suites.load_suite(extract) for extract in sorted(EXTRACTS)}
+        self.suites = {extract: suites.load_suite(extract) for extract in extract_names()}
         for suite in self.suites.values():
             self.context.suites.add(suite)
         suite_keys = {ExpectationSuiteIdentifier(extract) for extract in self.suites}

@@ -12,10 +12,14 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from diewell.config import Config, ConfigError
+from diewell.settings import ConfigError
+
+if TYPE_CHECKING:
+    from diewell.config import Config
 
 FINGERPRINT_LABEL = b"diewell pseudonymisation key fingerprint v1"
 FINGERPRINT_HEX_CHARS = 16

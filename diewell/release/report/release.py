@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from diewell.report.sections import FUNNEL_INDICATOR, FUNNEL_LEVEL
+from diewell.release.report.sections import FUNNEL_INDICATOR, FUNNEL_LEVEL
 
 ROLLING = "rolling_12m"
 FINANCIAL_YEAR = "financial_year"

@@ -15,12 +15,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 import yaml
 
-from diewell.config import Config
 from diewell.expectations.contracts import load_contract
 from diewell.transforms import statistics
 from diewell.transforms.comparison import COMPARATOR_KEYS, COMPARATOR_LEVEL, add_comparison
@@ -29,6 +29,9 @@ from diewell.transforms.inequality import SII_BREAKDOWN, add_sii_rows
 from diewell.transforms.periods import reporting_periods
 from diewell.transforms.trend import add_trend
 from diewell.warehouse import SQL_DIR, GatheredInserts, fetch_one, query_frame
+
+if TYPE_CHECKING:
+    from diewell.config import Config
 
 LEVELS = {"ics": None, "place": "place_code", "pcn": "pcn_code", "practice": "practice_code"}
 BREAKDOWN_COLUMNS = {

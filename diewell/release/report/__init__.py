@@ -6,9 +6,9 @@ from pathlib import Path
 
 
 def render_report(release: Path, out: Path | None = None) -> Path:
-    """Render the report of a release (see diewell.report.render); charting is imported only
+    """Render the report of a release (see diewell.release.report.render); charting is imported only
     here, so the light parts of this package (the stylesheet) cost nothing to import."""
-    from diewell.report.render import render_report as render
+    from diewell.release.report.render import render_report as render
 
     return render(release, out)
 

@@ -46,12 +46,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mesh_client import MeshClient
 
-from diewell.config import Config, ConfigError, MeshSettings
-from diewell.delivery import (
+from diewell.settings import ConfigError
+
+if TYPE_CHECKING:
+    from diewell.config import Config, MeshSettings
+from diewell.expectations.files import (
     FILE_NAME,
     FileRejected,
     is_plain_name,
@@ -61,7 +64,7 @@ from diewell.delivery import (
 )
 from diewell.transforms.sender_text import sender_logger
 
-log = sender_logger("diewell.mesh")
+log = sender_logger("diewell.sources.mesh")
 
 READ_BLOCK = 1 << 20  # bytes read from the message stream at a time
 LOCK_NAME = ".mesh-pull.lock"
@@ -104,7 +107,7 @@ class MeshMailbox(Protocol):
     def close(self) -> None: ...
 
 
-ClientFactory = Callable[[MeshSettings], MeshMailbox]
+ClientFactory = Callable[["MeshSettings"], MeshMailbox]
 
 
 @dataclass

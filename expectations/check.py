@@ -17,15 +17,30 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from diewell.config import DEFAULT_MAX_FILE_BYTES, Config
-from diewell.delivery import FileRejected, discover, parse_file_name, screen, shown_name
 from diewell.expectations.contracts import load_contract
-from diewell.ingest import SHOWN_PER_RULE, quarantined_rows, read_and_validate, too_many_failing
+from diewell.expectations.files import (
+    DEFAULT_MAX_FILE_BYTES,
+    FileRejected,
+    discover,
+    parse_file_name,
+    screen,
+    shown_name,
+)
+from diewell.expectations.report.validation_report import quarantine_by_rule
+from diewell.expectations.validate import (
+    SHOWN_PER_RULE,
+    quarantined_rows,
+    read_and_validate,
+    too_many_failing,
+)
 from diewell.transforms.sender_text import neutral
-from diewell.validation_report import quarantine_by_rule
+
+if TYPE_CHECKING:
+    from diewell.config import Config
 
 LOADS = "would load"
 REJECTED = "would be rejected"
@@ -148,7 +163,7 @@ def check_file(path: Path, config: Config | None) -> FileCheck:
 
 def write_page(checks: list[FileCheck], out: Path) -> Path:
     """The data quality page a run would give these files (diewell/quality), as one file."""
-    from diewell.quality.pages import render_file_pages
+    from diewell.expectations.report.quality.pages import render_file_pages
 
     html = render_file_pages(
         [c.as_outcome() for c in checks],

@@ -33,11 +33,14 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from diewell.config import Config
-from diewell.delivery import is_plain_name, shown_name
+from diewell.expectations.files import is_plain_name, shown_name
+
+if TYPE_CHECKING:
+    from diewell.config import Config
 
 REPROCESS_DIR = ".reprocess"  # under the landing folder; hidden, so never taken as a delivery
 ACCEPT_LOW_VOLUME_DIR = ".accept-low-volume"  # likewise: files loaded without the volume rule

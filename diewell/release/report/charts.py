@@ -14,8 +14,8 @@ import altair as alt
 import polars as pl
 import vl_convert
 
-from diewell.report import wording
-from diewell.report.sections import BENCHMARKS, PLACE_OF_DEATH
+from diewell.release.report import wording
+from diewell.release.report.sections import BENCHMARKS, PLACE_OF_DEATH
 
 NHS_BLUE = "#005eb8"
 BAND = "#a4c8ec"

@@ -38,9 +38,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from diewell.config import Config
 from diewell.transforms.sender_text import sender_logger
+
+if TYPE_CHECKING:
+    from diewell.config import Config
 
 log = sender_logger("diewell.validation")
 
@@ -72,7 +75,7 @@ class DataDocsProcess:
             return self
         try:
             self._child = subprocess.Popen(
-                [sys.executable, "-m", "diewell.data_docs_process"],
+                [sys.executable, "-m", "diewell.expectations.report.data_docs_process"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 close_fds=True,  # never the warehouse, nor the writer's lock
@@ -89,7 +92,7 @@ class DataDocsProcess:
         """The run's Data Docs (`validation_report.build_data_docs(config, run_id, validated,
         **settings)`), built by the child on the site it made ahead; their index. In this
         process instead if the child is gone before it was given the run."""
-        from diewell import validation_report
+        from diewell.expectations.report import validation_report
 
         child, self._child = self._child, None
         if child is None:
@@ -208,8 +211,8 @@ def serve() -> None:
         os.nice(LOWEST_PRIORITY)
     except OSError:
         pass
-    from diewell import ingest, validation_report  # noqa: F401  (ingest: the findings' class)
     from diewell.expectations import gx_suites  # noqa: F401  (the import paid for ahead)
+    from diewell.expectations.report import validation_report
 
     diewell_log = logging.getLogger("diewell")
     diewell_log.addHandler(_Forward(channel))

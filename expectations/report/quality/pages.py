@@ -25,13 +25,16 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import jinja2
 
-from diewell.config import Config
-from diewell.report.stylesheet import offline_stylesheet
+from diewell.expectations.report.stylesheet import offline_stylesheet
 from diewell.transforms.sender_text import neutral
+
+if TYPE_CHECKING:
+    from diewell.config import Config
 
 HERE = Path(__file__).resolve().parent
 QUALITY_DIR = "quality"

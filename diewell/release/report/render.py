@@ -9,9 +9,10 @@ from pathlib import Path
 import jinja2
 import polars as pl
 
-from diewell.report import charts, wording
-from diewell.report.release import ALL, FINANCIAL_YEAR, ROLLING, Release, read_release
-from diewell.report.sections import (
+from diewell.expectations.report.stylesheet import offline_stylesheet
+from diewell.release.report import charts, wording
+from diewell.release.report.release import ALL, FINANCIAL_YEAR, ROLLING, Release, read_release
+from diewell.release.report.sections import (
     AT_A_GLANCE,
     BENCHMARKS,
     EQUITY_ANCHOR,
@@ -22,7 +23,6 @@ from diewell.report.sections import (
     SECTIONS,
     Section,
 )
-from diewell.report.stylesheet import offline_stylesheet
 
 HERE = Path(__file__).resolve().parent
 REPORT_FILE = "report.html"

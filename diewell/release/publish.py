@@ -33,6 +33,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -42,19 +43,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from diewell import __version__
-from diewell.config import Config
-from diewell.indicators import (
-    SORT_KEYS,
-    catalogue_frame,
-    counts_not_people,
-    geography_chunks,
-    indicator_ids,
-    part_rows,
-    read_values,
-    release_parts,
-    shared_denominators,
-)
-from diewell.report import render_report
+from diewell.release.report import render_report
 from diewell.transforms.disclosure import (
     ALL_BREAKDOWN,
     COMPARATOR_COLUMN,
@@ -78,11 +67,25 @@ from diewell.transforms.disclosure import (
 )
 from diewell.transforms.sender_text import csv_cell_expr, sender_logger
 from diewell.transforms.trend import add_trend
-from diewell.warehouse import SQL_DIR, GatheredInserts, fetch_one
+from diewell.warehouse import GatheredInserts, fetch_one
+from diewell.warehouse.indicators.compute import (
+    SORT_KEYS,
+    catalogue_frame,
+    counts_not_people,
+    geography_chunks,
+    indicator_ids,
+    part_rows,
+    read_values,
+    release_parts,
+    shared_denominators,
+)
 
-log = sender_logger("diewell.publish")
+if TYPE_CHECKING:
+    from diewell.config import Config
 
-SCHEMA_DIR = SQL_DIR / "publication"
+log = sender_logger("diewell.release.publish")
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 INDICATORS_SCHEMA_PATH = SCHEMA_DIR / "indicators.schema.json"
 CATALOGUE_SCHEMA_PATH = SCHEMA_DIR / "indicator_catalogue.schema.json"
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from diewell import publish
 from diewell.config import Config, ConfigError
-from diewell.delivery import FILE_NAME, FileRejected, discover, parse_file_name
-from diewell.mesh import MeshPullSummary
+from diewell.expectations.files import FILE_NAME, FileRejected, discover, parse_file_name
+from diewell.expectations.report.quality.pages import quality_run_page
+from diewell.expectations.report.validation_report import data_docs_index
 from diewell.pipeline import HEADLINE_COLUMNS, RunSummary, headline_rows
-from diewell.quality.pages import quality_run_page
-from diewell.validation_report import data_docs_index
+from diewell.release import publish
+from diewell.sources.mesh import MeshPullSummary
 
 LISTED_FILES = 10  # rejected files named per rule; the rest are counted
 

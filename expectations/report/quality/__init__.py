@@ -1,6 +1,6 @@
 """The data quality pages for providers: what each sent, what loaded, what was held back and why."""
 
-from diewell.quality.pages import (
+from diewell.expectations.report.quality.pages import (
     QUALITY_DIR,
     file_views,
     provider_page,

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
@@ -25,10 +26,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from polars.exceptions import PanicException
 
-from diewell.config import DEFAULT_MAX_FILE_BYTES, EXTRACTS, Config
+from diewell.expectations import extract_names
 from diewell.expectations.contracts import Contract, load_contract
 from diewell.transforms.sender_text import neutral
 
+if TYPE_CHECKING:
+    from diewell.config import Config
+
+EXTRACTS = extract_names()  # the extracts a file name may name: one per suite
+DEFAULT_MAX_FILE_BYTES = 2 * 1024**3  # limits.max_file_bytes: 2 GiB (extracts.md)
 FILE_NAME = re.compile(
     r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)\Z"
 )

@@ -18,41 +18,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from diewell import __version__, permissions, publish
-from diewell.config import ConfigError, DisclosureSection, IcsSection, Text
-from diewell.pipeline import code_digest
+from diewell import __version__, permissions
+from diewell.release import publish
+from diewell.release.identity import code_digest
 from diewell.transforms.regional import combine_ics_releases
 from diewell.transforms.sender_text import sender_logger
 
-log = sender_logger("diewell.region")
-
-REGION_CONFIG_ENV = "DIEWELL_REGION_CONFIG"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class IcsEntry(_Section):
-    deployment: Text  # <flow name>/<deployment name>, e.g. diewell-refresh/qaa-publication
-    outputs: Text  # that ICS's paths.outputs, as this machine sees it
-
-
-class RegionFile(_Section):
-    region: IcsSection  # code and name, as an ICS's
-    outputs: Text
-    disclosure: DisclosureSection = DisclosureSection()
-    ics: Annotated[list[IcsEntry], Field(min_length=2)]
+log = sender_logger("diewell.release.region")
 
 
 @dataclass(frozen=True)
@@ -87,35 +65,6 @@ class IcsRelease:
 
 class RegionError(RuntimeError):
     """An ICS's release cannot be used for the region (missing, or not comparable)."""
-
-
-def load_region_config(path: str | os.PathLike | None = None) -> RegionConfig:
-    """Read and check a region configuration file (default $DIEWELL_REGION_CONFIG)."""
-    given = path or os.environ.get(REGION_CONFIG_ENV)
-    if not given:
-        raise ConfigError(f"no region configuration: pass config_path or set {REGION_CONFIG_ENV}")
-    file = Path(given).resolve()
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-        parsed = RegionFile.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"region configuration {file} cannot be read: {exc}") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        detail = " ".join(str(exc).split())
-        raise ConfigError(f"{file}: is not a region configuration: {detail}") from None
-    deployments = [e.deployment for e in parsed.ics]
-    if len(set(deployments)) != len(deployments):
-        raise ConfigError(f"{file}: an ICS deployment is named twice")
-    base = file.parent
-    return RegionConfig(
-        path=file,
-        code=parsed.region.code,
-        name=parsed.region.name,
-        outputs=(base / parsed.outputs).resolve(),
-        suppress_up_to=parsed.disclosure.suppress_up_to,
-        round_to=parsed.disclosure.round_to,
-        ics=tuple(IcsSource(e.deployment, (base / e.outputs).resolve()) for e in parsed.ics),
-    )
 
 
 def require_every_ics_completed(runs: list[tuple[str, str, str | None, bool]]) -> None:
