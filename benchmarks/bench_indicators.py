@@ -42,7 +42,7 @@ def main() -> int:
     from diewell import pipeline, warehouse
     from diewell.config import load_config
     from diewell.warehouse.indicators import compute as indicators
-    from diewell.warehouse.indicators.compute import catalogue
+    from diewell.warehouse.indicators.catalogue import catalogue
 
     folder = Path(args.dir).resolve()
     config_path = folder / "diewell.yaml"

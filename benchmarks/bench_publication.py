@@ -5,8 +5,8 @@
 DEMO_DIR is a folder made by `diewell demo --dir DEMO_DIR`, or kept by `benchmarks/run.py
 --dir`, whose warehouse has been refreshed (mart_indicator_values filled). Runs the steps a
 refresh runs after compute, in its order, and prints the time of each: disclosure control
-(`publish.control_release`), writing the release files (`publish.write_release`), the audit
-that reads them back (`publish.audit`) and the board report (`render_report`), with the
+(`control.control_release`), writing the release files (`release_files.write_release`), the audit
+that reads them back (`audit.audit`) and the board report (`render_report`), with the
 largest resident set and that less what DuckDB holds (bench_indicators.ComputeMemory,
 sampled every 50 ms), and the run's peak memory. The release is written into a staging
 folder of the benchmark's own under the ICS's outputs and deleted after each run: nothing
@@ -26,6 +26,10 @@ from pathlib import Path
 
 from bench_indicators import ComputeMemory  # beside this script
 
+from diewell.release import audit, control, promote
+from diewell.release import files as release_files
+from diewell.release.report import render_report
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -43,7 +47,7 @@ def main() -> int:
     values = warehouse.fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0]
     if not values:
         raise SystemExit(f"{args.dir}: mart_indicator_values is empty; run `diewell run` first")
-    staging = config.outputs / publish.STAGING / "bench-publication"
+    staging = config.outputs / promote.STAGING / "bench-publication"
     for attempt in range(1, args.repeat + 1):
         shutil.rmtree(staging, ignore_errors=True)
         times: dict[str, float] = {}
@@ -55,7 +59,7 @@ def main() -> int:
                     step()
                     times[name] = time.perf_counter() - started
         finally:
-            con.execute(f"DROP TABLE IF EXISTS {publish.PUBLICATION_TABLE}")
+            con.execute(f"DROP TABLE IF EXISTS {control.PUBLICATION_TABLE}")
             shutil.rmtree(staging, ignore_errors=True)
         print(
             f"run {attempt}: {values:,} values; "
@@ -72,10 +76,10 @@ def main() -> int:
 def publication_steps(publish, con, config, staging: Path, run_id: str):
     """The steps after compute, as pipeline.publish_release runs them, less the promotion."""
     return (
-        ("disclosure control", lambda: publish.control_release(con, config, run_id)),
-        ("write", lambda: publish.write_release(staging, con, config, run_id)),
-        ("audit", lambda: publish.audit(staging, con, config, run_id)),
-        ("report", lambda: publish.render_report(staging, staging / "report.html")),
+        ("disclosure control", lambda: control.control_release(con, config, run_id)),
+        ("write", lambda: release_files.write_release(staging, con, config, run_id)),
+        ("audit", lambda: audit.audit(staging, con, config, run_id)),
+        ("report", lambda: render_report(staging, staging / "report.html")),
     )
 
 

@@ -38,10 +38,14 @@ def main() -> int:
 
     from diewell import warehouse
     from diewell.config import load_config
-    from diewell.expectations.contracts import load_contract, validate_batch
+    from diewell.expectations.contracts import load_contract
     from diewell.expectations.files import discover, parse_file_name
-    from diewell.sources.ingest import LandingIndex, _read, _windows, validate_window
+    from diewell.expectations.reading import read_delivery
+    from diewell.expectations.rules import validate_batch
+    from diewell.expectations.validate import validate_window
+    from diewell.sources.landing import windows
     from diewell.synth import synthesize
+    from diewell.warehouse.landing_files import LandingIndex
 
     folder = Path(args.dir).resolve()
     config_path = folder / "diewell.yaml"
@@ -63,16 +67,16 @@ def main() -> int:
         for _ in range(args.repeat):
             for extract, paths in sorted(by_extract.items()):
                 contract = load_contract(extract)
-                windows = _windows(paths)
+                batches = windows(paths)
                 tables = [
                     [
                         (
-                            _read(parse_file_name(p, config))[0],
+                            read_delivery(parse_file_name(p, config)).rows,
                             parse_file_name(p, config).period_end,
                         )
                         for p in window
                     ]
-                    for window in windows
+                    for window in batches
                 ]
                 started = time.perf_counter()
                 results = [r for t in tables for r in validate_batch(t, contract)]
@@ -81,7 +85,7 @@ def main() -> int:
                 del tables, results
                 started = time.perf_counter()
                 current = LandingIndex.read(con).loaded()
-                for window in windows:
+                for window in batches:
                     validate_window(config, window, set(), current)
                 read_and_validate = time.perf_counter() - started
                 best[extract][0] = min(best[extract][0], validate)

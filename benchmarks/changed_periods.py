@@ -33,7 +33,7 @@ def newest_two(outputs: Path) -> tuple[Path, Path]:
 
 
 def compared(older: Path, newer: Path) -> pl.DataFrame:
-    """Every row of either release on its primary key (publish.PRIMARY_KEY), marked with the
+    """Every row of either release on its primary key (output_schema.PRIMARY_KEY), marked with the
     release(s) that hold it and whether it changed (in one release only, or any of VALUES
     differs)."""
     before, after = (

@@ -27,7 +27,7 @@ from diewell import permissions, warehouse
 from diewell.config import Config
 from diewell.expectations.report.quality.pages import quality_dir
 from diewell.expectations.report.validation_report import data_docs_dir
-from diewell.release import publish
+from diewell.release import control, promote, publish
 from diewell.release.identity import release_id
 from diewell.sources import mesh
 from diewell.sources.ingest import FileOutcome, ingest_landing
@@ -218,7 +218,7 @@ def compute(con: duckdb.DuckDBPyConnection, config: Config, release_id: str) -> 
 
 
 def _point_current_at(outputs: Path, release_id: str) -> None:
-    publish.point_current_at(outputs, release_id)
+    promote.point_current_at(outputs, release_id)
 
 
 def nothing_to_publish(con: duckdb.DuckDBPyConnection, rows: int) -> str:
@@ -248,12 +248,6 @@ def pull(config: Config, run_id: str) -> mesh.MeshPullSummary:
     return mesh.pull_from_mesh(config, run_id=run_id)
 
 
-def publish_release(con, config: Config, release_id: str) -> Path | None:
-    """Disclosure control and publication of mart_indicator_values, as `refresh` runs them."""
-    rows = fetch_one(con, "SELECT count(*) FROM mart_indicator_values")[0]
-    return _publication(con, rows, config, release_id, run_directly)
-
-
 def _publication(con, rows: int, config: Config, release_id: str, step: StepRunner) -> Path | None:
     """The disclosure control and publish steps, of the `rows` rows of mart_indicator_values;
     None (nothing published) when there is nothing to publish yet (see nothing_to_publish)."""
@@ -269,14 +263,14 @@ def _publication(con, rows: int, config: Config, release_id: str, step: StepRunn
             "release %s already published from the same inputs; current points at it", release_id
         )
         return release
-    controlled = step("disclosure control", publish.control_release, con, config, release_id)
+    controlled = step("disclosure control", control.control_release, con, config, release_id)
     release = step("publish", publish_controlled, con, controlled, config, release_id)
     log.info("published release %s", release)
     return release
 
 
 def publish_controlled(
-    con, controlled: publish.Controlled, config: Config, release_id: str
+    con, controlled: control.Controlled, config: Config, release_id: str
 ) -> Path:
     """Write, audit and promote the disclosure-controlled rows; open the release to readers."""
     release = publish.publish_controlled(con, controlled, config, release_id)

@@ -8,17 +8,17 @@ suites, or the folder `$DIEWELL_SUITES_DIR` names (read here, once, when diewell
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-SUITES_ENV = "DIEWELL_SUITES_DIR"
+from diewell import settings
+
+SUITES_ENV = settings.SUITES_DIR
 PROJECT_SUITES = Path(__file__).resolve().parent / "suites"
 
 
 def suites_dir() -> Path:
     """The folder of suites diewell reads: $DIEWELL_SUITES_DIR when set, else the project's."""
-    folder = os.environ.get(SUITES_ENV)
-    return Path(folder) if folder else PROJECT_SUITES
+    return settings.path(SUITES_ENV) or PROJECT_SUITES
 
 
 def extract_names(folder: Path | None = None) -> tuple[str, ...]:

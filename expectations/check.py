@@ -30,7 +30,7 @@ from diewell.expectations.files import (
     screen,
     shown_name,
 )
-from diewell.expectations.report.validation_report import quarantine_by_rule
+from diewell.expectations.report.summary import quarantine_by_rule
 from diewell.expectations.validate import (
     SHOWN_PER_RULE,
     quarantined_rows,

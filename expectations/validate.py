@@ -11,12 +11,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from diewell.expectations.contracts import (
-    ValidationResult,
-    load_contract,
-    validate_batch,
-    validate_rows,
-)
+from diewell.expectations.contracts import load_contract
 from diewell.expectations.files import (
     DEFAULT_MAX_FILE_BYTES,
     NOT_READ,
@@ -25,10 +20,11 @@ from diewell.expectations.files import (
     max_file_bytes,
     one_file,
     parse_file_name,
-    read_delivery,
     screen,
     sha256_of,
 )
+from diewell.expectations.reading import read_delivery
+from diewell.expectations.rules import ValidationResult, validate_batch, validate_rows
 
 if TYPE_CHECKING:
     from diewell.config import Config

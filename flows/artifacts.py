@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from diewell.config import Config, ConfigError
@@ -20,7 +19,8 @@ from diewell.expectations.files import FILE_NAME, FileRejected, discover, parse_
 from diewell.expectations.report.quality.pages import quality_run_page
 from diewell.expectations.report.validation_report import data_docs_index
 from diewell.pipeline import HEADLINE_COLUMNS, RunSummary, headline_rows
-from diewell.release import publish
+from diewell.release import control, promote
+from diewell.release import files as release_files
 from diewell.sources.mesh import MeshPullSummary
 
 LISTED_FILES = 10  # rejected files named per rule; the rest are counted
@@ -30,10 +30,10 @@ def report_paths(config: Config, release: Path | None, run_id: str | None = None
     """Markdown naming the pages to open after a run, as paths (a browser refuses a file://
     link from the Prefect UI, so the path is shown for copying instead)."""
     lines = []
-    current = config.outputs / publish.CURRENT
+    current = config.outputs / promote.CURRENT
     for folder, what in ((release, "this run's release"), (current, "the current release")):
-        if folder is not None and (folder / publish.REPORT_FILE).is_file():
-            lines.append(f'- "Die well" report of {what}: `{folder / publish.REPORT_FILE}`')
+        if folder is not None and (folder / release_files.REPORT_FILE).is_file():
+            lines.append(f'- "Die well" report of {what}: `{folder / release_files.REPORT_FILE}`')
             break
     quality = quality_run_page(config, run_id) if run_id else None
     if quality is not None and quality.is_file():
@@ -72,22 +72,6 @@ def survey_landing(config: Config) -> LandingSurvey:
     return survey
 
 
-def quarantined_by_rule(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, int, int]]:
-    """(rule, rows, files) for the rows quarantined from this run's files, most rows first."""
-    return con.execute(
-        """
-        SELECT rule, count(*) AS row_count, count(DISTINCT file_id) AS files
-        FROM (
-            SELECT DISTINCT q.rule, q.file_id, q.row_number
-            FROM quarantine_rows q JOIN landing_files f ON f.file_id = q.file_id
-            WHERE f.run_id = ?
-        )
-        GROUP BY rule ORDER BY row_count DESC, rule
-        """,
-        [run_id],
-    ).fetchall()
-
-
 def headline_preview(values: pl.DataFrame, config: Config, release_id: str) -> pl.DataFrame:
     """The headline rows (ICS, latest rolling 12 months), disclosure-controlled as if published.
 
@@ -98,7 +82,7 @@ def headline_preview(values: pl.DataFrame, config: Config, release_id: str) -> p
     if rows.is_empty():
         return pl.DataFrame(schema={c: values.schema.get(c, pl.String) for c in HEADLINE_COLUMNS})
     return (
-        publish.disclosure_controlled(rows, config, release_id)
+        control.disclosure_controlled(rows, config, release_id)
         .select(HEADLINE_COLUMNS)
         .sort("indicator_id")
     )
@@ -304,7 +288,7 @@ def refresh_markdown(
     if published and summary.release is not None:
         lines.append(
             f"- Published release `{summary.release.name}` (disclosure-controlled): "
-            f"`{summary.release}`, pointed at by `{config.outputs / publish.CURRENT}`."
+            f"`{summary.release}`, pointed at by `{config.outputs / promote.CURRENT}`."
         )
     elif summary.not_published:
         lines.append(f"- Nothing published: {summary.not_published}.")

@@ -15,7 +15,6 @@ webhook (`teams` here), SendGrid e-mail (`email` here), or one made in the Prefe
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -28,10 +27,12 @@ from prefect.client.orchestration import get_client
 from prefect.events.schemas.automations import AutomationCore, Posture
 from prefect.exceptions import ObjectNotFound
 
+from diewell import settings
+
 AUTOMATIONS_YAML = Path(__file__).resolve().parents[1] / "automations.yaml"
 BLOCK_PLACEHOLDER = "{{ notification_block }}"
-TEAMS_URL_ENV = "DIEWELL_TEAMS_WEBHOOK_URL"
-SENDGRID_KEY_ENV = "DIEWELL_SENDGRID_API_KEY"
+TEAMS_URL_ENV = settings.TEAMS_WEBHOOK_URL
+SENDGRID_KEY_ENV = settings.SENDGRID_API_KEY
 
 
 def automations(
@@ -90,7 +91,7 @@ def apply(
 
 
 def _secret_from_env(variable: str) -> str:
-    value = os.environ.get(variable, "").strip()
+    value = settings.text(variable) or ""
     if not value:
         raise ValueError(f"set {variable} in this shell first (it is not stored anywhere else)")
     return value

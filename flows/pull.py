@@ -17,7 +17,7 @@ from diewell.flows.tasks import pull_from_mesh, report_pull, survey_landing
 @flow(
     name="diewell-pull",
     log_prints=True,
-    timeout_seconds=support.flow_timeout(support.PULL_TIMEOUT_ENV, support.PULL_TIMEOUT_SECONDS),
+    timeout_seconds=support.flow_timeout(support.PULL_TIMEOUT),
 )
 def pull(config_path: str | None = None) -> dict[str, int]:
     """Pull new deliveries from the ICS's MESH mailbox and list what waits for the nightly load.

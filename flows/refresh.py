@@ -19,9 +19,7 @@ from diewell.flows.tasks import TaskSteps, count_quarantined, failure_reported, 
 @flow(
     name="diewell-refresh",
     log_prints=True,
-    timeout_seconds=support.flow_timeout(
-        support.REFRESH_TIMEOUT_ENV, support.REFRESH_TIMEOUT_SECONDS
-    ),
+    timeout_seconds=support.flow_timeout(support.REFRESH_TIMEOUT),
     task_runner=support.task_runner(),  # Prefect's threads, or $DIEWELL_DASK_ADDRESS's cluster
 )
 def refresh(

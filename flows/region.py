@@ -29,9 +29,7 @@ POLL_SECONDS = 5  # how often the flow asks whether the ICS runs have finished
 
 @flow(
     name="diewell-region",
-    timeout_seconds=support.flow_timeout(
-        support.REGION_TIMEOUT_ENV, support.REGION_TIMEOUT_SECONDS
-    ),
+    timeout_seconds=support.flow_timeout(support.REGION_TIMEOUT),
 )
 async def regional_refresh(config_path: str | None = None) -> str:
     """Refresh and publish every ICS of the region, then publish the regional release.

@@ -10,7 +10,6 @@ schedules.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
@@ -20,6 +19,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.utilities.templating import apply_values
 
+from diewell import settings
 from diewell.flows.pull import pull
 from diewell.flows.refresh import refresh
 from diewell.flows.region import regional_refresh
@@ -43,7 +43,7 @@ def deployments(prefect_yaml: Path = PREFECT_YAML) -> list[RunnerDeployment]:
                 name=d["name"],
                 description=d.get("description"),
                 tags=d.get("tags"),
-                parameters=apply_values(d.get("parameters", {}), dict(os.environ)),
+                parameters=apply_values(d.get("parameters", {}), dict(settings.every())),
                 schedules=[Cron(s["cron"], timezone=s.get("timezone")) for s in d["schedules"]],
                 concurrency_limit=ConcurrencyLimitConfig(**limit) if limit else None,
             )

@@ -30,26 +30,23 @@ from prefect.blocks.system import Secret
 from prefect.exceptions import ObjectNotFound
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from diewell import warehouse
+from diewell import settings, warehouse
 from diewell.config import Config, ConfigError, load_config
 from diewell.release import identity
 from diewell.sources.mesh import MeshPullError, MeshPullSummary
 from diewell.transforms.sender_text import sender_logger
+from diewell.warehouse import landing_files
 
 log = sender_logger("diewell.flows")
 
-CONFIG_ENV = "DIEWELL_CONFIG"  # the config path when a run is given none
+CONFIG_ENV = settings.CONFIG  # the config path when a run is given none
 CACHE_DIR = "cache"
 
 # Every flow has a time-out, so a run stuck on a read (a dead network share, a hung mailbox)
 # ends, and with it its hold on the warehouse. Set where the worker runs, in seconds.
-REFRESH_TIMEOUT_ENV = "DIEWELL_REFRESH_TIMEOUT_SECONDS"
-REFRESH_TIMEOUT_SECONDS = 4 * 60 * 60
-PULL_TIMEOUT_ENV = "DIEWELL_PULL_TIMEOUT_SECONDS"
-PULL_TIMEOUT_SECONDS = 30 * 60
-# the regional flow waits for every ICS's refresh (each up to REFRESH_TIMEOUT_SECONDS)
-REGION_TIMEOUT_ENV = "DIEWELL_REGION_TIMEOUT_SECONDS"
-REGION_TIMEOUT_SECONDS = 6 * 60 * 60
+REFRESH_TIMEOUT = settings.REFRESH_TIMEOUT
+PULL_TIMEOUT = settings.PULL_TIMEOUT
+REGION_TIMEOUT = settings.REGION_TIMEOUT  # waits for every ICS's refresh
 
 
 class WarehouseBusy(RuntimeError):
@@ -72,20 +69,20 @@ def load_secrets(config: Config) -> None:
     a missing block is not an error (the key file, or the check that follows, decides).
     """
     for name in config.secret_env_names():
-        if os.environ.get(name):
+        if settings.is_set(name):
             continue
         try:
             value = Secret.load(secret_block_name(name)).get()
         except (ValueError, ObjectNotFound):
             continue
         if value:
-            os.environ[name] = str(value)
+            settings.set_secret(name, str(value))
             log.info("%s set from the Prefect Secret block %s", name, secret_block_name(name))
 
 
 def checked_config(config_path: str | None, *, need_key: bool = True) -> Config:
     """The run's configuration, its secrets loaded; raise ConfigError saying what to fix."""
-    path = config_path or os.environ.get(CONFIG_ENV)
+    path = config_path or settings.text(CONFIG_ENV)
     if not path:
         raise ConfigError(
             f"no configuration file: give the run a config_path, or set {CONFIG_ENV} "
@@ -115,10 +112,8 @@ def key_problem(config: Config) -> str | None:
 # with the run, and the next run waited on it for ever.)
 LOCK_SUFFIX = ".lock"
 LOCK_POLL_SECONDS = 0.5  # how often a waiting run tries the lock again
-WAIT_LOG_ENV = "DIEWELL_WRITER_WAIT_LOG_SECONDS"
-WAIT_LOG_SECONDS = 60  # a waiting run says who holds the lock this often
-WAIT_TIMEOUT_ENV = "DIEWELL_WRITER_WAIT_TIMEOUT_SECONDS"
-WAIT_TIMEOUT_SECONDS = 6 * 60 * 60  # a run waiting for the warehouse gives up after this long
+WAIT_LOG = settings.WRITER_WAIT_LOG  # a waiting run says who holds the lock this often
+WAIT_TIMEOUT = settings.WRITER_WAIT_TIMEOUT  # a run waiting for the warehouse then gives up
 
 
 def writer_lock_path(config: Config) -> Path:
@@ -126,25 +121,12 @@ def writer_lock_path(config: Config) -> Path:
     return config.warehouse.with_name(config.warehouse.name + LOCK_SUFFIX)
 
 
-def _seconds_from_env(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {text[:40]!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be more than 0 seconds")
-    return value
-
-
-def flow_timeout(env_var: str, default: int) -> float:
+def flow_timeout(setting: tuple[str, float]) -> float:
     """A flow's time-out in seconds: the environment variable's value, else the default."""
-    return _seconds_from_env(env_var, default)
+    return settings.seconds(setting)
 
 
-DASK_ADDRESS_ENV = "DIEWELL_DASK_ADDRESS"  # a Dask scheduler, such as tcp://10.0.0.5:8786
+DASK_ADDRESS_ENV = settings.DASK_ADDRESS  # a Dask scheduler, such as tcp://10.0.0.5:8786
 
 
 def task_runner() -> TaskRunner:
@@ -152,7 +134,7 @@ def task_runner() -> TaskRunner:
     scheduler `$DIEWELL_DASK_ADDRESS` names, else Prefect's threads. Only the validation
     runs there (see ingest.ingest_landing); the loads stay in the flow's process, the one
     writer. The cluster's workers must see the landing folder at the same path."""
-    address = os.environ.get(DASK_ADDRESS_ENV, "").strip()
+    address = settings.text(DASK_ADDRESS_ENV) or ""
     if not address:
         return ThreadPoolTaskRunner()
     from prefect_dask import DaskTaskRunner
@@ -188,8 +170,8 @@ def one_writer(
     $DIEWELL_WRITER_WAIT_TIMEOUT_SECONDS, else 6 hours) ends the wait with WarehouseBusy;
     `log_every` (default $DIEWELL_WRITER_WAIT_LOG_SECONDS, else 60 s) spaces the waiting lines.
     """
-    wait_timeout = wait_timeout or _seconds_from_env(WAIT_TIMEOUT_ENV, WAIT_TIMEOUT_SECONDS)
-    log_every = log_every or _seconds_from_env(WAIT_LOG_ENV, WAIT_LOG_SECONDS)
+    wait_timeout = wait_timeout or settings.seconds(WAIT_TIMEOUT)
+    log_every = log_every or settings.seconds(WAIT_LOG)
     path = writer_lock_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+", encoding="utf-8") as f:
@@ -249,16 +231,10 @@ def warehouse_inputs(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     digest = hashlib.sha256()
     digest.update(identity.release_id(con, config).encode())
     digest.update(config.path.read_bytes())
-    for row in con.execute(
-        "SELECT file_id, sha256, status FROM landing_files "
-        "WHERE status IN ('loaded', 'superseded') ORDER BY file_id"
-    ).fetchall():
+    files, first_run = landing_files.history(con)
+    for row in files:
         digest.update(repr(row).encode())
-    # The run that first wrote this warehouse: by when it started writing, not by its id (an
-    # id is made when a flow starts, before it queues for the warehouse, so a run that queued
-    # may have the smaller id).
-    first_run = "SELECT run_id FROM meta_runs ORDER BY started_at, run_id LIMIT 1"
-    digest.update(repr(con.execute(first_run).fetchall()).encode())
+    digest.update(repr(first_run).encode())
     digest.update(f"{duckdb.__version__}|{pl.__version__}".encode())
     return digest.hexdigest()[:32]
 

@@ -19,7 +19,8 @@ import polars as pl
 import pytest
 
 from diewell.config import load_config
-from diewell.expectations.contracts import load_contract, validate_rows
+from diewell.expectations.contracts import load_contract
+from diewell.expectations.rules import validate_rows
 from diewell.synth import activity, alliances, synthesize
 from diewell.synth import parameters as P
 from diewell.synth.events import NO_DATE, Table

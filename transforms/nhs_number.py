@@ -75,11 +75,6 @@ def modulus11_expr(number: pl.Expr) -> pl.Expr:
     return ((check != 10) & (check == number % 10) & number.is_not_null()).fill_null(False)
 
 
-def valid_expr(normalised: pl.Expr) -> pl.Expr:
-    """Vectorised modulus 11 check over a normalised string column (null -> false)."""
-    return modulus11_expr(number_expr(normalised))
-
-
 def mask(value: str | None) -> str | None:
     """Mask an NHS number for a quarantine report: keep only the last two characters."""
     if value is None:

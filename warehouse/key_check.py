@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from diewell import settings
 from diewell.settings import ConfigError
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def check_key_fingerprint(con: duckdb.DuckDBPyConnection, config: Config, run_id
     if not hmac.compare_digest(recorded[0], fingerprint):
         source = (
             f"the environment variable {config.key_env}"
-            if os.environ.get(config.key_env)
+            if settings.secret(config.key_env)
             else f"the key file {config.key_file}"
         )
         raise KeyMismatch(

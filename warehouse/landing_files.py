@@ -32,7 +32,7 @@ class LandingIndex:
     Read once when the run starts (`read`) and kept up to date by each load after it commits
     (`record_load`): the run is the warehouse's one writer, so nothing else changes them, and
     a file's checks (byte-identical to its loaded delivery? which delivery does its volume
-    follow?) cost no query: at some 2 ms a query, two a file cost more than its rows' insert.
+    follow?) cost no query: two queries a file would cost more than its rows' insert.
     """
 
     def __init__(self, rows: list[tuple]) -> None:
@@ -79,3 +79,33 @@ class LandingIndex:
             if e[0] == d.period_end and e[4] == "loaded":
                 e[4] = "superseded"
         entries.append([d.period_end, file_id, d.name, rows_read, "loaded", sha])
+
+
+def quarantined_by_rule(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, int, int]]:
+    """(rule, rows, files) for the rows quarantined from this run's files, most rows first."""
+    return con.execute(
+        """
+        SELECT rule, count(*) AS row_count, count(DISTINCT file_id) AS files
+        FROM (
+            SELECT DISTINCT q.rule, q.file_id, q.row_number
+            FROM quarantine_rows q JOIN landing_files f ON f.file_id = q.file_id
+            WHERE f.run_id = ?
+        )
+        GROUP BY rule ORDER BY row_count DESC, rule
+        """,
+        [run_id],
+    ).fetchall()
+
+
+def history(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[tuple]]:
+    """What a warehouse holds, for a digest of its inputs: every loaded or superseded file
+    (id, checksum, status), and the run that first wrote it (by when it started writing, not by
+    its id: an id is made when a flow starts, before it queues for the warehouse)."""
+    files = con.execute(
+        "SELECT file_id, sha256, status FROM landing_files "
+        "WHERE status IN ('loaded', 'superseded') ORDER BY file_id"
+    ).fetchall()
+    first_run = con.execute(
+        "SELECT run_id FROM meta_runs ORDER BY started_at, run_id LIMIT 1"
+    ).fetchall()
+    return files, first_run

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
+from diewell.expectations.contracts import POLARS_TYPES, Contract
 from diewell.transforms.pseudonymise import PSEUDONYM_SQL
-from diewell.warehouse import staging_columns
-
-if TYPE_CHECKING:
-    pass
 
 
 def _now() -> dt.datetime:
@@ -23,8 +20,8 @@ def _now() -> dt.datetime:
 
 class WindowWrites:
     """A window's inserts, held and written a table at a time (one INSERT into landing_files,
-    into each staging table and into quarantine_rows, instead of three a file: each costs
-    some 2 ms whatever its size), all inside the window's transaction.
+    into each staging table and into quarantine_rows, instead of three a file: an INSERT
+    costs about the same whatever its size), all inside the window's transaction.
 
     Rows are held with their NHS number (NUMBER_TO_PSEUDONYMISE) and the INSERT turns it
     into person_id (transforms.pseudonymise.PSEUDONYM_SQL, the key's blocks as parameters):
@@ -124,3 +121,54 @@ def number_column(contract) -> str | None:
 def held_columns(contract) -> list[str]:
     """A held row's columns: staging's, with the NHS number in place of person_id."""
     return [NUMBER_TO_PSEUDONYMISE if c == "person_id" else c for c in staging_columns(contract)]
+
+
+# The DuckDB type of each Arrow type diewell stores (staging from the contract's types, the
+# publication tables from the output schema): one map.
+SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+    pa.timestamp("us"): "TIMESTAMP",
+}
+
+
+def sql_type_of_contract(column_type: str) -> str:
+    """The DuckDB type a contract column is staged as (its Polars type's Arrow type's)."""
+    arrow = pl.Series([], dtype=POLARS_TYPES[column_type]).to_arrow().type
+    return SQL_TYPES[arrow]
+
+
+def staging_table(extract: str) -> str:
+    return f"stg_{extract}"
+
+
+def staging_ddl(contract: Contract) -> str:
+    """CREATE TABLE for an extract's staging table: the contract's columns, typed, NHS number pseudonymised."""
+    cols = [
+        "file_id BIGINT NOT NULL",
+        "row_number BIGINT NOT NULL",
+        "provider VARCHAR NOT NULL",
+        "period_end DATE NOT NULL",
+    ]
+    for c in contract.columns:
+        if c.type == "nhs_number":
+            cols.append("person_id VARCHAR")
+        else:
+            cols.append(f"{c.name} {sql_type_of_contract(c.type)}")
+    body = ",\n    ".join(cols)
+    return f"CREATE TABLE IF NOT EXISTS {staging_table(contract.extract)} (\n    {body}\n);"
+
+
+def staging_columns(contract: Contract) -> list[str]:
+    return ["file_id", "row_number", "provider", "period_end"] + [
+        "person_id" if c.type == "nhs_number" else c.name for c in contract.columns
+    ]
+
+
+def staging_column(contract: Contract, column: str) -> str:
+    """A contract column's name in staging and core: an NHS number becomes person_id."""
+    return "person_id" if contract.column(column).type == "nhs_number" else column

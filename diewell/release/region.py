@@ -25,10 +25,13 @@ from pathlib import Path
 import polars as pl
 
 from diewell import __version__, permissions
-from diewell.release import publish
+from diewell.release import audit, audit_rules, control, promote, publish
+from diewell.release import files as release_files
+from diewell.release import schema as release_schema
 from diewell.release.identity import code_digest
 from diewell.transforms.regional import combine_ics_releases
 from diewell.transforms.sender_text import sender_logger
+from diewell.warehouse.indicators import schema as output_schema
 
 log = sender_logger("diewell.release.region")
 
@@ -85,19 +88,19 @@ def require_every_ics_completed(runs: list[tuple[str, str, str | None, bool]]) -
 
 def read_ics_release(source: IcsSource) -> IcsRelease:
     """The ICS's current release: its manifest and its indicator rows."""
-    current = source.outputs / publish.CURRENT
-    manifest_path = current / publish.MANIFEST_FILE
+    current = source.outputs / promote.CURRENT
+    manifest_path = current / release_files.MANIFEST_FILE
     if not manifest_path.is_file():
         raise RegionError(
             f"{source.deployment}: no current release in {source.outputs} (it has published nothing)"
         )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("schema_version") != publish.SCHEMA_VERSION:
+    if manifest.get("schema_version") != output_schema.SCHEMA_VERSION:
         raise RegionError(
             f"{source.deployment}: its release {manifest.get('run_id')} has schema "
-            f"{manifest.get('schema_version')}, this code publishes {publish.SCHEMA_VERSION}"
+            f"{manifest.get('schema_version')}, this code publishes {output_schema.SCHEMA_VERSION}"
         )
-    rows = pl.from_arrow(publish.read_indicators(current.resolve()))
+    rows = pl.from_arrow(release_files.read_indicators(current.resolve()))
     return IcsRelease(source.deployment, manifest, rows)
 
 
@@ -130,12 +133,12 @@ def publish_region(
     """
     run_id = region_release_id(config, releases)
     outputs = config.outputs
-    if (outputs / publish.RELEASES / run_id).is_dir():
+    if (outputs / promote.RELEASES / run_id).is_dir():
         log.info("regional release %s already published: current points at it", run_id)
-        publish.point_current_at(outputs, run_id)
-        return outputs / publish.RELEASES / run_id
+        promote.point_current_at(outputs, run_id)
+        return outputs / promote.RELEASES / run_id
     exact = regional_rows(config, releases)
-    published = publish.controlled_rows(exact, config.suppress_up_to, config.round_to, run_id)
+    published = control.controlled_rows(exact, config.suppress_up_to, config.round_to, run_id)
     flow_runs = flow_runs or {}
     ics = [
         {
@@ -150,11 +153,11 @@ def publish_region(
     ]
 
     def write(staging: Path) -> None:
-        with publish.rows_in_duckdb(published) as con:
-            files, catalogue_rows = publish.write_release_files(staging, con)
+        with control.rows_in_duckdb(published) as con:
+            files, catalogue_rows = release_files.write_release_files(staging, con)
         manifest = {
-            "schema_version": publish.SCHEMA_VERSION,
-            "schema_fingerprint": publish.schema_fingerprint(),
+            "schema_version": output_schema.SCHEMA_VERSION,
+            "schema_fingerprint": release_schema.schema_fingerprint(),
             "run_id": run_id,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "diewell_version": __version__,
@@ -165,21 +168,21 @@ def publish_region(
                 "indicators_suppressed": int(published["suppressed"].sum()),
                 "indicator_catalogue": catalogue_rows,
             },
-            "disclosure": publish.disclosure_settings(config.suppress_up_to, config.round_to),
-            "parquet": publish.parquet_settings(),
+            "disclosure": control.disclosure_settings(config.suppress_up_to, config.round_to),
+            "parquet": release_files.parquet_settings(),
             "schemas": {
-                "indicators": publish.INDICATORS_SCHEMA_PATH.name,
-                "indicator_catalogue": publish.CATALOGUE_SCHEMA_PATH.name,
+                "indicators": output_schema.INDICATORS_SCHEMA_PATH.name,
+                "indicator_catalogue": output_schema.CATALOGUE_SCHEMA_PATH.name,
             },
             "files": files,
         }
-        publish.write_manifest(staging, manifest)
+        release_files.write_manifest(staging, manifest)
 
-    def check(staging: Path) -> publish.AuditSummary:
-        return publish.audit_release(
+    def check(staging: Path) -> audit.AuditSummary:
+        return audit.audit_release(
             staging,
             run_id,
-            exact=publish.ExactRows.of_frame(exact, "the sums of the ICS releases"),
+            exact=audit_rules.ExactRows.of_frame(exact, "the sums of the ICS releases"),
             threshold=config.suppress_up_to,
             multiple=config.round_to,
         )

@@ -36,21 +36,9 @@ sender's own name escaped beside it (`mesh_file_name`).
 
 from __future__ import annotations
 
-import datetime as dt
-import fcntl
-import hashlib
-import json
-import os
-import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-from mesh_client import MeshClient
-
-from diewell.settings import ConfigError
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from diewell.config import Config, MeshSettings
@@ -59,55 +47,30 @@ from diewell.expectations.files import (
     FileRejected,
     is_plain_name,
     parse_file_name,
-    sha256_of,
     shown_name,
+)
+from diewell.sources.mesh_client import (
+    ClientFactory,
+    MeshConfigError,
+    MeshMailbox,
+    MeshMessage,
+    mesh_client_for,
+)
+from diewell.sources.mesh_files import (
+    LOCK_NAME,
+    exclusive,
+    now,
+    remove_stale_parts,
+    write_landed,
+    write_rejected,
 )
 from diewell.transforms.sender_text import sender_logger
 
 log = sender_logger("diewell.sources.mesh")
 
-READ_BLOCK = 1 << 20  # bytes read from the message stream at a time
-LOCK_NAME = ".mesh-pull.lock"
-PART_PREFIX = ".mesh-"
-PART_SUFFIX = ".part"
-
-
-class MeshConfigError(ConfigError):
-    """The mesh section or the environment variables it names are missing or unusable."""
-
 
 class MeshPullError(RuntimeError):
     """The mailbox could not be polled at all (unreachable, refused, or a pull already running)."""
-
-
-class MeshMessage(Protocol):
-    """What the pull needs of a received message (mesh_client.Message fits)."""
-
-    message_type: str | None
-    sender: str | None
-    filename: str | None
-    subject: str | None
-
-    def read(self, n: int | None = None) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
-class MeshMailbox(Protocol):
-    """What the pull needs of a MESH client (mesh_client.MeshClient fits)."""
-
-    def handshake(self) -> object: ...
-
-    def list_messages(self) -> list[str]: ...
-
-    def retrieve_message(self, message_id: str) -> MeshMessage: ...
-
-    def acknowledge_message(self, message_id: str) -> None: ...
-
-    def close(self) -> None: ...
-
-
-ClientFactory = Callable[["MeshSettings"], MeshMailbox]
 
 
 @dataclass
@@ -197,53 +160,6 @@ class MeshPullSummary:
             )
 
 
-def mesh_client_for(settings: MeshSettings, environ: Mapping[str, str] | None = None) -> MeshClient:
-    """A mesh_client.MeshClient for the configured mailbox, secrets read from the environment.
-
-    This is the default `client_factory` of `pull_from_mesh`.
-    """
-    env = os.environ if environ is None else environ
-    password = _required_env(env, settings.password_env, "the MESH mailbox password")
-    shared_key = _required_env(env, settings.shared_key_env, "the MESH environment's shared key")
-    cert_path = env.get(settings.client_cert_env) or None
-    key_path = env.get(settings.client_key_env) or None
-    if bool(cert_path) != bool(key_path):
-        raise MeshConfigError(
-            f"set both {settings.client_cert_env} (client certificate) and "
-            f"{settings.client_key_env} (its private key), or neither"
-        )
-    ca_path = env.get(settings.ca_cert_env) or None
-    for var, value in (
-        (settings.client_cert_env, cert_path),
-        (settings.client_key_env, key_path),
-        (settings.ca_cert_env, ca_path),
-    ):
-        if value and not Path(value).is_file():
-            raise MeshConfigError(f"{var} names {value}, which is not a file")
-    if settings.url.lower().startswith("https://") and not cert_path:
-        log.warning(
-            "MESH client certificate not set (%s/%s); the live MESH service requires one",
-            settings.client_cert_env,
-            settings.client_key_env,
-        )
-    return MeshClient(
-        settings.url,
-        settings.mailbox,
-        password,
-        shared_key=shared_key.encode("utf-8"),
-        cert=(cert_path, key_path) if cert_path else None,
-        verify=ca_path,
-        application_name="diewell",
-    )
-
-
-def _required_env(env: Mapping[str, str], name: str, what: str) -> str:
-    value = env.get(name)
-    if not value:
-        raise MeshConfigError(f"{what} is not set: put it in the environment variable {name}")
-    return value
-
-
 def pull_from_mesh(
     config: Config,
     *,
@@ -278,14 +194,14 @@ def pull_from_mesh(
             "a file's provider would rest on its name alone, so any mailbox could deliver as "
             "any provider"
         )
-    run_id = run_id or "mesh-" + _now().strftime("%Y%m%dT%H%M%SZ")
+    run_id = run_id or "mesh-" + now().strftime("%Y%m%dT%H%M%SZ")
     factory = client_factory or mesh_client_for
     summary = MeshPullSummary(mailbox=settings.mailbox, run_id=run_id)
 
     config.landing.mkdir(parents=True, exist_ok=True)
-    with _exclusive(config.landing / LOCK_NAME):
+    with exclusive(config.landing / LOCK_NAME):
         for folder in (config.landing, config.rejected):
-            _remove_stale_parts(folder)
+            remove_stale_parts(folder)
         client = factory(settings)
         try:
             try:
@@ -350,11 +266,11 @@ def _take(
             try:
                 _check_contract(config, settings, name, sender)
             except FileRejected as rejection:
-                outcome = _write_rejected(
+                outcome = write_rejected(
                     config, message, message_id, sender, name, rejection, run_id
                 )
             else:
-                outcome = _write_landed(config, message, message_id, sender, name)
+                outcome = write_landed(config, message, message_id, sender, name)
     except Exception as exc:
         return _failed(message_id, sender, "write", exc)
     finally:
@@ -442,179 +358,4 @@ def _check_contract(
         )
 
 
-def _write_landed(
-    config: Config, message: MeshMessage, message_id: str, sender: str | None, name: str
-) -> MeshMessageOutcome:
-    target = config.landing / name
-    if target.parent != config.landing:  # _check_contract refuses such names; be sure
-        raise ValueError("a landing file name must not hold a folder path")
-    part, sha, size = _stream_to_part(message, config.landing, message_id)
-    outcome = MeshMessageOutcome(
-        message_id, "landed", sender=sender, file_name=name, path=target, size=size, sha256=sha
-    )
-    if os.path.lexists(target):
-        if target.is_file() and not target.is_symlink() and sha256_of(target) == sha:
-            part.unlink()
-            outcome.status = "already_landed"
-            log.info("MESH message %s: %s already landed; acknowledging", message_id, name)
-            return outcome
-        outcome.replaced_unprocessed = True
-        log.warning(
-            "MESH message %s: %s replaces a different delivery of that name not yet ingested",
-            message_id,
-            name,
-        )
-    _commit(part, target)
-    log.info("MESH message %s landed as %s (%d bytes)", message_id, name, size)
-    return outcome
-
-
-def _write_rejected(
-    config: Config,
-    message: MeshMessage,
-    message_id: str,
-    sender: str | None,
-    name: str | None,
-    rejection: FileRejected,
-    run_id: str,
-) -> MeshMessageOutcome:
-    folder = config.rejected
-    part, sha, size = _stream_to_part(message, folder, message_id)
-    target = folder / _safe_name(name, message_id)
-    if os.path.lexists(target) and not _holds(target, sha):
-        target = target.with_name(f"{target.stem}.{sha[:12]}{target.suffix}")
-    if _holds(target, sha):
-        part.unlink()  # the same bytes were written before (a crash before acknowledging)
-    else:
-        _commit(part, target)
-    # Reprocess may move the file back under its recorded name: only ever a plain one.
-    recorded = name if name is not None and is_plain_name(name) else target.name
-    detail = {
-        "file_name": recorded,
-        "sha256": sha,
-        "rule": rejection.rule,
-        "reason": rejection.reason,
-        "run_id": run_id,
-        "rejected_at": _now().isoformat(timespec="seconds"),
-        "source": "mesh",
-        "mesh_message_id": message_id,
-        "mesh_sender": sender,
-        "stored_as": target.name,
-    }
-    if name is not None and recorded != name:
-        detail["mesh_file_name"] = shown_name(name)
-    _write_text_durably(Path(f"{target}.reason.json"), json.dumps(detail, indent=2) + "\n")
-    _write_text_durably(
-        Path(f"{target}.reason.txt"),
-        f"{recorded} was rejected whole and nothing of it was loaded.\n"
-        f"Reason ({rejection.rule}): {rejection.reason}\n"
-        f"It arrived as MESH message {message_id} from mailbox {sender or 'unknown'}, "
-        "which has been acknowledged.\n",
-    )
-    log.warning(
-        "MESH message %s from %s rejected (%s); stored as %s",
-        message_id,
-        sender or "an unknown mailbox",
-        rejection.rule,
-        target.name if FILE_NAME.match(target.name) else "a sanitised name",
-    )
-    return MeshMessageOutcome(
-        message_id,
-        "rejected",
-        sender=sender,
-        file_name=target.name,
-        path=target,
-        size=size,
-        sha256=sha,
-        rule=rejection.rule,
-        reason=rejection.reason,
-    )
-
-
-def _holds(target: Path, sha: str) -> bool:
-    """True when target is a regular file (not a link) holding the bytes with this checksum."""
-    return target.is_file() and not target.is_symlink() and sha256_of(target) == sha
-
-
-def _safe_name(name: str | None, message_id: str) -> str:
-    """A file name safe to create in the rejected folder, whatever the message called itself."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name or "")[:120].lstrip(".")
-    return cleaned or f"{re.sub(r'[^A-Za-z0-9]', '_', message_id)}.dat"
-
-
 # --- durable files ------------------------------------------------------------------------
-
-
-def _part_path(folder: Path, message_id: str) -> Path:
-    return folder / f"{PART_PREFIX}{re.sub(r'[^A-Za-z0-9_-]', '_', message_id)}{PART_SUFFIX}"
-
-
-def _stream_to_part(message: MeshMessage, folder: Path, message_id: str) -> tuple[Path, str, int]:
-    """Stream the message into a hidden temporary file in folder; fsync it; return path, sha, size."""
-    folder.mkdir(parents=True, exist_ok=True)
-    part = _part_path(folder, message_id)
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with part.open("wb") as f:
-            while True:
-                block = message.read(READ_BLOCK)
-                if not block:
-                    break
-                f.write(block)
-                digest.update(block)
-                size += len(block)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    return part, digest.hexdigest(), size
-
-
-def _commit(part: Path, target: Path) -> None:
-    os.replace(part, target)
-    _fsync_dir(target.parent)
-
-
-def _write_text_durably(target: Path, text: str) -> None:
-    part = target.with_name(f"{PART_PREFIX}{target.name}{PART_SUFFIX}")
-    with part.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    _commit(part, target)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_stale_parts(folder: Path) -> None:
-    """Temporary files a crashed pull left behind (safe: we hold the pull lock)."""
-    if folder.is_dir():
-        for part in folder.glob(f"{PART_PREFIX}*{PART_SUFFIX}"):
-            part.unlink(missing_ok=True)
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    with lock_path.open("a") as lock:
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MeshPullError(
-                f"another MESH pull is running on {lock_path.parent} (it holds {lock_path.name})"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -1,18 +1,13 @@
 """The run's GX Data Docs, built by a low-priority process started when ingest starts.
 
-Importing GX takes some 3 s of CPU in a fresh process (its expectations, checkpoint actions,
-fluent datasources, pandas), whatever the run's size: 6-9% of a 1M-person run. Ingest leaves
-part of the two cores idle (its validation threads and the load contend for the interpreter:
-1.1-1.3 cores busy on average), so this process, started with ingest at the lowest CPU
-priority (nice 19: a weight of 15 against the run's 1,024 when both want a core), imports GX
-on those idle cycles while the files load, then makes what the pages need before the run
-has any result (`validation_report.DataDocsSite`: the suites and their pages). When ingest
-has finished, `record_run` hands it the run's findings and waits for the pages, which
-`DataDocsSite.build` renders exactly as it would in the run's own process. At 1M people the
-report fell from 4.4-4.6 s to 1.6-1.8 s of the run, and the run did not get longer
-(benchmarks/README.md, "The Data Docs' own process"). A run of fewer than 64 MiB of files
-builds its pages itself (ingest.DATA_DOCS_APART_FROM_BYTES): it is over before GX could be
-imported beside it.
+Importing GX costs seconds of CPU in a fresh process, whatever the run's size, and ingest
+leaves part of the two cores idle. So this process, started with ingest at the lowest CPU
+priority (nice 19), imports GX on those idle cycles while the files load, then makes what the
+pages need before the run has any result (`validation_report.DataDocsSite`: the suites and
+their pages). When ingest has finished, `record_run` hands it the run's findings and waits for
+the pages, which `DataDocsSite.build` renders exactly as it would in the run's own process
+(the figures: benchmarks/README.md, "The Data Docs' own process"). A run of fewer than 64 MiB
+of files builds its pages itself (sources.ingest.DATA_DOCS_APART_FROM_BYTES).
 
 It is the run's process in every other way: the same interpreter, environment (less the
 secrets it does not need: the key, the MESH password) and suites (`$DIEWELL_SUITES_DIR` set
@@ -38,8 +33,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
+from diewell import settings
 from diewell.transforms.sender_text import sender_logger
 
 if TYPE_CHECKING:
@@ -99,7 +96,10 @@ class DataDocsProcess:
             return validation_report.build_data_docs(config, run_id, validated, **settings)
         try:
             run_settings = {k: v for k, v in settings.items() if k != "index_results"}
-            pickle.dump(("run", run_id, validated, run_settings), child.stdin, protocol=5)
+            # Plain namespaces, not the run's own classes: the child imports nothing of the
+            # parts that call it (no import cycle through pickle).
+            plain = [SimpleNamespace(**vars(o)) for o in validated]
+            pickle.dump(("run", run_id, plain, run_settings), child.stdin, protocol=5)
             child.stdin.close()
         except (BrokenPipeError, OSError):
             code = _stopped(child, at_once=True)
@@ -140,7 +140,7 @@ def _environment(config: Config) -> dict[str, str]:
     """The run's environment without its secrets (the key, the MESH password): the pages
     need none of them."""
     secrets = set(config.secret_env_names())
-    return {name: value for name, value in os.environ.items() if name not in secrets}
+    return settings.without(secrets)
 
 
 def _stopped(child: subprocess.Popen, at_once: bool) -> int | None:

@@ -15,9 +15,8 @@ At the end of each ingest run `record_run`:
    files (every rejected one first), with their providers and outcomes, are in the page's
    info, which names the quality page that lists them all; and an index of the newest
    `INDEX_RESULTS` results.
-   (A page per file cost GX some 40 ms a file, more than the rest of a first load; a page per
-   provider and extract still grew with the ICS: 155 pages, 7.5 s of a 77 s run at benchmark
-   size S. The providers' view, a page per run and provider, is the quality pages.)
+   (Not a page per file, nor per provider and extract: those grew with the ICS and cost more
+   than the load; the providers' view, a page per run and provider, is the quality pages.)
 
 A Data Docs failure fails the run after everything is committed: the warehouse holds the
 loaded rows, the quarantine and the summary, the results are stored, and the next run
@@ -43,17 +42,15 @@ something new) fails, loudly, like any Data Docs failure.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import re
-import shutil
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-import polars as pl
 
+from diewell.expectations.report.offline import make_offline
 from diewell.expectations.report.quality import quality_run_page, render_quality_pages
+from diewell.expectations.report.summary import SHOWN_PER_RULE, write_summary
 from diewell.transforms.sender_text import for_html, sender_logger
 
 if TYPE_CHECKING:
@@ -64,59 +61,7 @@ log = sender_logger("diewell.validation")
 SITE_NAME = "diewell"
 BATCH = "all_providers"  # a result's batch: every provider's files of its extract in the run
 INDEX_RESULTS = 200  # results the index lists, newest first (some 14 runs of every extract)
-SHOWN_PER_RULE = 20  # offending (masked) values per rule kept by ingest and shown on a GX page
 FILES_LISTED = 100  # files a GX result names (rejected first); the quality pages list them all
-
-VENDOR = Path(__file__).resolve().parent / "gx_vendor"
-VENDOR_IN_SITE = "static/vendor"  # where the vendored files go in data_docs/
-# Every address GX's Data Docs templates load a style or script from, and the vendored file
-# (validation_report_vendor/README.md: same package, same version) that replaces it.
-CDN_ASSETS = {
-    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": (
-        "bootstrap-4.3.1/dist/css/bootstrap.min.css"
-    ),
-    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": (
-        "bootstrap-4.3.1/dist/js/bootstrap.min.js"
-    ),
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": (
-        "bootstrap-table-1.19.1/dist/bootstrap-table.min.css"
-    ),
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": (
-        "bootstrap-table-1.19.1/dist/bootstrap-table.min.js"
-    ),
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.min.js": (
-        "bootstrap-table-1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js"
-    ),
-    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.min.css": (
-        "bootstrap-table-1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css"
-    ),
-    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.css": (
-        "bootstrap-table-1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css"
-    ),
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/"
-    "bootstrap-datepicker.min.css": "bootstrap-datepicker-1.9.0/dist/css/bootstrap-datepicker.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/"
-    "bootstrap-datepicker.min.js": "bootstrap-datepicker-1.9.0/dist/js/bootstrap-datepicker.min.js",
-    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/"
-    "bootstrap-prefers-dark.css": "forevolve-bootstrap-dark-1.1.0/dist/css/bootstrap-prefers-dark.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
-        "fortawesome-fontawesome-free-6.6.0/css/all.min.css"
-    ),
-    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1/dist/jquery.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": (
-        "popper.js-1.12.9/dist/umd/popper.min.js"
-    ),
-    "https://cdn.jsdelivr.net/npm/vega@5": "vega-5.33.1/build/vega.min.js",
-    "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite-5.23.0/build/vega-lite.min.js",
-    "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed-6.29.0/build/vega-embed.min.js",
-}
-# The GX logo on GX's web-asset bucket (no package anywhere): GX copies the same picture
-# into static/images/, so the pages show that one.
-GX_WEB_ASSETS = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
-LOCAL_LOGO = "static/images/logo-long.png"
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -164,90 +109,6 @@ def record_run(
         data_docs.build(config, run_id, validated, settings)
     else:
         build_data_docs(config, run_id, validated, **settings)
-
-
-def summary_rows(run_id: str, outcomes) -> list[dict]:
-    groups: dict[tuple, dict] = {}
-    for o in outcomes:
-        g = groups.setdefault(
-            (o.provider, o.extract),
-            {
-                "run_id": run_id,
-                "provider": o.provider,
-                "extract": o.extract,
-                "files": 0,
-                "files_loaded": 0,
-                "files_unchanged": 0,
-                "files_rejected": 0,
-                "files_superseded": 0,
-                "rows_read": 0,
-                "rows_loaded": 0,
-                "rows_quarantined": 0,
-                "rows_filtered": 0,
-                "quarantined_by_rule": Counter(),
-                "rejected_by_rule": Counter(),
-                "filtered_by_reason": Counter(),
-            },
-        )
-        g["files"] += 1
-        g[f"files_{o.status}"] += 1
-        if o.status == "loaded":
-            g["rows_read"] += o.rows_read
-            g["rows_loaded"] += o.rows_loaded
-            g["rows_quarantined"] += o.rows_quarantined
-            g["rows_filtered"] += o.rows_filtered
-            g["quarantined_by_rule"].update(o.quarantined_by_rule)
-            g["filtered_by_reason"].update(o.filtered_by_reason)
-        elif o.status == "rejected":
-            g["rejected_by_rule"][o.rule] += 1
-    rows = []
-    for g in groups.values():
-        g["quarantined_by_rule"] = dict(sorted(g["quarantined_by_rule"].items()))
-        g["rejected_by_rule"] = dict(sorted(g["rejected_by_rule"].items()))
-        g["filtered_by_reason"] = dict(sorted(g["filtered_by_reason"].items()))
-        rows.append(g)
-    return sorted(rows, key=lambda r: (r["provider"] or "", r["extract"] or ""))
-
-
-def write_summary(con: duckdb.DuckDBPyConnection, run_id: str, outcomes) -> None:
-    """Replace the run's rows of meta_validation_summary (a re-run of ingest rewrites them)."""
-    rows = summary_rows(run_id, outcomes)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM meta_validation_summary WHERE run_id = ?", [run_id])
-        for r in rows:
-            con.execute(
-                "INSERT INTO meta_validation_summary (run_id, provider, extract, files, "
-                "files_loaded, files_unchanged, files_rejected, rows_read, rows_loaded, "
-                "rows_quarantined, quarantined_by_rule, rejected_by_rule, files_superseded, "
-                "rows_filtered, filtered_by_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "MAP(?::VARCHAR[], ?::BIGINT[]), MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, "
-                "MAP(?::VARCHAR[], ?::BIGINT[]))",
-                [
-                    r["run_id"],
-                    r["provider"],
-                    r["extract"],
-                    r["files"],
-                    r["files_loaded"],
-                    r["files_unchanged"],
-                    r["files_rejected"],
-                    r["rows_read"],
-                    r["rows_loaded"],
-                    r["rows_quarantined"],
-                    list(r["quarantined_by_rule"]),
-                    list(r["quarantined_by_rule"].values()),
-                    list(r["rejected_by_rule"]),
-                    list(r["rejected_by_rule"].values()),
-                    r["files_superseded"],
-                    r["rows_filtered"],
-                    list(r["filtered_by_reason"]),
-                    list(r["filtered_by_reason"].values()),
-                ],
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _context(config: Config, index_results: int):
@@ -362,7 +223,7 @@ class DataDocsSite:
             ValidationResultIdentifier,
         )
 
-        from diewell.expectations import gx_suites as suites
+        from diewell.expectations import gx_results
 
         config = self.config
         groups: dict[str, list] = defaultdict(list)
@@ -374,7 +235,7 @@ class DataDocsSite:
         held_back_page = quality_run_page(config, run_id).relative_to(config.outputs.parent)
         keys = []
         for done, (extract, outcomes) in enumerate(sorted(groups.items()), 1):
-            result = suites.validation_result(
+            result = gx_results.validation_result(
                 self.suites[extract],
                 files=[_file_findings(o) for o in outcomes],
                 run_id=run_id,
@@ -410,7 +271,7 @@ class DataDocsSite:
 def _file_findings(o):
     """A validated file's findings for its provider's GX result; every text a sender wrote
     (its name, offending values, reasons) escaped (`sender_text`) before GX sees it."""
-    from diewell.expectations.gx_suites import FileFindings
+    from diewell.expectations.gx_results import FileFindings
 
     v = o.validation
     return FileFindings(
@@ -426,119 +287,4 @@ def _file_findings(o):
     )
 
 
-# Each pattern starts with literal text, which the regex engine scans for quickly (a page is
-# some 50 kB): an address in quotes, the attribute's name checked before it.
-_NETWORK_ATTR = re.compile(r'="(https?://[^"]*)"')
-_NEWSLETTER = re.compile(
-    r'<footer>\s*<p>Stay current on everything GX[^<]*<a href="[^"]*">[^<]*</a></p>\s*</footer>'
-)
-_WEB_LINK = re.compile(r'<a href="https?://[^"]*">([^<]*)</a>')
-_SRI = re.compile(r' integrity="sha\d+-[^"]*" crossorigin="anonymous"')
-_FAVICON = re.compile(r'href="(?:\./|(?:\.\./)*)static/images/favicon\.ico"')
-_GX_LOGO_URL = re.compile(r"url\('" + re.escape(GX_WEB_ASSETS) + r"[^']*'\)")
-_ADDRESS = re.compile(r"https?://")
-_LOADS_IT = re.compile(r'(?:src|href)\s*=\s*[\'"]?\s*$|url\(\s*[\'"]?\s*$')  # just before it
-HEAD_BYTES = 4096  # GX's pages load their assets at the top: a page made offline has no
 # address there, so the rest of a page already rewritten is never read again
-
-
-def _vendor_into(site: Path) -> None:
-    """Copy the vendored files to `static/vendor/` in the site (each only when it changed)."""
-    for source in VENDOR.rglob("*"):
-        if not source.is_file():
-            continue
-        target = site / VENDOR_IN_SITE / source.relative_to(VENDOR)
-        stat = source.stat()
-        try:
-            current = target.stat()
-            if (current.st_size, current.st_mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-                continue
-        except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-
-
-def offline_text(text: str, up: str) -> str:
-    """A GX page (or stylesheet) with every address outside the machine replaced by a path to
-    the vendored copy, `up` ("../" once per folder below the site's root) leading back to
-    the root. Only GX's own markup is touched: a sender's text is HTML-escaped before GX
-    sees it (`sender_text`), so it holds no `src="...` to match."""
-
-    def local(match: re.Match) -> str:
-        url = match.group(1)
-        if not match.string.endswith((" src", " href"), 0, match.start()):
-            return match.group(0)
-        if url in CDN_ASSETS:
-            return f'="{up}{VENDOR_IN_SITE}/{CDN_ASSETS[url]}"'
-        if url.startswith(GX_WEB_ASSETS + "logo-long.png"):
-            return f'="{up}{LOCAL_LOGO}"'
-        return match.group(0)
-
-    text = _NETWORK_ATTR.sub(local, text)
-    text = _SRI.sub("", text)  # a browser refuses a CORS fetch of a file:// script
-    text = _NEWSLETTER.sub("", text)
-    text = _WEB_LINK.sub(r"\1", text)  # a link to GX's website: its words, as plain text
-    text = _GX_LOGO_URL.sub(f"url('{up}{LOCAL_LOGO}')", text)
-    # GX writes the icon's path one folder short on validation pages
-    return _FAVICON.sub(f'href="{up}static/images/favicon.ico"', text)
-
-
-def network_reference(text: str) -> int | None:
-    """Where the first address outside the machine in a `src`, an `href` or a CSS `url()`
-    starts, or None (an address in plain text, or escaped, is no load)."""
-    for found in _ADDRESS.finditer(text):
-        if _LOADS_IT.search(text, max(0, found.start() - 12), found.start()):
-            return found.start()
-    return None
-
-
-def make_offline(site: Path) -> None:
-    """Vendor the site's styles and scripts and point every page and GX stylesheet at them.
-
-    Pages already rewritten (nothing outside the machine in their head) are skipped after
-    reading their first few kilobytes, so a rebuild costs in proportion to its new pages; a
-    page left from before this rewrite, or one GX wrote again, is rewritten. Raises when an
-    address outside the machine is left: a GX release that loads something new fails loudly
-    instead of leaving pages that fail offline."""
-    _vendor_into(site)
-    files = [*site.rglob("*.html"), *(site / "static" / "styles").glob("*.css")]
-    for path in files:
-        with path.open("rb") as f:
-            head = f.read(HEAD_BYTES)
-        if b"http://" not in head and b"https://" not in head and path.suffix == ".html":
-            continue
-        text = path.read_text(encoding="utf-8")
-        depth = len(path.relative_to(site).parts) - 1
-        offline = offline_text(text, "../" * depth)
-        left = network_reference(offline)
-        if left is not None:
-            raise ValueError(
-                f"a Data Docs file ({path.relative_to(site).as_posix()}) still loads from the "
-                f"network: {offline[max(0, left - 20) : left + 100]!r}"
-            )
-        if offline != text:
-            partial = path.with_name(path.name + ".partial")
-            partial.write_text(offline, encoding="utf-8")
-            os.replace(partial, path)
-
-
-def quarantine_by_rule(findings: pl.DataFrame, shown: int) -> dict:
-    """Per (rule, column): rows failing, and the first `shown` (masked) values, their row
-    numbers and the messages saying what to fix."""
-    if not findings.height:
-        return {}
-    grouped = findings.group_by("rule", "column", maintain_order=True).agg(
-        pl.col("row_number").n_unique().alias("n"),
-        pl.col("value").head(shown).alias("values"),
-        pl.col("row_number").head(shown).alias("rows"),
-        pl.col("message").head(shown).alias("messages"),
-    )
-    out: dict = defaultdict(dict)
-    for r in grouped.iter_rows(named=True):
-        out[(r["rule"], r["column"])] = {
-            "n": r["n"],
-            "values": r["values"],
-            "rows": r["rows"],
-            "messages": r["messages"],
-        }
-    return dict(out)

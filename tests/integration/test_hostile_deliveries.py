@@ -21,7 +21,7 @@ from diewell import warehouse
 from diewell.config import load_config
 from diewell.expectations.files import FileRejected, sha256_of
 from diewell.expectations.validate import Validated
-from diewell.sources import ingest
+from diewell.sources import ingest, load
 from diewell.sources import landing as landing_folder
 from diewell.sources.ingest import ingest_landing
 from diewell.warehouse.landing_files import LandingIndex
@@ -185,7 +185,7 @@ def test_a_failure_inside_a_window_rolls_the_whole_window_back(tmp_path, pseudo_
         for name in (GOOD, "deaths_QXX_20241231.csv")
     ]
     refused = FileRejected("empty_file", "the file is zero bytes")
-    real_record = ingest._record_rejection
+    real_record = load._record_rejection
 
     def cannot_store(*args):
         raise duckdb.ConversionException("the warehouse cannot store this record")
@@ -197,7 +197,7 @@ def test_a_failure_inside_a_window_rolls_the_whole_window_back(tmp_path, pseudo_
         landing = LandingIndex.read(con)
         validated = {window[1]: Validated(sha="", rejection=refused)}
         with pytest.raises(duckdb.ConversionException):
-            ingest.load_files(con, config, window, validated, "run-1", set(), landing)
+            load.load_files(con, config, window, validated, "run-1", set(), landing)
         monkeypatch.setattr(ingest, "_record_rejection", real_record)
         assert con.execute("SELECT count(*) FROM landing_files").fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM stg_apc_spells").fetchall() == [(0,)]

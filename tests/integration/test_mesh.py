@@ -30,7 +30,8 @@ from mesh_client import MeshClient
 
 from diewell.config import load_config
 from diewell.expectations.files import is_plain_name, sha256_of
-from diewell.sources.mesh import MeshConfigError, MeshPullError, mesh_client_for, pull_from_mesh
+from diewell.sources.mesh import MeshPullError, pull_from_mesh
+from diewell.sources.mesh_client import MeshConfigError, mesh_client_for
 from tests.conftest import nhs
 from tests.venvs import cached_venv_python
 
@@ -313,7 +314,8 @@ CRASHING_PULL = textwrap.dedent(
     """
     import os, sys
     from diewell.config import load_config
-    from diewell.sources.mesh import mesh_client_for, pull_from_mesh
+    from diewell.sources.mesh import pull_from_mesh
+    from diewell.sources.mesh_client import mesh_client_for
 
     config_path, crash_at = sys.argv[1], sys.argv[2]
 

@@ -25,12 +25,10 @@ from polars.exceptions import PanicException
 from diewell import pipeline, warehouse
 from diewell.expectations import files as delivery
 from diewell.expectations import validate
-from diewell.expectations.report.validation_report import (
-    data_docs_dir,
-    summary_rows,
-    validation_results_dir,
-)
-from diewell.release import publish
+from diewell.expectations.report.summary import summary_rows
+from diewell.expectations.report.validation_report import data_docs_dir, validation_results_dir
+from diewell.release import files as release_files
+from diewell.release import schema as release_schema
 from diewell.sources import landing as landing_folder
 from diewell.sources.ingest import ingest_landing
 from diewell.warehouse.staging import WindowWrites
@@ -312,7 +310,7 @@ def test_a_published_csv_cell_a_spreadsheet_would_run_starts_with_a_quote(tmp_pa
         "Mid=dle",
     ]
     con = duckdb.connect()
-    schema = publish.OUTPUT_SCHEMA
+    schema = release_schema.OUTPUT_SCHEMA
     frame = pl.from_arrow(schema.empty_table())
     rows = frame.extend(
         pl.DataFrame(
@@ -326,9 +324,9 @@ def test_a_published_csv_cell_a_spreadsheet_would_run_starts_with_a_quote(tmp_pa
     con.register("rows_frame", rows)
     con.execute("CREATE TABLE publication_rows AS SELECT * FROM rows_frame")
 
-    publish._write_flat_files(tmp_path, con, "publication_rows")
+    release_files._write_flat_files(tmp_path, con, "publication_rows")
 
-    csv = pl.read_csv(tmp_path / publish.FLAT_CSV_FILE, encoding="utf8-lossy")
+    csv = pl.read_csv(tmp_path / release_files.FLAT_CSV_FILE, encoding="utf8-lossy")
     got = dict(zip(csv["indicator_id"], csv["geography_name"], strict=True))
     assert [got[f"PD0{i}"] for i in range(len(names))] == [
         "'" + '=HYPERLINK("http://example.org","x")',
@@ -340,7 +338,7 @@ def test_a_published_csv_cell_a_spreadsheet_would_run_starts_with_a_quote(tmp_pa
         "Plain Place",
         "Mid=dle",
     ]
-    parquet = pl.read_parquet(tmp_path / publish.FLAT_PARQUET_FILE)
+    parquet = pl.read_parquet(tmp_path / release_files.FLAT_PARQUET_FILE)
     assert sorted(parquet["geography_name"].to_list()) == sorted(names)
 
 

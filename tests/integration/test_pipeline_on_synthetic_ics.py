@@ -19,7 +19,7 @@ import pytest
 
 from diewell.config import load_config
 from diewell.synth import synthesize
-from diewell.warehouse.indicators.compute import catalogue
+from diewell.warehouse.indicators.catalogue import catalogue
 from tests.conftest import TEST_KEY
 
 POPULATION = 60_000

@@ -25,11 +25,13 @@ import polars as pl
 
 from diewell import pipeline
 from diewell.config import Config, load_config
-from diewell.expectations.files import FileRejected, discover, parse_file_name, read_delivery
-from diewell.release import publish
+from diewell.expectations.files import FileRejected, discover, parse_file_name
+from diewell.expectations.reading import read_delivery
+from diewell.release import files as release_files
 from diewell.synth import synthesize
 from diewell.warehouse.indicators import compute as indicators
-from tests.output_columns import dtypes
+from diewell.warehouse.indicators import schema as output_schema
+from diewell.warehouse.indicators.schema import dtypes
 
 # The fixed ICS. Changing any of these changes the ground truth (regenerate and review it).
 SEED = 1
@@ -131,7 +133,7 @@ def run_synthetic_ics(root: Path) -> SyntheticRun:
 # --------------------------------------------------------------------------------------------
 # Ground truth: a reviewed snapshot of the published figures (run_id and times left out)
 
-KEY = publish.PRIMARY_KEY
+KEY = output_schema.PRIMARY_KEY
 FIGURES = [
     "numerator",
     "denominator",
@@ -216,7 +218,7 @@ def independent_figure_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def render_ground_truth(release: Path) -> dict[str, str]:
     """File name -> text of every ground-truth file for a release."""
-    df = publish.read_indicators(release)
+    df = release_files.read_indicators(release)
     df = pl.from_arrow(df).drop("run_id").sort(KEY)
     # 3. Every row, as a digest per indicator x period x geography level: any change to any
     #    published figure anywhere changes one of these lines.
@@ -236,8 +238,8 @@ def render_ground_truth(release: Path) -> dict[str, str]:
         )
     digest_frame = pl.DataFrame(digests).sort(groups)
     # 4. The catalogue, and 5. the manifest without run id, times, versions and checksums.
-    catalogue = pl.read_parquet(release / publish.CATALOGUE_FILE)
-    manifest = json.loads((release / publish.MANIFEST_FILE).read_text(encoding="utf-8"))
+    catalogue = pl.read_parquet(release / release_files.CATALOGUE_FILE)
+    manifest = json.loads((release / release_files.MANIFEST_FILE).read_text(encoding="utf-8"))
     inputs: dict[str, int] = {}
     for entry in manifest["inputs"]:
         inputs[entry["extract"]] = inputs.get(entry["extract"], 0) + 1

@@ -16,16 +16,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from diewell import pipeline
-from diewell.release import publish
+from diewell.release import files as release_files
+from diewell.release import promote, publish, schema
 from diewell.transforms.disclosure import apply_disclosure_control
+from tests.publication import release_helpers
 
 
 @pytest.fixture
 def outputs(synthetic_run, tmp_path):
     """A config publishing into tmp_path, holding one good release 'r-good' as current."""
     config = dataclasses.replace(synthetic_run.config, outputs=tmp_path / "outputs")
-    publish.publish(synthetic_run.con, synthetic_run.values, config, "r-good")
+    release_helpers.publish(synthetic_run.con, synthetic_run.values, config, "r-good")
     return config
 
 
@@ -36,25 +37,25 @@ def current(config) -> str:
 def assert_previous_release_kept(config):
     assert current(config) == os.path.join("releases", "r-good")
     assert sorted(p.name for p in (config.outputs / "releases").iterdir()) == ["r-good"]
-    staging = config.outputs / publish.STAGING
+    staging = config.outputs / promote.STAGING
     assert not staging.exists() or not any(staging.iterdir())
-    assert publish.read_indicators(config.outputs / "current").num_rows > 0
+    assert release_files.read_indicators(config.outputs / "current").num_rows > 0
 
 
 def publish_broken(synthetic_run, config, values=None):
     values = synthetic_run.values if values is None else values
-    with pytest.raises(publish.AuditFailed) as failed:
-        publish.publish(synthetic_run.con, values, config, "r-bad")
+    with pytest.raises(schema.AuditFailed) as failed:
+        release_helpers.publish(synthetic_run.con, values, config, "r-bad")
     assert_previous_release_kept(config)
     return str(failed.value)
 
 
 def test_a_good_release_is_promoted_and_becomes_current(synthetic_run, outputs):
-    release = publish.publish(synthetic_run.con, synthetic_run.values, outputs, "r-next")
+    release = release_helpers.publish(synthetic_run.con, synthetic_run.values, outputs, "r-next")
     assert release == outputs.outputs / "releases" / "r-next"
     assert current(outputs) == os.path.join("releases", "r-next")
     assert (outputs.outputs / "releases" / "r-good" / "manifest.json").is_file()  # kept
-    assert not any((outputs.outputs / publish.STAGING).iterdir())
+    assert not any((outputs.outputs / promote.STAGING).iterdir())
 
 
 def test_skipping_the_rounding_fails_the_audit(synthetic_run, outputs, monkeypatch):
@@ -121,11 +122,11 @@ def test_a_trend_marker_outside_the_schema_fails_the_audit(synthetic_run, output
 
 
 def test_a_corrupted_file_fails_the_audit(synthetic_run, outputs, monkeypatch):
-    write = publish.write_release
+    write = release_files.write_release
 
     def retyped(folder, *args):
         write(folder, *args)
-        part = sorted((folder / publish.INDICATORS_DIR).rglob("*.parquet"))[0]
+        part = sorted((folder / release_files.INDICATORS_DIR).rglob("*.parquet"))[0]
         table = pq.read_table(part)
         i = table.schema.get_field_index("numerator")
         pq.write_table(
@@ -140,11 +141,11 @@ def test_a_corrupted_file_fails_the_audit(synthetic_run, outputs, monkeypatch):
 def test_a_manifest_that_does_not_match_the_files_fails_the_audit(
     synthetic_run, outputs, monkeypatch
 ):
-    write = publish.write_release
+    write = release_files.write_release
 
     def miscounted(folder, *args):
         write(folder, *args)
-        path = folder / publish.MANIFEST_FILE
+        path = folder / release_files.MANIFEST_FILE
         manifest = json.loads(path.read_text(encoding="utf-8"))
         manifest["row_counts"]["indicators"] += 1
         manifest["files"][0]["sha256"] = "0" * 64
@@ -161,8 +162,8 @@ def test_an_audit_failure_fails_the_run_and_is_logged(synthetic_run, outputs, mo
         return apply_disclosure_control(df, threshold=threshold, multiple=1, **kw)
 
     monkeypatch.setattr(publish, "apply_disclosure_control", no_rounding)
-    with pytest.raises(publish.AuditFailed, match="not the true count rounded"):
-        pipeline.publish_release(synthetic_run.con, outputs, "r-bad")
+    with pytest.raises(schema.AuditFailed, match="not the true count rounded"):
+        release_helpers.publish_release(synthetic_run.con, outputs, "r-bad")
     assert "the previous release stays current" in caplog.text
     assert_previous_release_kept(outputs)
 
@@ -176,15 +177,15 @@ def test_the_warehouse_keeps_the_exact_figures(synthetic_run, outputs):
     ).fetchall()[0]
     small, unrounded, suppressed = exact
     assert small > 0 and unrounded > 0 and suppressed == 0
-    published = publish.read_indicators(outputs.outputs / "current")
+    published = release_files.read_indicators(outputs.outputs / "current")
     assert pl.from_arrow(published)["suppressed"].sum() > 0
 
 
 def test_the_trend_is_worked_out_from_the_published_counts(synthetic_run, outputs):
     # Whatever marker the warehouse holds, the release carries the one its own counts give.
     values = synthetic_run.values.with_columns(pl.lit("increasing").alias("trend"))
-    release = publish.publish(synthetic_run.con, values, outputs, "r-trend")
-    published = pl.from_arrow(publish.read_indicators(release))
+    release = release_helpers.publish(synthetic_run.con, values, outputs, "r-trend")
+    published = pl.from_arrow(release_files.read_indicators(release))
     assert (
         published.filter(pl.col("suppressed"))["trend"].null_count()
         == published["suppressed"].sum()
@@ -218,11 +219,11 @@ def test_a_place_of_death_set_hiding_one_place_fails_the_audit(synthetic_run, ou
 
 
 def test_exact_input_row_counts_in_the_manifest_fail_the_audit(synthetic_run, outputs, monkeypatch):
-    write = publish.write_release
+    write = release_files.write_release
 
     def exact_rows(folder, *args):
         write(folder, *args)
-        path = folder / publish.MANIFEST_FILE
+        path = folder / release_files.MANIFEST_FILE
         manifest = json.loads(path.read_text(encoding="utf-8"))
         manifest["inputs"][0]["rows_loaded"] = 3
         path.write_text(json.dumps(manifest), encoding="utf-8")
@@ -234,7 +235,7 @@ def test_exact_input_row_counts_in_the_manifest_fail_the_audit(synthetic_run, ou
 
 def test_the_manifest_publishes_input_row_counts_as_counts(synthetic_run, outputs):
     manifest = json.loads(
-        (outputs.outputs / "current" / publish.MANIFEST_FILE).read_text(encoding="utf-8")
+        (outputs.outputs / "current" / release_files.MANIFEST_FILE).read_text(encoding="utf-8")
     )
     exact = dict(
         synthetic_run.con.execute(
@@ -249,9 +250,9 @@ def test_the_manifest_publishes_input_row_counts_as_counts(synthetic_run, output
 
 def test_the_configured_disclosure_settings_are_applied_and_audited(synthetic_run, outputs, caplog):
     config = dataclasses.replace(outputs, suppress_up_to=10, round_to=10)
-    release = publish.publish(synthetic_run.con, synthetic_run.values, config, "r-10-10")
+    release = release_helpers.publish(synthetic_run.con, synthetic_run.values, config, "r-10-10")
     assert "a count of 11 is published as 10" in caplog.text
-    published = pl.from_arrow(publish.read_indicators(release))
+    published = pl.from_arrow(release_files.read_indicators(release))
     counts = pl.concat([published["numerator"], published["denominator"]]).drop_nulls()
     assert (counts % 10 == 0).all()
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
@@ -278,8 +279,8 @@ def test_a_release_is_on_disk_before_current_points_at_it(synthetic_run, outputs
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    release = publish.publish(synthetic_run.con, synthetic_run.values, outputs, "r-durable")
-    staging = outputs.outputs / publish.STAGING / "r-durable"
+    release = release_helpers.publish(synthetic_run.con, synthetic_run.values, outputs, "r-durable")
+    staging = outputs.outputs / promote.STAGING / "r-durable"
     renamed = events.index(("replace", os.fspath(release)))
     flushed_before = {path for kind, path in events[:renamed] if kind == "fsync"}
     written = {os.fspath(staging / p.relative_to(release)) for p in release.rglob("*")}

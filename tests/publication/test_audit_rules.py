@@ -14,8 +14,13 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from diewell.release import publish
-from tests.output_columns import dtypes
+from diewell.release import audit, audit_rules, control
+from diewell.release import files as release_files
+from diewell.release import schema as release_schema
+from diewell.transforms import disclosure
+from diewell.warehouse.indicators import schema as output_schema
+from diewell.warehouse.indicators.schema import dtypes
+from tests.publication import release_helpers
 
 PERIOD_END = dt.date(2024, 3, 31)
 EXACT_SCHEMA = dtypes(
@@ -79,9 +84,9 @@ def exact(breakdown, category, x, n, level="place", code="P1", indicator="PD01")
 def shown(row, x, n, comparator=None, comparison="not_compared", trend=None, **changes):
     """The row as published with counts x and n (already rounded): its value and limits
     worked out from x and n, one period so no trend can be calculated."""
-    figures = dict(zip(publish.STATISTIC_COLUMNS, proportion_figures(x, n), strict=True))
+    figures = dict(zip(disclosure.STATISTIC_COLUMNS, proportion_figures(x, n), strict=True))
     if row["statistic"] == "sii":
-        figures = {c: row[c] for c in publish.STATISTIC_COLUMNS}
+        figures = {c: row[c] for c in disclosure.STATISTIC_COLUMNS}
     elif trend is None:
         trend = "could_not_be_calculated"
     return {
@@ -100,7 +105,7 @@ def shown(row, x, n, comparator=None, comparison="not_compared", trend=None, **c
 def hidden(row, comparator=None, **changes):
     """The exact row published as suppressed: no counts, value, limits or trend."""
     out = {**row, "comparator_value": comparator, "comparison": "not_compared", "trend": None}
-    out.update({c: None for c in ("numerator", "denominator", *publish.STATISTIC_COLUMNS)})
+    out.update({c: None for c in ("numerator", "denominator", *disclosure.STATISTIC_COLUMNS)})
     out.update(suppressed=True, **changes)
     return out
 
@@ -108,7 +113,7 @@ def hidden(row, comparator=None, **changes):
 def problems(published_rows, exact_rows, threshold=7, multiple=5, not_people=()):
     published = pl.DataFrame(published_rows, schema=PUBLISHED_SCHEMA)
     warehouse = pl.DataFrame(exact_rows, schema=EXACT_SCHEMA)
-    return publish.disclosure_problems(
+    return audit_rules.disclosure_problems(
         published, warehouse, threshold, multiple, not_people=not_people
     )
 
@@ -176,7 +181,7 @@ def test_values_from_the_exact_counts_are_found():
     # v1 published 52/101's value and limits beside the rounded 50/100: an intruder trying
     # the counts near 50 and 100 finds exactly one pair giving them, the true one.
     (male, female), total = sex_table(male=(52, 101))
-    exact_figures = {c: male[c] for c in publish.STATISTIC_COLUMNS}
+    exact_figures = {c: male[c] for c in disclosure.STATISTIC_COLUMNS}
     published = [
         shown(male, 50, 100, **exact_figures),
         shown(female, 40, 120),
@@ -219,9 +224,9 @@ def test_a_place_of_death_set_hiding_one_place_is_found():
 
 def test_a_median_over_fewer_than_10_people_is_found():
     row = exact("all", "all", None, 9, indicator="ID03")
-    row.update(statistic="median", value=41.0, **dict.fromkeys(publish.STATISTIC_COLUMNS[1:]))
+    row.update(statistic="median", value=41.0, **dict.fromkeys(disclosure.STATISTIC_COLUMNS[1:]))
     published = [{**shown(row, None, 10), "value": 41.0, "trend": None}]
-    published[0].update(dict.fromkeys(publish.STATISTIC_COLUMNS[1:]))
+    published[0].update(dict.fromkeys(disclosure.STATISTIC_COLUMNS[1:]))
     assert "1 published median rows have a denominator under 10" in problems(published, [row])
 
 
@@ -372,7 +377,7 @@ def tiny(ids=("A1", "B2"), kinds=("a", "b"), ns=(0, 5), n_type=None) -> pa.Table
     ],
 )
 def test_table_schema_problems(table, message):
-    found = publish.table_schema_problems(table, TINY_SCHEMA, "t")
+    found = release_schema.table_schema_problems(table, TINY_SCHEMA, "t")
     if message is None:
         assert found == []
     else:
@@ -401,7 +406,7 @@ def test_table_schema_problems(table, message):
     ],
 )
 def test_nhs_number_shape(text, nhs_like):
-    assert bool(publish.NHS_NUMBER_IN_TEXT.search(text)) is nhs_like
+    assert bool(audit.NHS_NUMBER_IN_TEXT.search(text)) is nhs_like
 
 
 @pytest.mark.parametrize(
@@ -414,7 +419,7 @@ def test_nhs_number_shape(text, nhs_like):
     ],
 )
 def test_pseudonym_shape(text, pseudonym_like):
-    assert bool(publish.PSEUDONYM_SHAPE.search(text)) is pseudonym_like
+    assert bool(audit.PSEUDONYM_SHAPE.search(text)) is pseudonym_like
 
 
 def test_person_level_columns_and_shaped_values_are_found(tmp_path):
@@ -425,7 +430,7 @@ def test_person_level_columns_and_shaped_values_are_found(tmp_path):
         }
     )
     (tmp_path / "manifest.json").write_text('{"note": "9434765919"}', encoding="utf-8")
-    found = publish.privacy_problems(tmp_path, {"indicators": df})
+    found = release_helpers.privacy_problems(tmp_path, {"indicators": df})
     assert found == [
         "indicators: person-level column(s) person_id",
         "indicators.geography_name: 1 strings shaped like an NHS number",
@@ -472,8 +477,8 @@ def test_the_audit_in_parts_finds_what_the_whole_audit_finds_with_the_counts_sum
         tables.append((published, rows))
     published = pl.DataFrame([r for p, _ in tables for r in p], schema=PUBLISHED_SCHEMA)
     warehouse = pl.DataFrame([r for _, e in tables for r in e], schema=EXACT_SCHEMA)
-    whole = publish.disclosure_problems(published, warehouse, 7, 5)
-    parts = publish.disclosure_problems_in_parts(published, warehouse, 7, 5)
+    whole = audit_rules.disclosure_problems(published, warehouse, 7, 5)
+    parts = release_helpers.disclosure_problems_in_parts(published, warehouse, 7, 5)
     assert sorted(parts) == sorted(whole)
     # hand-counted: PD01's 5 and HU01's 6 are true counts of 1-7; PD02's 52 and 92 and HU01's
     # 6 and 46 are not multiples of 5 (published as the true counts, unrounded)
@@ -484,28 +489,28 @@ def test_the_audit_in_parts_finds_what_the_whole_audit_finds_with_the_counts_sum
 def test_the_flat_files_must_hold_exactly_the_released_rows(tmp_path):
     import datetime as _dt
 
-    from tests.output_columns import OUTPUT_DTYPES
+    from diewell.warehouse.indicators.schema import OUTPUT_DTYPES
 
-    names = publish.OUTPUT_SCHEMA.names
+    names = release_schema.OUTPUT_SCHEMA.names
     base = {c: None for c in names}
     base.update(indicator_id="PD01", period_type="rolling_12m", period_end=_dt.date(2024, 3, 31))
     base.update(geography_level="ics", geography_code="QTT", breakdown="all")
     base.update(breakdown_value="all", numerator=50, denominator=100, value=50.0)
-    base.update(suppressed=False, run_id="r1", schema_version=publish.SCHEMA_VERSION)
+    base.update(suppressed=False, run_id="r1", schema_version=output_schema.SCHEMA_VERSION)
     rows = [base, {**base, "geography_level": "place", "geography_code": "P1", "value": 0.1}]
     released = pl.DataFrame(rows, schema={c: OUTPUT_DTYPES[c] for c in names})
-    expected = publish._row_fingerprints(released)
+    expected = audit._row_fingerprints(released)
 
     def write_flat_files(folder, frame):
         folder.mkdir(exist_ok=True)
-        with publish.rows_in_duckdb(frame) as con:
-            return publish._write_flat_files(folder, con, publish.PUBLICATION_TABLE)
+        with control.rows_in_duckdb(frame) as con:
+            return release_files._write_flat_files(folder, con, control.PUBLICATION_TABLE)
 
     assert write_flat_files(tmp_path, released) == 2
-    assert (tmp_path / publish.FLAT_CSV_FILE).read_bytes().startswith(b"\xef\xbb\xbf")
-    assert publish._flat_problems(tmp_path, expected, released.schema) == []
-    released.reverse().write_parquet(tmp_path / publish.FLAT_PARQUET_FILE)  # any order
-    assert publish._flat_problems(tmp_path, expected, released.schema) == []
+    assert (tmp_path / release_files.FLAT_CSV_FILE).read_bytes().startswith(b"\xef\xbb\xbf")
+    assert audit._flat_problems(tmp_path, expected, released.schema) == []
+    released.reverse().write_parquet(tmp_path / release_files.FLAT_PARQUET_FILE)  # any order
+    assert audit._flat_problems(tmp_path, expected, released.schema) == []
 
     changed = released.with_columns(
         pl.when(pl.col("geography_code") == "P1")
@@ -514,20 +519,22 @@ def test_the_flat_files_must_hold_exactly_the_released_rows(tmp_path):
         .alias("value")
     )
     write_flat_files(tmp_path / "changed", changed)
-    (tmp_path / "changed" / publish.FLAT_CSV_FILE).replace(tmp_path / publish.FLAT_CSV_FILE)
-    assert publish._flat_problems(tmp_path, expected, released.schema) == [
-        f"{publish.FLAT_CSV_FILE} does not hold exactly the rows of {publish.INDICATORS_DIR}/"
+    (tmp_path / "changed" / release_files.FLAT_CSV_FILE).replace(
+        tmp_path / release_files.FLAT_CSV_FILE
+    )
+    assert audit._flat_problems(tmp_path, expected, released.schema) == [
+        f"{release_files.FLAT_CSV_FILE} does not hold exactly the rows of {release_files.INDICATORS_DIR}/"
     ]
-    (tmp_path / publish.FLAT_PARQUET_FILE).unlink()
-    assert publish._flat_problems(tmp_path, expected, released.schema)[0].startswith(
+    (tmp_path / release_files.FLAT_PARQUET_FILE).unlink()
+    assert audit._flat_problems(tmp_path, expected, released.schema)[0].startswith(
         "the flat files cannot be read back"
     )
 
 
 def _released_rows(n: int) -> pl.DataFrame:
-    from tests.output_columns import OUTPUT_DTYPES
+    from diewell.warehouse.indicators.schema import OUTPUT_DTYPES
 
-    names = publish.OUTPUT_SCHEMA.names
+    names = release_schema.OUTPUT_SCHEMA.names
     return (
         pl.DataFrame(
             {"geography_code": [f"L{i:06d}" for i in range(n)], "numerator": list(range(n))}
@@ -544,7 +551,7 @@ def test_the_row_fingerprint_holds_nothing_per_row():
     grow with the release (at 20M people, 22M rows; some 40 bytes a row held sorted)."""
     import pickle
 
-    small, large = (publish._row_fingerprints(_released_rows(n)) for n in (10, 100_000))
+    small, large = (audit._row_fingerprints(_released_rows(n)) for n in (10, 100_000))
     assert len(pickle.dumps(small)) < 200 and len(pickle.dumps(large)) < 200
 
 
@@ -552,7 +559,7 @@ def test_the_row_fingerprint_tells_rows_apart_in_any_order_and_any_number():
     """Equal fingerprints: the same rows, each as many times, in any order. A row repeated in
     place of another, a row missing, or two rows swapping a value all differ."""
     rows = _released_rows(1_000)
-    fingerprint = publish._row_fingerprints
+    fingerprint = audit._row_fingerprints
     assert fingerprint(rows) == fingerprint(rows.reverse()) == fingerprint(rows.lazy())
     assert fingerprint(rows) == fingerprint(pl.concat([rows[500:], rows[:500]]))
     repeated = pl.concat([rows[:999], rows[:1]])  # the first row twice, the last gone
@@ -576,7 +583,7 @@ def test_a_table_checked_in_parts_gives_the_whole_tables_problems():
     first = tiny(ids=("A1", None, "b2"), kinds=("a", "c", "c"), ns=(0, 5, -1))
     second = tiny(ids=("c3", "C3", "E5", "F6"), kinds=("c", "d", "a", "a"), ns=(1, 2, 3, 4))
     whole = pa.concat_tables([first, second])
-    check = publish.TableSchemaCheck(TINY_SCHEMA, "t")
+    check = release_schema.TableSchemaCheck(TINY_SCHEMA, "t")
     check.add(first)
     check.add(second)
     # hand-counted: one id is null; "b2" and "c3" fail the pattern; kinds "c" (in both
@@ -587,11 +594,11 @@ def test_a_table_checked_in_parts_gives_the_whole_tables_problems():
         "t.kind: 2 value(s) outside ['a', 'b']",
         "t.n: values below 0",
     ]
-    assert check.problems() == publish.table_schema_problems(whole, TINY_SCHEMA, "t")
+    assert check.problems() == release_schema.table_schema_problems(whole, TINY_SCHEMA, "t")
 
 
 def test_a_part_with_other_columns_is_named_as_the_whole_table_would_be():
-    check = publish.TableSchemaCheck(TINY_SCHEMA, "t")
+    check = release_schema.TableSchemaCheck(TINY_SCHEMA, "t")
     check.add(tiny())
     check.add(tiny(n_type=pa.float64()))
     (problem,) = check.problems()
@@ -601,7 +608,7 @@ def test_a_part_with_other_columns_is_named_as_the_whole_table_would_be():
 def test_privacy_checked_in_parts_counts_each_shaped_string_once(tmp_path):
     first = pl.DataFrame({"geography_name": ["Surgery 943 476 5919", "Fine Surgery"]})
     second = pl.DataFrame({"geography_name": ["Surgery 943 476 5919", "Other 401 023 2137"]})
-    check = publish.PrivacyCheck()
+    check = audit.PrivacyCheck()
     check.add("indicators", first)
     check.add("indicators", second)
     assert check.problems(tmp_path) == [

@@ -10,7 +10,7 @@ import dataclasses
 import duckdb
 import polars as pl
 
-from diewell.release import publish
+from diewell.release import control, publish, schema
 from diewell.transforms.disclosure import apply_disclosure_control
 from diewell.warehouse.indicators import compute as indicators
 
@@ -64,7 +64,7 @@ def test_a_part_no_larger_than_part_rows_is_one_chunk(monkeypatch):
 def _published_table(con) -> pl.DataFrame:
     order = ", ".join(f"{k} NULLS FIRST" for k in indicators.SORT_KEYS)
     return pl.from_arrow(
-        con.sql(f"SELECT * FROM {publish.PUBLICATION_TABLE} ORDER BY {order}").to_arrow_table()
+        con.sql(f"SELECT * FROM {control.PUBLICATION_TABLE} ORDER BY {order}").to_arrow_table()
     )
 
 
@@ -77,11 +77,11 @@ def test_disclosure_control_in_chunks_publishes_the_rows_it_publishes_whole(
         for part in indicators.release_parts(indicators.indicator_ids(con))
     )
     monkeypatch.setattr(indicators, "PART_ROWS", WHOLE)
-    whole_counts = publish.control_release(con, config, "r-chunks")
+    whole_counts = control.control_release(con, config, "r-chunks")
     whole = _published_table(con)
     monkeypatch.setattr(indicators, "PART_ROWS", SMALL)
     assert len(indicators.geography_chunks(biggest)) >= 10
-    chunked_counts = publish.control_release(con, config, "r-chunks")
+    chunked_counts = control.control_release(con, config, "r-chunks")
     chunked = _published_table(con)
     assert chunked_counts == whole_counts
     assert chunked.height == whole.height == synthetic_run.values.height
@@ -107,7 +107,7 @@ def test_disclosure_control_in_chunks_controls_each_ics_row_once(synthetic_run, 
 
     monkeypatch.setattr(publish, "apply_disclosure_control", counting)
     monkeypatch.setattr(indicators, "PART_ROWS", SMALL)
-    publish.control_release(con, config, "r-once")
+    control.control_release(con, config, "r-once")
     parts = len(indicators.release_parts(indicators.indicator_ids(con)))
     assert seen["calls"] > parts  # some parts cut into chunks
     assert seen["ics"] == ics_rows > 0
@@ -119,7 +119,7 @@ def _audit_reason(synthetic_run, tmp_path, name, control=None, monkeypatch=None)
         monkeypatch.setattr(publish, "apply_disclosure_control", control)
     try:
         publish.publish(synthetic_run.con, synthetic_run.values, config, name)
-    except publish.AuditFailed as failed:
+    except schema.AuditFailed as failed:
         return str(failed)
     return None
 

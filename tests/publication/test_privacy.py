@@ -13,8 +13,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from diewell.release import publish
+from diewell.release import files as release_files
 from diewell.transforms.pseudonymise import pseudonym
+from diewell.warehouse.indicators import schema as output_schema
 from tests.publication.synthetic_release import PSEUDO_KEY
 
 # Ten digits, not inside a hex string nor the fractional digits of a decimal (1.4736842105 in
@@ -149,14 +150,14 @@ def test_no_published_row_describes_fewer_than_eight_people(synthetic_run):
     """No record-level row: every published row is an aggregate over at least 8 people (or
     none), judged on the exact counts the warehouse holds. ED01 and ED02 count staff and
     care homes, not people (indicators.md v2): rules 1 and 3 do not apply to them."""
-    published = pl.from_arrow(publish.read_indicators(synthetic_run.release))
-    assert not published.select(publish.PRIMARY_KEY).is_duplicated().any()
+    published = pl.from_arrow(release_files.read_indicators(synthetic_run.release))
+    assert not published.select(output_schema.PRIMARY_KEY).is_duplicated().any()
     exact = synthetic_run.values.select(
-        *publish.PRIMARY_KEY,
+        *output_schema.PRIMARY_KEY,
         pl.col("numerator").alias("exact_numerator"),
         pl.col("denominator").alias("exact_denominator"),
     )
-    shown = published.filter(~pl.col("suppressed")).join(exact, on=publish.PRIMARY_KEY)
+    shown = published.filter(~pl.col("suppressed")).join(exact, on=output_schema.PRIMARY_KEY)
     assert shown.height == published.height - published["suppressed"].sum()
     shown = shown.filter(~pl.col("indicator_id").is_in(["ED01", "ED02"]))
     for col in ("exact_numerator", "exact_denominator"):

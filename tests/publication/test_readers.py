@@ -17,12 +17,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from diewell.release import publish
+from diewell.release import files as release_files
+from diewell.release import schema as release_schema
+from diewell.warehouse.indicators import schema as output_schema
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "OUTPUTS.md"
-COLUMNS = publish.OUTPUT_SCHEMA.names
-KEY = publish.PRIMARY_KEY
+COLUMNS = release_schema.OUTPUT_SCHEMA.names
+KEY = output_schema.PRIMARY_KEY
 POLARS_TYPES = {
     "period_start": pl.Date,
     "period_end": pl.Date,
@@ -53,14 +55,14 @@ def frames(folder) -> dict[str, pl.DataFrame]:
     """The current release read by each reader, as polars frames in the schema's order."""
     with_polars = pl.read_parquet(folder, hive_partitioning=True)
     with_arrow = pl.from_arrow(
-        ds.dataset(folder, format="parquet", partitioning=publish.PARTITIONING).to_table()
+        ds.dataset(folder, format="parquet", partitioning=release_schema.PARTITIONING).to_table()
     )
     with_duckdb = duckdb.sql(
         f"""SELECT * FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = true,
             hive_types = {{'period_type': VARCHAR, 'period_end': DATE}})"""
     ).pl()
     with_pandas = pd.read_parquet(
-        folder, dtype_backend="pyarrow", partitioning=publish.PARTITIONING
+        folder, dtype_backend="pyarrow", partitioning=release_schema.PARTITIONING
     )
     return {
         "polars": with_polars,
@@ -152,7 +154,7 @@ def test_the_guides_examples_run_on_a_release(synthetic_run, monkeypatch):
 
 def test_the_guide_explains_every_published_column():
     text = GUIDE.read_text(encoding="utf-8")
-    for schema in (publish.INDICATORS_TABLE_SCHEMA, publish.CATALOGUE_TABLE_SCHEMA):
+    for schema in (output_schema.INDICATORS_TABLE_SCHEMA, output_schema.CATALOGUE_TABLE_SCHEMA):
         for field in schema["fields"]:
             assert f"`{field['name']}`" in text, field["name"]
     for key in ("schema_version", "run_id", "created_at", "row_counts", "inputs", "files"):
@@ -161,28 +163,28 @@ def test_the_guide_explains_every_published_column():
 
 def test_the_guide_gives_the_settings_the_code_uses():
     text = GUIDE.read_text(encoding="utf-8")
-    assert f"{publish.PARQUET_COMPRESSION.capitalize()} compression" in text
-    assert f"{publish.PARQUET_ROW_GROUP_SIZE:,} rows" in text
-    assert f"format {publish.PARQUET_FORMAT_VERSION}" in text
-    assert os.path.basename(publish.INDICATORS_SCHEMA_PATH) in text
+    assert f"{release_files.PARQUET_COMPRESSION.capitalize()} compression" in text
+    assert f"{release_files.PARQUET_ROW_GROUP_SIZE:,} rows" in text
+    assert f"format {release_files.PARQUET_FORMAT_VERSION}" in text
+    assert os.path.basename(output_schema.INDICATORS_SCHEMA_PATH) in text
 
 
 def test_the_flat_files_hold_every_published_row_for_power_bi_and_excel(synthetic_run):
     """indicators.parquet and indicators.csv (UTF-8 with a BOM) beside the partitioned
     dataset: the same rows, period_type and period_end as ordinary columns."""
     release = synthetic_run.release
-    partitioned = pl.from_arrow(publish.read_indicators(release))
+    partitioned = pl.from_arrow(release_files.read_indicators(release))
     raw = (release / "indicators.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
     header = raw[3:].split(b"\r\n", 1)[0].decode("utf-8").split(",")
     assert header == partitioned.columns
     csv_rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert len(csv_rows) == partitioned.height
-    first = partitioned.sort(publish.PRIMARY_KEY).row(0, named=True)
+    first = partitioned.sort(output_schema.PRIMARY_KEY).row(0, named=True)
     match = [
         r
         for r in csv_rows
-        if all(r[k] == str(first[k]) for k in publish.PRIMARY_KEY if first[k] is not None)
+        if all(r[k] == str(first[k]) for k in output_schema.PRIMARY_KEY if first[k] is not None)
     ]
     assert len(match) == 1
     flat = pq.read_table(release / "indicators.parquet")

@@ -11,8 +11,11 @@ import pytest
 import yaml
 
 from diewell.config import load_region_config
-from diewell.release import publish
+from diewell.release import control, promote, publish, schema
+from diewell.release import files as release_files
+from diewell.release import schema as release_schema
 from diewell.release.region import RegionError, publish_region, read_ics_release
+from diewell.warehouse.indicators import schema as output_schema
 from tests.unit.test_regional import SCHEMA, row
 
 # (code, PD01 all, PD01 male, PD01 female): published counts (numerator, denominator)
@@ -26,18 +29,18 @@ ICSS = [
 def ics_release(outputs, code, everyone, male, female, run_id):
     rows = pl.DataFrame(
         [
-            row(code, *everyone, run_id=run_id, schema_version=publish.SCHEMA_VERSION),
+            row(code, *everyone, run_id=run_id, schema_version=output_schema.SCHEMA_VERSION),
             row(code, *male, breakdown="sex", breakdown_value="male", run_id=run_id),
             row(code, *female, breakdown="sex", breakdown_value="female", run_id=run_id),
         ],
         schema=SCHEMA,
-    ).with_columns(pl.lit(publish.SCHEMA_VERSION).alias("schema_version"))
-    folder = outputs / publish.RELEASES / run_id
-    with publish.rows_in_duckdb(rows) as con:
-        publish.write_release_files(folder, con)
-    manifest = {"schema_version": publish.SCHEMA_VERSION, "run_id": run_id}
-    publish.write_manifest(folder, {**manifest, "ics": {"code": code, "name": f"ICS {code}"}})
-    publish.point_current_at(outputs, run_id)
+    ).with_columns(pl.lit(output_schema.SCHEMA_VERSION).alias("schema_version"))
+    folder = outputs / promote.RELEASES / run_id
+    with control.rows_in_duckdb(rows) as con:
+        release_files.write_release_files(folder, con)
+    manifest = {"schema_version": output_schema.SCHEMA_VERSION, "run_id": run_id}
+    release_files.write_manifest(folder, {**manifest, "ics": {"code": code, "name": f"ICS {code}"}})
+    promote.point_current_at(outputs, run_id)
 
 
 @pytest.fixture
@@ -65,7 +68,7 @@ def test_the_regional_release_holds_the_sums_and_names_its_ics_releases(region):
         os.umask(before)
     assert (region.outputs / "current").resolve() == release
 
-    rows = pl.read_parquet(release / publish.FLAT_PARQUET_FILE)
+    rows = pl.read_parquet(release / release_files.FLAT_PARQUET_FILE)
     figures = {
         r["breakdown_value"]: (r["numerator"], r["denominator"], r["suppressed"])
         for r in rows.to_dicts()
@@ -84,7 +87,7 @@ def test_the_regional_release_holds_the_sums_and_names_its_ics_releases(region):
     ]
     assert (release / "indicators.schema.json").is_file()
     assert (release / "manifest.json").stat().st_mode & 0o777 == 0o644  # open to readers
-    assert not (region.outputs / publish.STAGING / release.name).exists()
+    assert not (region.outputs / promote.STAGING / release.name).exists()
 
     # the same ICS releases again: the same release, published once
     assert publish_region(region, releases) == release
@@ -106,9 +109,9 @@ def test_a_release_breaking_disclosure_control_fails_the_audit_and_publishes_not
         lambda values, threshold, multiple, run_id: values.with_columns(
             pl.col("numerator") + 1,
             pl.lit(run_id).alias("run_id"),
-            pl.lit(publish.SCHEMA_VERSION).alias("schema_version"),
-        ).select(publish.OUTPUT_SCHEMA.names),
+            pl.lit(output_schema.SCHEMA_VERSION).alias("schema_version"),
+        ).select(release_schema.OUTPUT_SCHEMA.names),
     )
-    with pytest.raises(publish.AuditFailed, match="not multiples of 5"):
+    with pytest.raises(schema.AuditFailed, match="not multiples of 5"):
         publish_region(region, releases)
     assert not (region.outputs / "current").exists()

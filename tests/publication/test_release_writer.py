@@ -12,9 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from diewell import warehouse
-from diewell.release import publish
+from diewell.release import control, publish
+from diewell.release import files as release_files
+from diewell.release import schema as release_schema
+from diewell.warehouse.indicators import schema as output_schema
 from diewell.warehouse.indicators.compute import SORT_KEYS
-from tests.output_columns import OUTPUT_DTYPES
+from diewell.warehouse.indicators.schema import OUTPUT_DTYPES
 
 ENDS = [dt.date(2024, 3, 31), dt.date(2025, 3, 31)]
 
@@ -22,7 +25,7 @@ ENDS = [dt.date(2024, 3, 31), dt.date(2025, 3, 31)]
 def rows(n: int) -> pl.DataFrame:
     """n published rows over three partitions, shuffled, with nulls in a sort key."""
     shuffle = random.Random(7)
-    names = publish.OUTPUT_SCHEMA.names
+    names = release_schema.OUTPUT_SCHEMA.names
     out = []
     for i in range(n):
         period_type = "financial_year" if i % 3 == 0 else "rolling_12m"
@@ -39,7 +42,7 @@ def rows(n: int) -> pl.DataFrame:
             denominator=10 * i,
             suppressed=False,
             run_id="r1",
-            schema_version=publish.SCHEMA_VERSION,
+            schema_version=output_schema.SCHEMA_VERSION,
         )
         out.append(row)
     shuffle.shuffle(out)
@@ -50,8 +53,8 @@ def rows(n: int) -> pl.DataFrame:
 def test_every_file_holds_its_rows_in_order_in_fixed_row_groups(tmp_path, monkeypatch, n):
     monkeypatch.setattr(publish, "PARQUET_ROW_GROUP_SIZE", 3)
     published = rows(n)
-    with publish.rows_in_duckdb(published) as con:
-        publish.write_release_files(tmp_path / "release", con)
+    with control.rows_in_duckdb(published) as con:
+        release_files.write_release_files(tmp_path / "release", con)
     release = tmp_path / "release"
     expected = published.sort(SORT_KEYS)  # Polars' order: nulls first
 
@@ -62,14 +65,14 @@ def test_every_file_holds_its_rows_in_order_in_fixed_row_groups(tmp_path, monkey
     def fixed(k: int) -> list[int]:
         return [3] * (k // 3) + ([k % 3] if k % 3 else [])
 
-    files = sorted((release / publish.INDICATORS_DIR).rglob("*.parquet"))
+    files = sorted((release / release_files.INDICATORS_DIR).rglob("*.parquet"))
     partitions = expected.partition_by(["period_type", "period_end"], maintain_order=True)
     assert len(files) == len(partitions)
     for part in partitions:
         period_type, period_end = part["period_type"][0], part["period_end"][0]
         path = (
             release
-            / publish.INDICATORS_DIR
+            / release_files.INDICATORS_DIR
             / f"period_type={period_type}"
             / f"period_end={period_end.isoformat()}"
             / "part-0.parquet"
@@ -78,23 +81,23 @@ def test_every_file_holds_its_rows_in_order_in_fixed_row_groups(tmp_path, monkey
         assert written.equals(part.drop(["period_type", "period_end"]))
         assert groups(path) == fixed(part.height)
 
-    flat = pl.read_parquet(release / publish.FLAT_PARQUET_FILE)
+    flat = pl.read_parquet(release / release_files.FLAT_PARQUET_FILE)
     assert flat.equals(expected)
-    assert groups(release / publish.FLAT_PARQUET_FILE) == fixed(n)
-    text = (release / publish.FLAT_CSV_FILE).read_bytes()
+    assert groups(release / release_files.FLAT_PARQUET_FILE) == fixed(n)
+    text = (release / release_files.FLAT_CSV_FILE).read_bytes()
     assert text.startswith(b"\xef\xbb\xbf")
     assert text.count(b"\r\n") == n + 1  # the header and one line a row
-    csv = pl.read_csv(release / publish.FLAT_CSV_FILE, schema=expected.schema)
+    csv = pl.read_csv(release / release_files.FLAT_CSV_FILE, schema=expected.schema)
     assert csv.equals(expected)
 
 
 def test_no_rows_write_a_header_alone(tmp_path):
     empty = rows(1).clear()
-    with publish.rows_in_duckdb(empty) as con:
-        assert publish._write_flat_files(tmp_path, con, publish.PUBLICATION_TABLE) == 0
-    text = (tmp_path / publish.FLAT_CSV_FILE).read_bytes().decode("utf-8-sig")
-    assert text == ",".join(publish.OUTPUT_SCHEMA.names) + "\r\n"
-    assert pq.ParquetFile(tmp_path / publish.FLAT_PARQUET_FILE).metadata.num_rows == 0
+    with control.rows_in_duckdb(empty) as con:
+        assert release_files._write_flat_files(tmp_path, con, control.PUBLICATION_TABLE) == 0
+    text = (tmp_path / release_files.FLAT_CSV_FILE).read_bytes().decode("utf-8-sig")
+    assert text == ",".join(release_schema.OUTPUT_SCHEMA.names) + "\r\n"
+    assert pq.ParquetFile(tmp_path / release_files.FLAT_PARQUET_FILE).metadata.num_rows == 0
 
 
 @pytest.mark.parametrize("append_rows", [1, 10, 1_000_000])
@@ -111,10 +114,10 @@ def test_parts_gathered_into_the_table_keep_every_row_in_order(monkeypatch, appe
     )
     by_part = {i: published.filter(pl.col("indicator_id") == i) for i in ("A0", "A1", "A2", "A3")}
     con = duckdb.connect()
-    counts = publish.control_in_parts(
+    counts = control.control_in_parts(
         con, lambda part: [pl.concat([by_part[i] for i in part])], by_part, 10, 5, "r1"
     )
-    table = pl.from_arrow(con.sql(f"SELECT * FROM {publish.PUBLICATION_TABLE}").to_arrow_table())
+    table = pl.from_arrow(con.sql(f"SELECT * FROM {control.PUBLICATION_TABLE}").to_arrow_table())
     expected = pl.concat([by_part[i] for i in ("A0", "A1", "A2", "A3")])
     assert table.select(expected.columns).equals(
         expected.cast(table.select(expected.columns).schema)

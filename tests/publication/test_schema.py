@@ -14,10 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from diewell.release import files as release_files
 from diewell.release import publish
+from diewell.release import schema as release_schema
+from diewell.warehouse.indicators import schema as output_schema
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = [publish.INDICATORS_SCHEMA_PATH, publish.CATALOGUE_SCHEMA_PATH]
+SCHEMAS = [output_schema.INDICATORS_SCHEMA_PATH, output_schema.CATALOGUE_SCHEMA_PATH]
 
 # indicators.md "Published output", in order, with `trend` after `comparison`.
 SPEC_COLUMNS = """indicator_id indicator_name period_type period_start period_end geography_level
@@ -69,7 +72,7 @@ def test_each_schema_is_a_well_formed_table_schema(path):
 
 
 def test_the_indicators_schema_is_the_spec_contract():
-    schema = load(publish.INDICATORS_SCHEMA_PATH)
+    schema = load(output_schema.INDICATORS_SCHEMA_PATH)
     fields = {f["name"]: f for f in schema["fields"]}
     assert list(fields) == SPEC_COLUMNS
     for name, field in fields.items():
@@ -100,18 +103,22 @@ def test_the_indicators_schema_is_the_spec_contract():
 
 
 def test_the_catalogue_schema_holds_the_spec_columns():
-    assert [f["name"] for f in load(publish.CATALOGUE_SCHEMA_PATH)["fields"]] == CATALOGUE_COLUMNS
+    assert [
+        f["name"] for f in load(output_schema.CATALOGUE_SCHEMA_PATH)["fields"]
+    ] == CATALOGUE_COLUMNS
 
 
 def test_the_code_writes_what_the_schema_says():
-    assert publish.OUTPUT_SCHEMA.names == SPEC_COLUMNS
-    types = dict(zip(publish.OUTPUT_SCHEMA.names, publish.OUTPUT_SCHEMA.types, strict=True))
+    assert release_schema.OUTPUT_SCHEMA.names == SPEC_COLUMNS
+    types = dict(
+        zip(release_schema.OUTPUT_SCHEMA.names, release_schema.OUTPUT_SCHEMA.types, strict=True)
+    )
     assert {types[c] for c in DATES} == {pa.date32()}
     assert {types[c] for c in COUNTS} == {pa.int64()}
     assert {types[c] for c in VALUES} == {pa.float64()}
     assert {types[c] for c in FLAGS} == {pa.bool_()}
     versions = {load(p)["schema_version"] for p in SCHEMAS}
-    assert versions == {publish.SCHEMA_VERSION}
+    assert versions == {output_schema.SCHEMA_VERSION}
 
 
 def test_the_schemas_ship_with_the_package():
@@ -132,7 +139,7 @@ def changelog_entries() -> list[tuple[str, str]]:
 
 def test_every_schema_change_bumps_the_version_and_is_in_the_changelog():
     entries = changelog_entries()
-    fingerprint = publish.schema_fingerprint()
+    fingerprint = release_schema.schema_fingerprint()
     how = (
         f"The output schema's fingerprint is now {fingerprint}. If you changed the schema "
         "(warehouse/publication/*.schema.json), bump schema_version in both schema files "
@@ -142,14 +149,14 @@ def test_every_schema_change_bumps_the_version_and_is_in_the_changelog():
     )
     assert entries, "CHANGELOG.md has no '## [x.y.z]' entry. " + how
     version, section = entries[0]
-    assert version == publish.SCHEMA_VERSION, (
+    assert version == output_schema.SCHEMA_VERSION, (
         f"The newest CHANGELOG.md entry is {version}, the schema says "
-        f"{publish.SCHEMA_VERSION}. " + how
+        f"{output_schema.SCHEMA_VERSION}. " + how
     )
     recorded = re.search(r"Schema fingerprint: `([0-9a-f]{16})`", section)
     assert recorded and recorded[1] == fingerprint, (
         f"CHANGELOG.md records fingerprint {recorded and recorded[1]} for "
-        f"{publish.SCHEMA_VERSION}. " + how
+        f"{output_schema.SCHEMA_VERSION}. " + how
     )
 
 
@@ -162,13 +169,13 @@ def test_changelog_versions_are_newest_first_and_each_has_a_fingerprint():
 
 
 def test_the_fingerprint_ignores_descriptions_but_not_structure(monkeypatch):
-    before = publish.schema_fingerprint()
-    schema = json.loads(json.dumps(publish.INDICATORS_TABLE_SCHEMA))
+    before = release_schema.schema_fingerprint()
+    schema = json.loads(json.dumps(output_schema.INDICATORS_TABLE_SCHEMA))
     monkeypatch.setattr(publish, "INDICATORS_TABLE_SCHEMA", schema)
     schema["fields"][0]["description"] = "reworded"
-    assert publish.schema_fingerprint() == before
+    assert release_schema.schema_fingerprint() == before
     schema["fields"][-1]["type"] = "integer"
-    assert publish.schema_fingerprint() != before
+    assert release_schema.schema_fingerprint() != before
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,7 +220,7 @@ def conforms(table: pa.Table, schema: dict, fields: list[str] | None = None) -> 
 
 
 def test_every_published_indicator_file_conforms(synthetic_run):
-    schema = load(publish.INDICATORS_SCHEMA_PATH)
+    schema = load(output_schema.INDICATORS_SCHEMA_PATH)
     partitions = schema["partitioning"]["fields"]
     in_files = [f["name"] for f in schema["fields"] if f["name"] not in partitions]
     folder = synthetic_run.release / "indicators"
@@ -230,16 +237,18 @@ def test_every_published_indicator_file_conforms(synthetic_run):
 
 
 def test_the_whole_published_table_conforms(synthetic_run):
-    table = publish.read_indicators(synthetic_run.release)
-    assert conforms(table, load(publish.INDICATORS_SCHEMA_PATH)) == []
+    table = release_files.read_indicators(synthetic_run.release)
+    assert conforms(table, load(output_schema.INDICATORS_SCHEMA_PATH)) == []
     assert set(table["run_id"].to_pylist()) == {synthetic_run.release_id}
-    assert set(table["schema_version"].to_pylist()) == {publish.SCHEMA_VERSION}
+    assert set(table["schema_version"].to_pylist()) == {output_schema.SCHEMA_VERSION}
 
 
 def test_the_published_catalogue_conforms_and_covers_every_indicator(synthetic_run):
     catalogue = pq.read_table(synthetic_run.release / "indicator_catalogue.parquet")
-    assert conforms(catalogue, load(publish.CATALOGUE_SCHEMA_PATH)) == []
-    published = set(publish.read_indicators(synthetic_run.release)["indicator_id"].to_pylist())
+    assert conforms(catalogue, load(output_schema.CATALOGUE_SCHEMA_PATH)) == []
+    published = set(
+        release_files.read_indicators(synthetic_run.release)["indicator_id"].to_pylist()
+    )
     assert published <= set(catalogue["indicator_id"].to_pylist())
 
 
@@ -259,13 +268,13 @@ def sha256(path: Path) -> str:
 def test_the_manifest_describes_the_release(synthetic_run):
     release = synthetic_run.release
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["schema_version"] == publish.SCHEMA_VERSION
-    assert manifest["schema_fingerprint"] == publish.schema_fingerprint()
+    assert manifest["schema_version"] == output_schema.SCHEMA_VERSION
+    assert manifest["schema_fingerprint"] == release_schema.schema_fingerprint()
     assert manifest["run_id"] == synthetic_run.release_id == release.name
     created = dt.datetime.fromisoformat(manifest["created_at"])
     assert created.tzinfo is not None
     assert dt.timedelta(0) <= dt.datetime.now(dt.UTC) - created < dt.timedelta(hours=2)
-    indicators = publish.read_indicators(release)
+    indicators = release_files.read_indicators(release)
     assert manifest["row_counts"] == {
         "indicators": indicators.num_rows,
         "indicators_suppressed": sum(indicators["suppressed"].to_pylist()),

@@ -24,7 +24,7 @@ from diewell.transforms.disclosure import (
     smallest_published_count,
 )
 from diewell.transforms.inequality import add_sii_rows
-from tests.output_columns import dtypes
+from diewell.warehouse.indicators.schema import dtypes
 
 GROUP = ["indicator_id", "period_type", "period_end", "geography_level", "geography_code"]
 LIMITS = ["lower_95", "upper_95", "lower_99_8", "upper_99_8"]
@@ -500,7 +500,7 @@ def test_the_ics_value_is_not_quoted_where_the_ics_row_is_suppressed():
 
 
 def test_rows_without_the_ics_quote_the_published_ics_rows_they_are_given():
-    """A chunk of geographies controlled apart from the ICS (publish.control_in_parts):
+    """A chunk of geographies controlled apart from the ICS (control.control_in_parts):
     its comparison quotes the ICS rows as the first chunk published them."""
     ics = dict(geography_level="ics", geography_code="Q1")
     published_ics = apply_disclosure_control(

@@ -14,8 +14,8 @@ from diewell.expectations.files import (
     PERIOD_END_DAYS_AHEAD,
     FileRejected,
     parse_file_name,
-    read_delivery,
 )
+from diewell.expectations.reading import read_delivery
 from tests.conftest import TinyIcs, nhs
 
 HEADER = "attendance_id,nhs_number,arrival_datetime,department_type\n"

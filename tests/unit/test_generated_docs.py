@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from diewell.docs import pages, sql_header
 from diewell.warehouse import SQL_DIR
-from diewell.warehouse.indicators.compute import catalogue
+from diewell.warehouse.indicators.catalogue import catalogue
 
 REQUIRED_HEADER = {"Definition", "Cohort", "Numerator", "Denominator", "Exclusions", "Sources"}
 

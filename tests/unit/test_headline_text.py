@@ -6,9 +6,9 @@ import datetime as dt
 
 import polars as pl
 
-from diewell.cli import headline_lines
+from diewell.cli.commands import headline_lines
 from diewell.pipeline import HEADLINE_COLUMNS
-from tests.output_columns import dtypes
+from diewell.warehouse.indicators.schema import dtypes
 
 LONG_NAME = "3 or more emergency admissions in the last 90 days of life"
 

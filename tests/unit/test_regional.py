@@ -13,7 +13,7 @@ import pytest
 
 from diewell.transforms.disclosure import apply_disclosure_control
 from diewell.transforms.regional import REGION_LEVEL, combine_ics_releases
-from tests.output_columns import OUTPUT_DTYPES
+from diewell.warehouse.indicators.schema import OUTPUT_DTYPES
 
 END = dt.date(2024, 12, 31)
 START = dt.date(2024, 1, 1)

@@ -7,8 +7,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from diewell.expectations.contracts import all_contracts, load_contract, validate_rows
-from diewell.transforms.nhs_number import is_valid_nhs_number, mask
+from diewell.expectations.contracts import all_contracts, load_contract
+from diewell.expectations.rules import validate_rows
+from diewell.transforms.nhs_number import is_valid_nhs_number, mask, modulus11_expr, number_expr
 from tests.conftest import nhs
 
 PERIOD_END = dt.date(2025, 1, 31)
@@ -150,7 +151,7 @@ def test_quarantined_nhs_numbers_are_masked_in_findings():
 def test_vectorised_modulus_11_matches_the_rule_digit_by_digit():
     """Every check digit for a spread of 9-digit stems: the expression against the rule itself
     (weights 10 down to 2, check = 11 - sum mod 11, 11 -> 0, 10 -> no valid number)."""
-    from diewell.transforms.nhs_number import normalise_expr, valid_expr
+    from diewell.transforms.nhs_number import normalise_expr
 
     def by_hand(number: str) -> bool:
         total = sum(int(d) * w for d, w in zip(number[:9], range(10, 1, -1), strict=True))
@@ -171,7 +172,7 @@ def test_vectorised_modulus_11_matches_the_rule_digit_by_digit():
 
 def test_a_batch_checks_each_file_against_its_own_period_and_keys():
     """validate_batch: period ends and duplicate keys are per file; results as file by file."""
-    from diewell.expectations.contracts import validate_batch
+    from diewell.expectations.rules import validate_batch
 
     contract = load_contract("apc_spells")
     january = pl.DataFrame(
@@ -213,3 +214,8 @@ def test_a_batch_checks_each_file_against_its_own_period_and_keys():
         assert batched.rows.equals(alone.rows)
         assert batched.findings.equals(alone.findings)
         assert batched.rows_read == alone.rows_read
+
+
+def valid_expr(normalised: pl.Expr) -> pl.Expr:
+    """Vectorised modulus 11 check over a normalised string column (null -> false)."""
+    return modulus11_expr(number_expr(normalised))

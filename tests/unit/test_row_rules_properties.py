@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diewell.expectations.contracts import Column, Contract, all_contracts, validate_rows
+from diewell.expectations.contracts import Column, Contract, all_contracts
+from diewell.expectations.rules import validate_rows
 
 PERIOD_END = dt.date(2024, 12, 31)
 EARLIEST = dt.date(1904, 12, 1)  # 120 years before the period end's month

@@ -21,10 +21,9 @@ from diewell.transforms.trend import (
     TREND_LABELS,
     add_trend,
     chi_square_for_trend,
-    recent_trend,
-    weighted_trend,
 )
-from tests.output_columns import dtypes
+from diewell.warehouse.indicators.schema import dtypes
+from tests.unit.trend_reference import recent_trend, weighted_trend
 
 REL = 1e-9
 N100 = [100] * 5

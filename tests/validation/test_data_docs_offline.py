@@ -16,13 +16,8 @@ from pathlib import Path
 import pytest
 
 from diewell.expectations.contracts import SUITES_DIR
-from diewell.expectations.report.validation_report import (
-    CDN_ASSETS,
-    VENDOR,
-    VENDOR_IN_SITE,
-    data_docs_dir,
-    offline_text,
-)
+from diewell.expectations.report.offline import CDN_ASSETS, VENDOR, VENDOR_IN_SITE, offline_text
+from diewell.expectations.report.validation_report import data_docs_dir
 from tests.report.browser import with_page
 from tests.validation.conftest import COLUMNS, spells
 from tests.validation.test_data_docs_browser import chromium  # noqa: F401  (the fixture)

@@ -291,7 +291,7 @@ def test_a_provider_registered_since_the_last_release_is_published(tmp_path, mon
     import yaml
 
     from diewell.synth import synthesize
-    from diewell.warehouse.indicators.compute import catalogue
+    from diewell.warehouse.indicators.catalogue import catalogue
 
     monkeypatch.setenv("DIEWELL_PSEUDO_KEY", "k" * 40)
     config_path = synthesize(tmp_path / "t", seed=5, population=4000, years=2)

@@ -10,6 +10,7 @@ import jinja2
 import polars as pl
 
 from diewell.expectations.report.stylesheet import offline_stylesheet
+from diewell.release.files import REPORT_FILE
 from diewell.release.report import charts, wording
 from diewell.release.report.release import ALL, FINANCIAL_YEAR, ROLLING, Release, read_release
 from diewell.release.report.sections import (
@@ -25,7 +26,7 @@ from diewell.release.report.sections import (
 )
 
 HERE = Path(__file__).resolve().parent
-REPORT_FILE = "report.html"
+
 PROPORTION = "proportion"
 LEVEL_WORDS = {"pcn": "primary care networks", "practice": "GP practices", "place": "places"}
 EQUITY_TABLE_BREAKDOWNS = (("age_band", "Age band"), ("condition_group", "Condition group"))
