@@ -8,7 +8,7 @@ extract file (CSV and Parquet) with pandas, validate each file with GX Core on p
 ephemeral context, a pandas datasource, one batch per file, a few expectations per extract),
 drop the rows that fail, link by NHS number, count. Written plainly, not tuned: it is the
 comparison diewell's benchmark runs against (benchmarks/run.py), and
-tests/benchmarks/test_analyst_pandas.py checks it gives diewell's numbers on a small ICS.
+tests/system/test_analyst_pandas.py checks it gives diewell's numbers on a small ICS.
 
 It follows the contract (extracts.md) where the counts depend on it: column names matched
 ignoring case and spaces, NHS numbers with spaces, `DD/MM/YYYY` dates, death location codes,

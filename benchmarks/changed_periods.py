@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from diewell.release.publish import PRIMARY_KEY
+from diewell.warehouse.indicators.schema import PRIMARY_KEY
 
 VALUES = ["numerator", "denominator", "value", "lower_95", "upper_95", "suppressed"]
 

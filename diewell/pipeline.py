@@ -30,7 +30,8 @@ from diewell.expectations.report.validation_report import data_docs_dir
 from diewell.release import control, promote, publish
 from diewell.release.identity import release_id
 from diewell.sources import mesh
-from diewell.sources.ingest import FileOutcome, ingest_landing
+from diewell.sources.ingest import ingest_landing
+from diewell.sources.load import FileOutcome
 from diewell.steps import run_directly
 from diewell.transforms.sender_text import sender_logger
 from diewell.warehouse import fetch_one, key_check, query_frame

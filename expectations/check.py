@@ -30,9 +30,8 @@ from diewell.expectations.files import (
     screen,
     shown_name,
 )
-from diewell.expectations.report.summary import quarantine_by_rule
+from diewell.expectations.report.summary import SHOWN_PER_RULE, quarantine_by_rule
 from diewell.expectations.validate import (
-    SHOWN_PER_RULE,
     quarantined_rows,
     read_and_validate,
     too_many_failing,

@@ -33,7 +33,8 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from diewell import settings, warehouse
 from diewell.config import Config, ConfigError, load_config
 from diewell.release import identity
-from diewell.sources.mesh import MeshPullError, MeshPullSummary
+from diewell.sources.mesh import MeshPullSummary
+from diewell.sources.mesh_files import MeshPullError
 from diewell.transforms.sender_text import sender_logger
 from diewell.warehouse import landing_files
 

@@ -24,6 +24,7 @@ from diewell import pipeline
 from diewell.config import Config
 from diewell.flows import artifacts, support
 from diewell.sources import mesh
+from diewell.warehouse import landing_files
 
 
 @task(
@@ -128,7 +129,7 @@ class TaskSteps:
 @task(cache_policy=NONE)
 def count_quarantined(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, int, int]]:
     """Count this run's quarantined rows by rule."""
-    return artifacts.quarantined_by_rule(con, run_id)
+    return landing_files.quarantined_by_rule(con, run_id)
 
 
 @task(cache_policy=NONE)

@@ -89,10 +89,37 @@ try:
 
     settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
     settings.register_profile("dev", deadline=None)
-    # A nightly or manual run of the fuzz test (tests/integration/test_fuzz_deliveries.py):
+    # A nightly or manual run of the fuzz test (tests/integration/sources/test_fuzz_deliveries.py):
     # HYPOTHESIS_PROFILE=nightly, 20,000 examples, fresh randomness each time.
     settings.register_profile("nightly", deadline=None, max_examples=20_000, print_blob=True)
     chosen = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
     settings.load_profile(chosen)
 except ImportError:  # pragma: no cover - hypothesis is a dev dependency
     pass
+
+
+# --- one synthetic release, shared by every test that only reads it ---------------------------
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory):
+    """One run of the pipeline on the fixed synthetic ICS (tests/integration/publication/
+    synthetic_release.py), published: the warehouse connection, the exact values and the
+    release. Made once a session (once a worker under xdist); every test that only reads it
+    shares it: the publication tests, the board report's."""
+    from tests.integration.publication.synthetic_release import run_synthetic_ics
+
+    saved = os.environ.get("DIEWELL_PSEUDO_KEY")
+    run = run_synthetic_ics(tmp_path_factory.mktemp("synthetic") / "ics")
+    yield run
+    run.con.close()
+    if saved is None:
+        os.environ.pop("DIEWELL_PSEUDO_KEY", None)
+    else:
+        os.environ["DIEWELL_PSEUDO_KEY"] = saved
+
+
+@pytest.fixture(scope="session")
+def release(synthetic_run):
+    """The release folder of the shared synthetic run."""
+    return synthetic_run.release

@@ -160,7 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from diewell.release.publish import CURRENT
+    from diewell.release.promote import CURRENT
     from diewell.release.report import render_report
 
     if args.release:

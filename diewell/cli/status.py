@@ -56,7 +56,8 @@ def _last_run(warehouse_path: Path) -> str:
 
 
 def _current_release(outputs: Path) -> str:
-    from diewell.release.publish import CURRENT, MANIFEST_FILE
+    from diewell.release.files import MANIFEST_FILE
+    from diewell.release.promote import CURRENT
 
     manifest = outputs / CURRENT / MANIFEST_FILE
     if not manifest.is_file():

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +44,7 @@ from diewell.sources.landing import (
     release_slot,
     windows,
 )
-from diewell.sources.load import load_files
+from diewell.sources.load import FileOutcome, load_files
 from diewell.sources.reprocess import marked_for_reprocess
 from diewell.steps import run_directly, submit_step
 from diewell.transforms.sender_text import sender_logger
@@ -64,26 +63,6 @@ log = sender_logger("diewell.sources.ingest")
 # idle; a smaller run is over before GX could be imported beside it, so it builds them itself
 # (the figures behind the threshold: benchmarks/README.md, "The Data Docs' own process").
 DATA_DOCS_APART_FROM_BYTES = 64 << 20
-
-
-@dataclass
-class FileOutcome:
-    file_name: str
-    status: str  # loaded | rejected | unchanged
-    extract: str | None = None
-    provider: str | None = None
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_quarantined: int = 0
-    rule: str | None = None
-    reason: str | None = None
-    # rows quarantined per rule (a row breaking two rules counts under each)
-    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
-    # rows the file's layout filtered out, per reason (sources.md; none for the contract layout)
-    rows_filtered: int = 0
-    filtered_by_reason: dict[str, int] = field(default_factory=dict)
-    # what the GX report of a validated file needs (None when the file was not validated)
-    validation: dict | None = None
 
 
 def _now() -> dt.datetime:

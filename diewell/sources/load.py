@@ -5,6 +5,7 @@ window's one transaction; after the commit each file moves to the archive or the
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,6 @@ from diewell.expectations.validate import (
     read_and_validate,
     too_many_failing,
 )
-from diewell.sources.ingest import FileOutcome
 from diewell.sources.landing import (
     archiving,
     move_rejected,
@@ -381,3 +381,23 @@ def _record_rejection(writes, path, d, sha, size, run_id, rejection: FileRejecte
         reject_rule=rejection.rule,
         reject_reason=rejection.reason,
     )
+
+
+@dataclass
+class FileOutcome:
+    file_name: str
+    status: str  # loaded | rejected | unchanged
+    extract: str | None = None
+    provider: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rule: str | None = None
+    reason: str | None = None
+    # rows quarantined per rule (a row breaking two rules counts under each)
+    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
+    # rows the file's layout filtered out, per reason (sources.md; none for the contract layout)
+    rows_filtered: int = 0
+    filtered_by_reason: dict[str, int] = field(default_factory=dict)
+    # what the GX report of a validated file needs (None when the file was not validated)
+    validation: dict | None = None

@@ -58,6 +58,8 @@ from diewell.sources.mesh_client import (
 )
 from diewell.sources.mesh_files import (
     LOCK_NAME,
+    MeshMessageOutcome,
+    MeshPullError,
     exclusive,
     now,
     remove_stale_parts,
@@ -67,34 +69,6 @@ from diewell.sources.mesh_files import (
 from diewell.transforms.sender_text import sender_logger
 
 log = sender_logger("diewell.sources.mesh")
-
-
-class MeshPullError(RuntimeError):
-    """The mailbox could not be polled at all (unreachable, refused, or a pull already running)."""
-
-
-@dataclass
-class MeshMessageOutcome:
-    """What happened to one message.
-
-    status: `landed` (new file in landing), `already_landed` (identical bytes were already
-    there: acknowledged only), `rejected` (written to the rejected area with a reason),
-    `report` (a MESH report, not data: acknowledged, nothing written) or `failed` (left in the
-    mailbox, or landed but not acknowledged: `stage` says which; the next pull retries it).
-    """
-
-    message_id: str
-    status: str
-    sender: str | None = None
-    file_name: str | None = None  # the contract name (landed) or the stored name (rejected)
-    path: Path | None = None
-    size: int = 0
-    sha256: str | None = None
-    replaced_unprocessed: bool = False  # landed over a different, not yet ingested delivery
-    rule: str | None = None
-    reason: str | None = None
-    stage: str | None = None  # for failed: retrieve | write | acknowledge
-    error: str | None = None  # for failed: the exception's type and message
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from mesh_client import MeshClient
 
 from diewell.settings import ConfigError
+from diewell.settings import every as environment
 from diewell.transforms.sender_text import sender_logger
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def mesh_client_for(settings: MeshSettings, environ: Mapping[str, str] | None = 
 
     This is the default `client_factory` of `pull_from_mesh`.
     """
-    env = settings.every() if environ is None else environ
+    env = environment() if environ is None else environ
     password = required_env(env, settings.password_env, "the MESH mailbox password")
     shared_key = required_env(env, settings.shared_key_env, "the MESH environment's shared key")
     cert_path = env.get(settings.client_cert_env) or None

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,6 @@ from diewell.expectations.files import (
     sha256_of,
     shown_name,
 )
-from diewell.sources.mesh import MeshMessageOutcome, MeshPullError
 from diewell.sources.mesh_client import MeshMessage
 from diewell.transforms.sender_text import sender_logger
 
@@ -214,3 +214,31 @@ def exclusive(lock_path: Path) -> Iterator[None]:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class MeshPullError(RuntimeError):
+    """The mailbox could not be polled at all (unreachable, refused, or a pull already running)."""
+
+
+@dataclass
+class MeshMessageOutcome:
+    """What happened to one message.
+
+    status: `landed` (new file in landing), `already_landed` (identical bytes were already
+    there: acknowledged only), `rejected` (written to the rejected area with a reason),
+    `report` (a MESH report, not data: acknowledged, nothing written) or `failed` (left in the
+    mailbox, or landed but not acknowledged: `stage` says which; the next pull retries it).
+    """
+
+    message_id: str
+    status: str
+    sender: str | None = None
+    file_name: str | None = None  # the contract name (landed) or the stored name (rejected)
+    path: Path | None = None
+    size: int = 0
+    sha256: str | None = None
+    replaced_unprocessed: bool = False  # landed over a different, not yet ingested delivery
+    rule: str | None = None
+    reason: str | None = None
+    stage: str | None = None  # for failed: retrieve | write | acknowledge
+    error: str | None = None  # for failed: the exception's type and message

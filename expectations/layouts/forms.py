@@ -9,6 +9,7 @@ own rules to quarantine with their own reason.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -118,7 +119,6 @@ class FormBuilder:
 
     def build(self, name: str, spec: Mapping) -> Formed:
         # Imported here: the named built-ins use this module's parsers.
-        from diewell.expectations.layouts.operations import out_of_hours
 
         kind = spec["form"]
         if kind == "out_of_hours":
@@ -219,3 +219,36 @@ class FormBuilder:
         code = pl.when(~matched).then(shown(warning["columns"]))
         check = Check("warning", code, warning["rule"], ", ".join(warning["columns"]))
         return Formed(value, tuple(sources), (check,))
+
+
+SATURDAY = 6  # Polars weekdays: Monday 1 ... Sunday 7
+
+
+def _seconds(hh_mm: str) -> int:
+    parts = [int(p) for p in hh_mm.split(":")] + [0]
+    return parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
+def out_of_hours(spec: Mapping, holidays: frozenset[str]) -> Formed:
+    time_raw = src(spec["time"])
+    date = parse_date(src(spec["date"]), spec["formats"])
+    seconds, _ = parse_time(time_raw)
+    calendar = pl.Series([dt.date.fromisoformat(d) for d in sorted(holidays)], dtype=pl.Date)
+    outside = (
+        (seconds < _seconds(spec["day_starts"]))
+        | (seconds >= _seconds(spec["evening_starts"]))
+        | (date.dt.weekday() >= SATURDAY)
+        | date.is_in(calendar.implode())
+    )
+    value = (
+        pl.when(time_raw.is_null())
+        .then(None)
+        .when(seconds.is_null())
+        .then(time_raw)
+        .when(date.is_null())
+        .then(None)
+        .when(outside)
+        .then(pl.lit("Y"))
+        .otherwise(pl.lit("N"))
+    )
+    return Formed(value, (spec["date"], spec["time"]))

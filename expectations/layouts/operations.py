@@ -1,10 +1,6 @@
-"""Named built-in operations: rules a layout invokes by name because no generic form says them.
+"""Named built-in operations: rules a layout invokes by name because no generic form says them
+(the row form `out_of_hours` is in forms.py, beside the forms it is built from).
 
-- `out_of_hours` (a row form): `Y` when a contact's time is before `day_starts` (08:00) or
-  from `evening_starts` (18:30), or its date is a Saturday, a Sunday or in the `calendar`
-  lookup (England's bank holidays); else `N`; empty when there is no time. A time that is not
-  a time is left as it came (the contract's Y/N rule quarantines it); with a date that is not
-  a date it is empty (the contract quarantines the date).
 - `qof_register_date_added` (an aggregation pick): QOF's palliative care register rule and
   the start of the person's current episode on it (sources.md, gp_events):
   only `register` events dated on or after `counted_from` count; L is the latest of them. No
@@ -22,40 +18,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from diewell.expectations.layouts.forms import Formed, parse_date, parse_time, src
 from diewell.expectations.layouts.model import CodeList
-
-SATURDAY = 6  # Polars weekdays: Monday 1 ... Sunday 7
-
-
-def _seconds(hh_mm: str) -> int:
-    parts = [int(p) for p in hh_mm.split(":")] + [0]
-    return parts[0] * 3600 + parts[1] * 60 + parts[2]
-
-
-def out_of_hours(spec: Mapping, holidays: frozenset[str]) -> Formed:
-    time_raw = src(spec["time"])
-    date = parse_date(src(spec["date"]), spec["formats"])
-    seconds, _ = parse_time(time_raw)
-    calendar = pl.Series([dt.date.fromisoformat(d) for d in sorted(holidays)], dtype=pl.Date)
-    outside = (
-        (seconds < _seconds(spec["day_starts"]))
-        | (seconds >= _seconds(spec["evening_starts"]))
-        | (date.dt.weekday() >= SATURDAY)
-        | date.is_in(calendar.implode())
-    )
-    value = (
-        pl.when(time_raw.is_null())
-        .then(None)
-        .when(seconds.is_null())
-        .then(time_raw)
-        .when(date.is_null())
-        .then(None)
-        .when(outside)
-        .then(pl.lit("Y"))
-        .otherwise(pl.lit("N"))
-    )
-    return Formed(value, (spec["date"], spec["time"]))
 
 
 def qof_register_date_added(spec: Mapping, codelists: Mapping[str, CodeList]) -> pl.Expr:

@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from tests.integration.prefect_stack import RetryingTransport
+from tests.system.prefect_stack import RetryingTransport
 
 
 def counting_server(statuses: list[int]):
@@ -73,7 +73,7 @@ def test_a_status_poll_that_times_out_is_polled_again():
     on the next poll, within the run's deadline."""
     from types import SimpleNamespace
 
-    from tests.integration.prefect_stack import Stack
+    from tests.system.prefect_stack import Stack
 
     answers = iter(["timeout", "RUNNING", "COMPLETED"])
 

@@ -29,12 +29,13 @@ from diewell.transforms.statistics import (
     proportion,
     wilson_limits,
 )
+from tests.conftest import REPO
 
 REL = 1e-9
 
 
 def reference_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "reference"
+    return REPO / "tests" / "reference"
 
 
 def read_reference(name: str) -> list[dict[str, str]]:

@@ -12,7 +12,6 @@ import polars as pl
 import yaml
 
 from diewell.warehouse import SQL_DIR
-from diewell.warehouse.indicators.compute import AGGREGATES
 
 if TYPE_CHECKING:
     pass
@@ -155,3 +154,22 @@ def release_parts(indicator_ids: Iterable[str]) -> list[tuple[str, ...]]:
             parts.append(tuple(part))
             part = []
     return parts
+
+
+AGGREGATES = {
+    # statistic -> the aggregate columns over an indicator's unit rows
+    "proportion": "CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+    "rate_per_100": "CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+    "mean": "CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+    # A median has no numerator; its denominator is the number of units it is taken over.
+    "median": "CAST(NULL AS BIGINT) AS numerator, CAST(sum(denominator) AS BIGINT) AS denominator, "
+    "CAST(median(unit_value) AS DOUBLE) AS value",
+    # A DSR is aggregated per age band here and standardised in add_statistics.
+    "dsr": "esp_band, CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+    # A count (ED01: attendances) is its numerator; it has no denominator.
+    "count": "CAST(sum(numerator) AS BIGINT) AS numerator, CAST(NULL AS BIGINT) AS denominator",
+}

@@ -27,6 +27,7 @@ from diewell.transforms.periods import reporting_periods
 from diewell.transforms.trend import add_trend
 from diewell.warehouse import GatheredInserts, fetch_one, query_frame
 from diewell.warehouse.indicators.catalogue import (
+    AGGREGATES,
     BREAKDOWN_COLUMNS,
     LEVELS,
     SNAPSHOT_TABLE,
@@ -67,25 +68,6 @@ def build_periods(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("CREATE OR REPLACE TABLE mart_periods AS SELECT * FROM periods_frame")
     con.unregister("periods_frame")
     return len(periods)
-
-
-AGGREGATES = {
-    # statistic -> the aggregate columns over an indicator's unit rows
-    "proportion": "CAST(sum(numerator) AS BIGINT) AS numerator, "
-    "CAST(sum(denominator) AS BIGINT) AS denominator",
-    "rate_per_100": "CAST(sum(numerator) AS BIGINT) AS numerator, "
-    "CAST(sum(denominator) AS BIGINT) AS denominator",
-    "mean": "CAST(sum(numerator) AS BIGINT) AS numerator, "
-    "CAST(sum(denominator) AS BIGINT) AS denominator",
-    # A median has no numerator; its denominator is the number of units it is taken over.
-    "median": "CAST(NULL AS BIGINT) AS numerator, CAST(sum(denominator) AS BIGINT) AS denominator, "
-    "CAST(median(unit_value) AS DOUBLE) AS value",
-    # A DSR is aggregated per age band here and standardised in add_statistics.
-    "dsr": "esp_band, CAST(sum(numerator) AS BIGINT) AS numerator, "
-    "CAST(sum(denominator) AS BIGINT) AS denominator",
-    # A count (ED01: attendances) is its numerator; it has no denominator.
-    "count": "CAST(sum(numerator) AS BIGINT) AS numerator, CAST(NULL AS BIGINT) AS denominator",
-}
 
 
 def aggregate_sql(indicator: Indicator, ics_code: str) -> str:

@@ -34,7 +34,7 @@ QUINTILES = ("1", "2", "3", "4", "5")
 PLACE_COLOURS = ["#005eb8", "#41b6e6", "#330072", "#ffb81c", "#768692"]
 # Altair checks a specification against the Vega-Lite JSON schema as it is written out, the
 # same few chart shapes every run. The report's tests check every shape
-# (tests/report/test_report.py sets this True); a run does not.
+# (tests/system/test_report.py sets this True); a run does not.
 CHECK_SPECS = False
 
 

@@ -1,1 +1,0 @@
-"""Validation: the GX suites, the GX report (Data Docs), the summary and reprocessing."""
