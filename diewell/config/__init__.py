@@ -78,6 +78,15 @@ class Config:
     mesh: MeshSettings | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     warehouse_memory_mib: int = DEFAULT_WAREHOUSE_MEMORY_MIB
+    person_key: str = "nhs_number"  # or "pseudonymised" (sources.md v3)
+    pseudonym_domain: str | None = None  # who made the pseudonyms (with "pseudonymised")
+    layouts_folder: Path | None = None  # the ICS's own layouts, lookups and code lists
+    benchmarks: Path | None = None  # the ICS's benchmarks file; None: the project's England one
+
+    def layout_of(self, provider: str, extract: str) -> str | None:
+        """The layout a provider's files of an extract arrive in (None: the contract's)."""
+        p = self.provider(provider)
+        return p.layouts.get(extract) if p is not None else None
 
     def provider(self, code: str) -> Provider | None:
         return next((p for p in self.providers if p.code == code), None)
@@ -224,6 +233,10 @@ def load_config(path: str | os.PathLike) -> Config:
         mesh=file.mesh,
         max_file_bytes=file.limits.max_file_bytes,
         warehouse_memory_mib=file.limits.warehouse_memory_mib,
+        person_key=pseudo.person_key,
+        pseudonym_domain=pseudo.domain,
+        layouts_folder=resolve(file.layouts_folder) if file.layouts_folder else None,
+        benchmarks=resolve(file.benchmarks) if file.benchmarks else None,
     )
 
 

@@ -63,6 +63,9 @@ Text = Annotated[str, Field(min_length=1)]
 OdsCode = Annotated[str, AfterValidator(_ods_code)]
 Extract = Literal[EXTRACTS]
 MailboxId = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1)]
+# A layout's name: a file's stem in the ICS's layouts_folder or among the built-in layouts.
+LayoutName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+PERSON_KEYS = ("nhs_number", "pseudonymised")
 
 
 class _Section(BaseModel):
@@ -90,6 +93,20 @@ class Provider(_Section):
     code: OdsCode
     name: Text | None = None
     extracts: Annotated[tuple[Extract, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
+    # v3 (sources.md): the layout each extract arrives in; an extract not named here uses the
+    # contract layout (extracts.md as written)
+    layouts: dict[Extract, LayoutName] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _layouts_name_its_extracts(self) -> Provider:
+        strays = [e for e in self.layouts if e not in self.extracts]
+        if strays:
+            raise PydanticCustomError(
+                "layout_extract",
+                "layouts names {strays}, which this provider is not registered to send",
+                {"strays": ", ".join(strays)},
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -133,6 +150,26 @@ class DisclosureSection(_Section):
 class PseudonymisationSection(_Section):
     key_env: Text = settings.PSEUDO_KEY
     key_file: Text | None = None
+    # v3 (sources.md, "Person keys"): what the person columns hold, one kind for the whole ICS
+    person_key: Literal[PERSON_KEYS] = "nhs_number"
+    domain: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None
+    ) = None  # required with pseudonymised: the service that made the pseudonyms
+
+    @model_validator(mode="after")
+    def _pseudonyms_name_their_domain(self) -> PseudonymisationSection:
+        if self.person_key == "pseudonymised" and self.domain is None:
+            raise PydanticCustomError(
+                "domain_missing",
+                "person_key pseudonymised needs a domain: the data service that made the "
+                "pseudonyms (such as bsw-dscro), so that a change of service is refused",
+            )
+        if self.person_key == "nhs_number" and self.domain is not None:
+            raise PydanticCustomError(
+                "domain_without_pseudonyms",
+                "a domain is given only with person_key: pseudonymised",
+            )
+        return self
 
 
 class LimitsSection(_Section):
@@ -154,6 +191,11 @@ class ConfigFile(_Section):
         PseudonymisationSection()
     )
     limits: Annotated[LimitsSection, BeforeValidator(_empty_is_default)] = LimitsSection()
+    # v3: the ICS's own layouts, lookups and code lists (sources.md); a folder
+    layouts_folder: Text | None = None
+    # v3: the benchmarks file (indicators.md, "Benchmarks"); the project's England figures
+    # (diewell/release/benchmarks/england.csv) when not given
+    benchmarks: Text | None = None
 
 
 class IcsEntry(_Section):

@@ -102,6 +102,12 @@ def problem(error: dict) -> str:
         bound = error["ctx"].get("ge", error["ctx"].get("gt"))
         at_least = "at least" if kind == "greater_than_equal" else "more than"
         return f"{where}: must be {at_least} {bound}, not {_shown(value)}"
+    if kind == "literal_error" and loc and loc[-1] == "person_key":
+        return f"{where}: must be nhs_number or pseudonymised, not {_shown(value)}"
+    if kind == "string_pattern_mismatch":
+        return f"{where}: {_shown(value)} is not a name of letters, digits, '_', '-' or '.'"
+    if kind in ("domain_missing", "domain_without_pseudonyms", "layout_extract"):
+        return f"{where}: {error['msg']}"
     if kind == "literal_error":
         return (
             f"{where}: {_shown(value)} is not an extract of extracts.md{_nearest(value, EXTRACTS)}; "

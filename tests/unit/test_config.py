@@ -414,3 +414,50 @@ def test_a_warehouse_file_beside_the_landing_folder_is_not_an_overlap(tmp_path):
         write_config(tmp_path, with_section(paths={**MINIMUM["paths"], "warehouse": "w.duckdb"}))
     )
     assert config.warehouse.parent == config.landing.parent
+
+
+# --- v3: layouts, person keys, benchmarks (config.md v3) ---------------------------------------
+
+
+def test_the_v3_keys_are_read(tmp_path):
+    raw = with_section(
+        providers=[{"code": "QTT", "extracts": ["deaths"], "layouts": {"deaths": "ncdr_deaths"}}],
+        pseudonymisation={"person_key": "pseudonymised", "domain": "bsw-dscro"},
+        layouts_folder="layouts",
+        benchmarks="benchmarks.csv",
+    )
+    config = load_config(write_config(tmp_path, raw))
+    assert (config.person_key, config.pseudonym_domain) == ("pseudonymised", "bsw-dscro")
+    assert config.layout_of("QTT", "deaths") == "ncdr_deaths"
+    assert config.layout_of("QTT", "ref_lsoa") is None
+    assert config.layouts_folder == tmp_path / "layouts"
+    assert config.benchmarks == tmp_path / "benchmarks.csv"
+    default = load_config(write_config(tmp_path, MINIMUM))
+    assert (default.person_key, default.pseudonym_domain, default.benchmarks) == (
+        "nhs_number",
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "pseudonymisation, words",
+    [
+        ({"person_key": "pseudonymised"}, "person_key pseudonymised needs a domain"),
+        ({"domain": "bsw-dscro"}, "a domain is given only with person_key: pseudonymised"),
+        ({"person_key": "tokens"}, "must be nhs_number or pseudonymised, not 'tokens'"),
+    ],
+)
+def test_a_person_key_without_its_domain_or_of_another_kind_is_refused(
+    tmp_path, pseudonymisation, words
+):
+    assert words in refused(tmp_path, with_section(pseudonymisation=pseudonymisation))
+
+
+def test_a_layout_for_an_extract_the_provider_does_not_send_is_refused(tmp_path):
+    raw = with_section(
+        providers=[{"code": "QTT", "extracts": ["deaths"], "layouts": {"apc_spells": "x"}}]
+    )
+    assert "layouts names apc_spells, which this provider is not registered to send" in refused(
+        tmp_path, raw
+    )
