@@ -71,6 +71,10 @@ class FileCheck:
     not_checked: list[str] = field(default_factory=list)
     provider: str | None = None
     period_end: dt.date | None = None
+    rows_filtered: int = 0  # by the file's layout (sources.md), per reason below
+    filtered_by_reason: dict[str, int] = field(default_factory=dict)
+    layout: str | None = None
+    warnings: list[dict] = field(default_factory=list)
 
     def as_outcome(self) -> SimpleNamespace:
         """The check in the shape of a run's FileOutcome, for the data quality page."""
@@ -89,14 +93,16 @@ class FileCheck:
             provider=self.provider,
             period_end=self.period_end,
             rows_read=self.rows_read,
-            rows_loaded=self.rows_read - self.rows_held_back if loads else 0,
+            rows_loaded=self.rows_read - self.rows_held_back - self.rows_filtered if loads else 0,
             rows_quarantined=self.rows_held_back,
             rule=self.rule,
             reason=self.reason,
             validation=validation,
             quarantined_by_rule={},
-            rows_filtered=0,
-            filtered_by_reason={},
+            rows_filtered=self.rows_filtered,
+            filtered_by_reason=self.filtered_by_reason,
+            layout=self.layout,
+            warnings=self.warnings,
         )
 
 
@@ -126,8 +132,8 @@ def check_file(path: Path, config: Config | None) -> FileCheck:
         screen(path, limit)  # a link, a pipe, a huge file: rejected, never opened
         delivery = parse_file_name(path, config)
         extract, provider, period_end = delivery.extract, delivery.provider, delivery.period_end
-        result, _, _ = read_and_validate(delivery, limit)
-        failing = too_many_failing(result.findings, result.rows_read, load_contract(extract))
+        result, _, _ = read_and_validate(delivery, limit, config)
+        failing = too_many_failing(result.findings, result.rows_kept, load_contract(extract))
         if failing is not None:
             raise failing
     except FileRejected as rejection:
@@ -157,6 +163,10 @@ def check_file(path: Path, config: Config | None) -> FileCheck:
         not_checked=not_checked,
         provider=provider,
         period_end=period_end,
+        rows_filtered=result.rows_filtered,
+        filtered_by_reason=result.filtered_by_reason,
+        layout=result.layout,
+        warnings=result.warnings,
     )
 
 
@@ -181,11 +191,19 @@ def report_lines(check: FileCheck, shown_per_rule: int = SHOWN_PER_RULE) -> list
             f"{name}: {REJECTED} whole ({check.rule}); nothing of it would load",
             f"  reason: {printable(check.reason)}",
         ]
-    loadable = check.rows_read - check.rows_held_back
+    loadable = check.rows_read - check.rows_held_back - check.rows_filtered
+    read = f"{check.rows_read} row(s) read" + (f" (layout {check.layout})" if check.layout else "")
     lines = [
-        f"{name}: {LOADS}: {check.rows_read} row(s) read, {loadable} would load, "
+        f"{name}: {LOADS}: {read}, {loadable} would load, "
         f"{check.rows_held_back} would be held back (quarantined)"
+        + (f", {check.rows_filtered} filtered by the layout" if check.layout else "")
     ]
+    for reason, rows in check.filtered_by_reason.items():
+        lines.append(f"  filtered: {rows} row(s), {reason}")
+    for w in check.warnings:
+        lines.append(
+            f"  warning: {w['rows']} row(s), {w['rule']}: {w['column']} {printable(str(w['code']))}"
+        )
     findings = check.findings if check.findings is not None else pl.DataFrame()
     for (rule,), group in findings.group_by("rule", maintain_order=True):
         for f in group.head(shown_per_rule).iter_rows(named=True):

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from diewell.expectations.contracts import ICD10_LIST_ITEM, Column, Contract
+from diewell.expectations.contracts import ICD10_LIST_ITEM, Column, Contract, RowRule
 from diewell.transforms import nhs_number
 from diewell.transforms.sender_text import escape_controls_expr
 
 PATTERNS = {
     "icd10": (r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{1,2})?$", "an ICD-10 code such as C34.9, C349 or C34"),
     "lsoa": (r"^[EW]01[0-9]{6}$", "an LSOA 2021 code (E01 or W01 and 6 digits)"),
+    "lsoa_2011": (r"^[EW]01[0-9]{6}$", "an LSOA 2011 code (E01 or W01 and 6 digits)"),
     "ods_practice": (r"^[A-Z][0-9]{5}$", "an ODS practice code (a letter and 5 digits)"),
     "ods_code": (r"^[A-Z0-9]{3,9}$", "an ODS organisation code (3-9 upper-case letters/digits)"),
     "code_text": (r"^[0-9A-Z]{1,3}$", "an NHS Data Dictionary code"),
@@ -228,7 +229,12 @@ def _range_checks(col: Column, raw: pl.Expr, typed_col: pl.Expr) -> list[Check]:
     ]
 
 
-def typed_and_checks(col: Column) -> tuple[pl.Expr, list[pl.Expr], list[Check]]:
+PERSON_KEY_SHAPE = r"^[A-Za-z0-9_-]{1,64}$"  # a data service's pseudonym (sources.md v3)
+
+
+def typed_and_checks(
+    col: Column, person_key: str = "nhs_number"
+) -> tuple[pl.Expr, list[pl.Expr], list[Check]]:
     """The typed expression for a column (from its raw strings), helper columns computed from
     the typed one, and the checks on it.
 
@@ -250,7 +256,21 @@ def typed_and_checks(col: Column) -> tuple[pl.Expr, list[pl.Expr], list[Check]]:
                 f"{col.name} is required but empty",
             )
         )
-    if col.type == "nhs_number":
+    if col.type == "nhs_number" and person_key == "pseudonymised":
+        # The person column holds the data service's pseudonym: trimmed, as it is, no check
+        # digit; it is hashed like an NHS number, so the warehouse never holds it either.
+        typed = raw
+        checks.append(
+            _check(
+                "invalid_person_key",
+                col.name,
+                present & ~raw.str.contains(PERSON_KEY_SHAPE),
+                pl.lit(None, pl.String),  # shown masked (see rules._findings)
+                f"{col.name} must be the data service's pseudonym: 1 to 64 letters, digits, "
+                "'_' or '-' (pseudonymisation.person_key is pseudonymised)",
+            )
+        )
+    elif col.type == "nhs_number":
         typed = nhs_number.normalise_expr(col.name)
         number = f"{_NUMBER}{col.name}"
         helpers.append(nhs_number.number_expr(typed_col).alias(number))
@@ -380,6 +400,7 @@ def row_checks(contract: Contract, batched: bool) -> list[Check]:
                 r.message,
             )
         )
+    checks += [_row_rule_check(r) for r in contract.row_rules]
     repeated = pl.struct([typed_value(k) for k in contract.key]).is_duplicated()
     if batched:
         repeated = repeated.over(FILE)
@@ -393,3 +414,34 @@ def row_checks(contract: Contract, batched: bool) -> list[Check]:
         )
     )
     return checks
+
+
+def completed_years(birth: pl.Expr, death: pl.Expr) -> pl.Expr:
+    """Whole years from a date of birth to a date (the age at that date)."""
+    before_birthday = (death.dt.month() < birth.dt.month()) | (
+        (death.dt.month() == birth.dt.month()) & (death.dt.day() < birth.dt.day())
+    )
+    return death.dt.year() - birth.dt.year() - before_birthday.cast(pl.Int32)
+
+
+def _row_rule_check(r: RowRule) -> Check:
+    """A row rule of the contract (contracts.RowRule) as a check on raw and typed values."""
+    if r.check == "one_of_required":
+        a, b = r.columns
+        return _check(
+            r.rule, a, pl.col(a).is_null() & pl.col(b).is_null(), pl.lit(None, pl.String), r.message
+        )
+    birth, death, age = (typed_value(c) for c in r.columns)
+    birth, death = birth.cast(pl.Date), death.cast(pl.Date)
+    years = completed_years(birth, death)
+    # Only plausible dates are compared: a date outside them has its own finding already.
+    plausible = pl.all_horizontal(
+        (d >= pl.col(EARLIEST)) & (d <= pl.col(PERIOD_END)) for d in (birth, death)
+    )
+    return _check(
+        r.rule,
+        r.columns[2],
+        plausible & years.is_not_null() & age.is_not_null() & (years != age),
+        pl.col(r.columns[2]),
+        pl.format(f"{r.message}: the dates give {{}} completed years", years),
+    )

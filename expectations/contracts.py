@@ -35,6 +35,7 @@ POLARS_TYPES = {
     "icd10": pl.String,
     "icd10_list": pl.String,
     "lsoa": pl.String,
+    "lsoa_2011": pl.String,
     "ods_practice": pl.String,
     "ods_code": pl.String,
     "cqc_location": pl.String,
@@ -74,6 +75,26 @@ class OrderRule:
     message: str
 
 
+@dataclass(frozen=True)
+class RowRule:
+    """A rule across the columns of one row beyond the date orders (extracts.md v3), held in
+    its suite as an `unexpected_rows_expectation` whose meta names the check:
+    `one_of_required` (columns a, b: a row needs one of them; rule `required_missing`) and
+    `age_agrees` (date of birth, date of death, age: with both a date of birth and an age, the
+    age is the completed years between the dates; rule `age_inconsistent`)."""
+
+    rule: str
+    check: str
+    columns: tuple[str, ...]
+    message: str
+
+
+ROW_CHECKS = ("one_of_required", "age_agrees")
+# What a person column holds (config.md v3, pseudonymisation.person_key): an NHS number, or
+# the data service's pseudonym (1-64 of A-Z a-z 0-9 _ -, no check digit).
+PERSON_KEYS = ("nhs_number", "pseudonymised")
+
+
 # How an extract's deliveries make its current records (meta.diewell.load; extracts.md, and
 # warehouse/core/<load>.sql states each as SQL).
 LOADS = ("one_per_person", "cumulative", "upsert", "snapshot_period", "snapshot_table")
@@ -88,6 +109,7 @@ class Contract:
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     order_rules: tuple[OrderRule, ...]
+    row_rules: tuple[RowRule, ...] = ()
     max_quarantined_share: float = MAX_QUARANTINED_SHARE
     min_volume_share: float = MIN_VOLUME_SHARE
     volume_rule_min_previous_rows: int = MIN_PREVIOUS_ROWS_FOR_VOLUME_RULE
@@ -145,6 +167,7 @@ def contract_from_suite(suite: dict) -> Contract:
     specs: dict[str, dict] = {}
     required: set[str] = set()
     order_rules: list[OrderRule] = []
+    row_rules: list[RowRule] = []
     key: tuple[str, ...] = ()
     min_volume_share = MIN_VOLUME_SHARE
     min_previous_rows = MIN_PREVIOUS_ROWS_FOR_VOLUME_RULE
@@ -169,6 +192,10 @@ def contract_from_suite(suite: dict) -> Contract:
             else:  # GX stores the bounds as floats (0.0): an integer's are whole numbers.
                 spec["min"], spec["max"] = _whole(kw.get("min_value")), _whole(kw.get("max_value"))
             spec["multiple_of"] = meta.get("multiple_of")
+        elif kind == "unexpected_rows_expectation":
+            if meta.get("check") not in ROW_CHECKS:
+                raise ValueError(f"suite {suite['name']}: unknown row check {meta.get('check')!r}")
+            row_rules.append(RowRule(rule, meta["check"], tuple(meta["columns"]), meta["message"]))
         elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
             order_rules.append(OrderRule(rule, kw["column_B"], kw["column_A"], meta["message"]))
         elif rule == "duplicate_key":
@@ -206,6 +233,7 @@ def contract_from_suite(suite: dict) -> Contract:
         key=key,
         columns=tuple(columns),
         order_rules=tuple(order_rules),
+        row_rules=tuple(row_rules),
         max_quarantined_share=share.get("max_quarantined_share", MAX_QUARANTINED_SHARE),
         min_volume_share=min_volume_share,
         volume_rule_min_previous_rows=min_previous_rows,

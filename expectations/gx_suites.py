@@ -32,6 +32,7 @@ from diewell.expectations.contracts import (
     SUITES_DIR,
     Column,
     Contract,
+    RowRule,
     contract_from_suite,
 )
 
@@ -45,6 +46,7 @@ _TYPE_WORDS = {
     "icd10": "an ICD-10 code such as C34.9, C349 or C34",
     "icd10_list": "ICD-10 codes separated by ';' (for example C34.9;J44)",
     "lsoa": "an LSOA 2021 code: E01 or W01 followed by 6 digits",
+    "lsoa_2011": "an LSOA 2011 code: E01 or W01 followed by 6 digits",
     "ods_practice": "an ODS GP practice code: one letter and 5 digits (for example A81001)",
     "ods_code": "an ODS organisation code: 3 to 9 upper-case letters or digits",
     "code_text": "an NHS Data Dictionary code of 1 to 3 upper-case letters or digits",
@@ -208,6 +210,19 @@ def _type_expectations(col: Column) -> list:
     raise ValueError(f"column {c}: unknown type {t}")
 
 
+def _row_rule_query(r: RowRule) -> str:
+    """The rows a row rule holds back, as the SQL GX states an `unexpected_rows_expectation` in
+    (diewell evaluates the rule itself, in Polars: expectations/checks.py)."""
+    if r.check == "one_of_required":
+        a, b = r.columns
+        return f"SELECT * FROM {{batch}} WHERE {a} IS NULL AND {b} IS NULL"
+    birth, death, age = r.columns
+    return (
+        f"SELECT * FROM {{batch}} WHERE {birth} IS NOT NULL AND {age} IS NOT NULL "
+        f"AND date_sub('year', {birth}, {death}) <> {age}"
+    )
+
+
 def suite_from_contract(contract: Contract) -> gx.ExpectationSuite:
     """The GX suite that states a contract (the inverse of expectations.contracts.load_contract)."""
     expectations = []
@@ -225,6 +240,19 @@ def suite_from_contract(contract: Contract) -> gx.ExpectationSuite:
                 meta={"rule": r.rule, "message": r.message},
                 notes=f"{r.later} must not be before {r.earlier}: one of the two dates is wrong. "
                 f"{HELD_BACK[0].upper()}{HELD_BACK[1:]}.",
+            )
+        )
+    for r in contract.row_rules:
+        expectations.append(
+            E.UnexpectedRowsExpectation(
+                unexpected_rows_query=_row_rule_query(r),
+                meta={
+                    "rule": r.rule,
+                    "check": r.check,
+                    "columns": list(r.columns),
+                    "message": r.message,
+                },
+                notes=f"{r.message}. {HELD_BACK[0].upper()}{HELD_BACK[1:]}.",
             )
         )
     key = list(contract.key)

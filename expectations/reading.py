@@ -62,30 +62,67 @@ class Read:
     extra: list[str]  # the columns the contract does not name: ignored, and reported
 
 
-def read_delivery(delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES) -> Read:
-    """Read a delivered file's contract columns as a table of strings.
+@dataclass(frozen=True)
+class Wanted:
+    """The columns a file is read for: the contract's, or a layout's source columns."""
+
+    names: tuple[str, ...]  # normalised (lower case)
+    required: tuple[str, ...]
+    types: dict[str, str]  # a column's contract type (what its Parquet type may be); "" any
+    what: str  # "the contract" or "layout <name>", for the reasons
+    one_of: tuple[tuple[str, ...], ...] = ()  # a file needs a column of each (one_of_required)
+
+    @classmethod
+    def of_contract(cls, contract: Contract) -> Wanted:
+        return cls(
+            tuple(contract.column_names),
+            tuple(contract.required_columns),
+            {c.name: c.type for c in contract.columns},
+            "the contract",
+            tuple(r.columns for r in contract.row_rules if r.check == "one_of_required"),
+        )
+
+    @classmethod
+    def of_layout(cls, layout) -> Wanted:
+        """A layout's source columns (expectations/layouts), spelled as it spells them and
+        matched ignoring case; a Parquet column of any plain type (text, integer, date,
+        timestamp) is read as text."""
+        names = tuple(normalise_column_name(c) for c in layout.source_columns)
+        return cls(
+            names,
+            tuple(normalise_column_name(c) for c in layout.required),
+            dict.fromkeys(names, ""),
+            f"layout {layout.name}",
+        )
+
+
+def read_delivery(
+    delivery: Delivery, limit: int = DEFAULT_MAX_FILE_BYTES, wanted: Wanted | None = None
+) -> Read:
+    """Read a delivered file's contract columns (or `wanted`: a layout's source columns) as a
+    table of strings.
 
     A file over `limit` bytes (for Parquet: decoded) is rejected before it is read whole.
-    A required column missing, or a Parquet contract column of a type the contract cannot
-    take, rejects the file; only the columns the contract names are converted (extra ones,
-    of any type, are named and ignored: extracts.md v3)."""
+    A required column missing, or a Parquet column of a type its column cannot take, rejects
+    the file; only the wanted columns are converted (extra ones, of any type, are named and
+    ignored: extracts.md v3)."""
     if screen(delivery.path, limit).st_size == 0:
         raise FileRejected(
             "empty_file",
             "the file is zero bytes; send a header-only file for 'nothing this period'",
         )
-    contract = load_contract(delivery.extract)
+    wanted = wanted or Wanted.of_contract(load_contract(delivery.extract))
     if delivery.format == "parquet":
-        table, names = _read_parquet(delivery.path, limit, contract.column_names)
-        _check_required(names, contract)
-        _check_parquet_types(table, contract)
+        table, names = _read_parquet(delivery.path, limit, list(wanted.names))
+        _check_required(names, wanted)
+        _check_parquet_types(table, wanted)
         rows = as_strings(pl.from_arrow(table))
     else:
         frame = read_csv(delivery.path, limit)
         names = frame.columns
-        _check_required(names, contract)
-        rows = frame.select(c for c in names if c in contract.column_names)
-    extra = [neutral(c) for c in names if c not in contract.column_names]
+        _check_required(names, wanted)
+        rows = frame.select(c for c in names if c in wanted.names)
+    extra = [neutral(c) for c in names if c not in wanted.names]
     return Read(rows, [neutral(c) for c in names], extra)
 
 
@@ -167,26 +204,36 @@ def _read_parquet_within(parquet: pq.ParquetFile, columns: list[str], limit: int
     return pa.Table.from_batches(batches, schema=schema)
 
 
-def _missing_column_hint(missing: list[str], columns: list[str], contract: Contract) -> str:
+def _missing_column_hint(missing: list[str], columns: list[str], wanted: Wanted) -> str:
     """Point at header names that are near misses for the missing columns, or at a missing header."""
     squashed = {re.sub(r"[\s\-]+", "_", c): c for c in columns}
     near = [f"'{squashed[m]}' should be named {m}" for m in missing if m in squashed]
     if near:
         return "; " + "; ".join(near)
-    if columns and not set(columns) & set(contract.column_names):
-        return "; the first line names no column of the contract: is the header row missing?"
+    if columns and not set(columns) & set(wanted.names):
+        return f"; the first line names no column of {wanted.what}: is the header row missing?"
     return ""
 
 
-def _check_required(columns: list[str], contract: Contract) -> None:
-    """Reject a file missing a column the contract requires."""
-    missing = [c for c in contract.required_columns if c not in columns]
+def _check_required(columns: list[str], wanted: Wanted) -> None:
+    """Reject a file missing a column the contract (or the file's layout) requires."""
+    missing = [c for c in wanted.required if c not in columns]
     if missing:
+        shown = missing if wanted.what == "the contract" else [m.upper() for m in missing]
+        of = "" if wanted.what == "the contract" else f" of {wanted.what}"
         raise FileRejected(
             "required_column_missing",
-            f"required column(s) {', '.join(missing)} missing; the header has: "
-            f"{safe(', '.join(columns))}{_missing_column_hint(missing, columns, contract)}",
+            f"required column(s){of} {', '.join(shown)} missing; the header has: "
+            f"{safe(', '.join(columns))}{_missing_column_hint(missing, columns, wanted)}",
         )
+    for pair in wanted.one_of:  # neither column of a one_of_required rule: no row could pass
+        if not set(pair) & set(columns):
+            raise FileRejected(
+                "required_column_missing",
+                f"the file has none of the columns {' or '.join(pair)}, and the contract needs "
+                f"one of them on every row; the header has: {safe(', '.join(columns))}"
+                f"{_missing_column_hint(list(pair), columns, wanted)}",
+            )
 
 
 def _is_text(arrow_type: pa.DataType) -> bool:
@@ -198,16 +245,23 @@ def _is_text(arrow_type: pa.DataType) -> bool:
     )
 
 
-def _check_parquet_types(table: pa.Table, contract: Contract) -> None:
-    """Reject a Parquet file whose contract column has a type its contract type cannot take."""
+# A layout's source column may be any plain type: it is read as text.
+ANY_PLAIN = (pa.types.is_integer, pa.types.is_date, pa.types.is_timestamp)
+
+
+def _check_parquet_types(table: pa.Table, wanted: Wanted) -> None:
+    """Reject a Parquet file whose wanted column has a type its column cannot take."""
     for field in table.schema:
-        col = contract.column(field.name)
-        accepted = PARQUET_TYPES.get(col.type, ())
+        kind = wanted.types[field.name]
+        accepted = PARQUET_TYPES.get(kind, ()) if kind else ANY_PLAIN
         if not _is_text(field.type) and not any(test(field.type) for test in accepted):
+            expects = (
+                PARQUET_TYPE_WORDS.get(kind, "a string") if kind else "text, a number or a date"
+            )
             raise FileRejected(
                 "column_type_invalid",
-                f"Parquet column {col.name} has type {field.type}; the contract expects "
-                f"{PARQUET_TYPE_WORDS.get(col.type, 'a string')}; re-export it with that type",
+                f"Parquet column {field.name} has type {field.type}; {wanted.what} expects "
+                f"{expects}; re-export it with that type",
             )
 
 

@@ -7,7 +7,7 @@ The rules themselves come from the suites (contracts.load_contract) as checks (c
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -35,10 +35,24 @@ class ValidationResult:
     rows: pl.DataFrame  # conforming rows, typed, with row_number; NHS numbers still raw
     findings: pl.DataFrame  # row_number, rule, column, value (NHS numbers masked), message
     rows_read: int
+    # A file in a national layout (expectations/sourced): its rows the layout filtered out,
+    # per reason, the codes it sent to a default (rule, column, code, rows), the layout's name
+    # and how many contract rows it formed. Rows and findings are then in the file's own rows.
+    rows_filtered: int = 0
+    filtered_by_reason: dict[str, int] = field(default_factory=dict)
+    warnings: list[dict] = field(default_factory=list)
+    layout: str | None = None
+    rows_formed: int | None = None
 
     @property
     def rows_quarantined(self) -> int:
         return self.findings["row_number"].n_unique() if self.findings.height else 0
+
+    @property
+    def rows_kept(self) -> int:
+        """The rows the file's rules count (the more-than-half-failing and volume rules):
+        those its layout did not filter out (sources.md)."""
+        return self.rows_read - self.rows_filtered
 
 
 FINDINGS_SCHEMA = {
@@ -50,17 +64,19 @@ FINDINGS_SCHEMA = {
 }
 
 
-def validate_rows(raw: pl.DataFrame, contract: Contract, period_end: dt.date) -> ValidationResult:
+def validate_rows(
+    raw: pl.DataFrame, contract: Contract, period_end: dt.date, person_key: str = "nhs_number"
+) -> ValidationResult:
     """Type and check every row of a delivered table (all columns strings, names normalised).
 
     Columns the contract marks optional may be absent from the file; they are added as nulls.
     Extra columns are dropped here (the caller reports them).
     """
-    return validate_batch([(raw, period_end)], contract)[0]
+    return validate_batch([(raw, period_end)], contract, person_key)[0]
 
 
 def validate_batch(
-    tables: list[tuple[pl.DataFrame, dt.date]], contract: Contract
+    tables: list[tuple[pl.DataFrame, dt.date]], contract: Contract, person_key: str = "nhs_number"
 ) -> list[ValidationResult]:
     """`validate_rows` for several delivered tables of one extract at once, in one query.
 
@@ -73,7 +89,7 @@ def validate_batch(
     names = contract.column_names
     typed_exprs, helpers, checks = [], [], []
     for col in contract.columns:
-        typed, col_helpers, col_checks = typed_and_checks(col)
+        typed, col_helpers, col_checks = typed_and_checks(col, person_key)
         typed_exprs.append(typed)
         helpers += col_helpers
         checks += col_checks

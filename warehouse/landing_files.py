@@ -45,7 +45,8 @@ class LandingIndex:
     def read(cls, con: duckdb.DuckDBPyConnection) -> LandingIndex:
         return cls(
             con.execute(
-                "SELECT extract, provider, period_end, file_id, file_name, rows_read, status, "
+                "SELECT extract, provider, period_end, file_id, file_name, "
+                "rows_read - coalesce(rows_filtered, 0) AS rows_kept, status, "
                 "sha256 FROM landing_files WHERE status IN ('loaded', 'superseded') "
                 "AND rows_read IS NOT NULL"
             ).fetchall()
@@ -109,3 +110,15 @@ def history(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[tuple]]:
         "SELECT run_id FROM meta_runs ORDER BY started_at, run_id LIMIT 1"
     ).fetchall()
     return files, first_run
+
+
+def layout_lookups(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """The lookups layouts are given from the warehouse, as loaded so far this run:
+    `ref_lsoa_2011` (LSOA 2011 -> 2021, extracts.md v3), from its current delivery (the last
+    file of the latest period end, as its core table will hold it). Empty before any loads."""
+    rows = con.execute(
+        "SELECT lsoa11_code, lsoa21_code FROM stg_ref_lsoa_2011 "
+        "WHERE file_id = (SELECT max(file_id) FROM stg_ref_lsoa_2011 "
+        "WHERE period_end = (SELECT max(period_end) FROM stg_ref_lsoa_2011))"
+    ).fetchall()
+    return {"ref_lsoa_2011": dict(rows)}

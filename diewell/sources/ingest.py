@@ -38,6 +38,7 @@ from diewell.expectations.validate import (
 from diewell.sources.landing import (
     archive_superseded,
     claim,
+    is_reference,
     landing_bytes,
     landing_in_order,
     release_claims,
@@ -48,7 +49,7 @@ from diewell.sources.load import FileOutcome, load_files
 from diewell.sources.reprocess import marked_for_reprocess
 from diewell.steps import run_directly, submit_step
 from diewell.transforms.sender_text import sender_logger
-from diewell.warehouse.landing_files import LandingIndex
+from diewell.warehouse.landing_files import LandingIndex, layout_lookups
 from diewell.warehouse.staging import (
     WindowWrites,
 )
@@ -96,7 +97,12 @@ def ingest_landing(
     """
     ordered, superseded = landing_in_order(config)
     forced = marked_for_reprocess(config)  # `diewell reprocess --quarantined`
-    batches = windows(ordered)
+    # Reference data loads first, and before any later window is read ahead: a layout's
+    # lookups (ref_lsoa_2011) are read from what is loaded when a window is submitted.
+    reference = [p for p in ordered if is_reference(p, config)]
+    batches = windows(reference) + windows([p for p in ordered if p not in set(reference)])
+    reference_batches = len(windows(reference))
+    uses_layouts = any(p.layouts for p in config.providers)
     ahead = max(0, int(getattr(step, "validate_ahead", 0)))
     landing = LandingIndex.read(con)  # what is loaded, kept up to date by each load
     outcomes: list[FileOutcome] = []
@@ -108,8 +114,9 @@ def ingest_landing(
         window = [c for c in (claim(config, path) for path in listed) if c is not None]
         claimed.update(window)
         current = landing.loaded()  # as loaded now, in the writer's process
+        lookups = layout_lookups(con) if uses_layouts else None
         return window, submit_step(
-            step, "validate", validate_window, config, window, forced, current
+            step, "validate", validate_window, config, window, forced, current, lookups
         )
 
     # For a run of some size, the Data Docs' own process imports GX on the cores' idle
@@ -121,6 +128,8 @@ def ingest_landing(
                 outcomes.append(outcome)
             for k in range(len(batches)):
                 while len(submitted) <= ahead and k + len(submitted) < len(batches):
+                    if k < reference_batches <= k + len(submitted):
+                        break  # nothing after the reference data is read before it loads
                     submitted.append(validate(batches[k + len(submitted)]))
                 window, validating = submitted.popleft()
                 validated = validating.result()

@@ -230,3 +230,12 @@ def archive(config: Config, d: Delivery, path: Path, sha: str) -> None:
         else:  # keep the replaced delivery beside it, named by its checksum
             target.rename(folder / f"{path.name}.{old[:12]}.superseded")
     shutil.move(str(path), target)
+
+
+def is_reference(path: Path, config: Config) -> bool:
+    """True for a delivery of reference data (an extract whose latest delivery replaces the
+    whole table): it loads first in a run."""
+    try:
+        return parse_file_name(path, config).sort_key[0] == 0
+    except FileRejected:
+        return False

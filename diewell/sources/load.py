@@ -27,6 +27,7 @@ from diewell.expectations.files import (
     shown_name,
 )
 from diewell.expectations.report.summary import SHOWN_PER_RULE, quarantine_by_rule
+from diewell.expectations.sourced import SOURCE_ROWS, filtered_text
 from diewell.expectations.validate import (
     Validated,
     quarantined_rows,
@@ -142,7 +143,7 @@ def ingest_file(
         if validated is not None and validated.result is not None:
             result, columns, extra = validated.result, validated.columns_present, validated.extra
         else:
-            result, columns, extra = read_and_validate(delivery, limit)
+            result, columns, extra = read_and_validate(delivery, limit, config)
         report["columns_present"] = columns
         report["period_end"] = delivery.period_end
         outcome = _load(
@@ -278,23 +279,26 @@ def _load(
         by_rule=quarantine_by_rule(findings, SHOWN_PER_RULE),
         previous_rows=previous[1] if previous else None,
     )
-    failing = too_many_failing(findings, result.rows_read, contract)
+    # The file rules count the rows the file's layout kept (sources.md; all, for the contract's)
+    kept = result.rows_kept
+    failing = too_many_failing(findings, kept, contract)
     if failing is not None:
         raise failing
-    low_volume = contract.looks_truncated(result.rows_read, previous[1] if previous else None)
+    low_volume = contract.looks_truncated(kept, previous[1] if previous else None)
     if low_volume and low_volume_ok:
         log.warning(
             "%s: %d rows, under %d%% of the previous delivery's %d; loaded because its "
             "volume was accepted as complete (diewell reprocess --accept-low-volume)",
             d.name,
-            result.rows_read,
+            kept,
             round(100 * contract.min_volume_share),
             previous[1],
         )
     elif low_volume:
         raise FileRejected(
             "volume_drop",
-            f"the file has {result.rows_read} data row{'s' if result.rows_read != 1 else ''}, "
+            f"the file has {kept} data row{'s' if kept != 1 else ''}"
+            f"{' its layout keeps' if result.layout else ''}, "
             f"under {contract.min_volume_share:.0%} of the {previous[1]} rows of the previous "
             f"delivery {previous[0]}; the "
             "export looks truncated; re-send the complete extract (a period with nothing to "
@@ -312,7 +316,9 @@ def _load(
             f"DELETE FROM {staging_table(d.extract)} WHERE provider = ? AND period_end = ?",
             [d.provider, d.period_end],
         )
-    loaded = rows.height
+    # Rows loaded are counted in the file's own rows: a formed row of a layout that aggregates
+    # (episodes into a spell) counts every source row that formed it.
+    loaded = int(rows[SOURCE_ROWS].sum()) if SOURCE_ROWS in rows.columns else rows.height
     file_id = writes.record_file(
         file_name=d.name,
         extract=d.extract,
@@ -327,6 +333,10 @@ def _load(
         rows_loaded=loaded,
         rows_quarantined=quarantined,
         extra_columns=",".join(extra) or None,
+        rows_filtered=result.rows_filtered,
+        filtered_by_reason=filtered_text(result.filtered_by_reason),
+        layout=result.layout,
+        rows_formed=rows.height if result.layout else None,
     )
     staged = rows.with_columns(
         pl.lit(file_id, pl.Int64).alias("file_id"),
@@ -348,7 +358,7 @@ def _load(
                 "message",
             )
         )
-    landing.record_load(d, file_id, result.rows_read, sha)
+    landing.record_load(d, file_id, kept, sha)
     by_rule: dict[str, int] = {}
     if findings.height:
         counts = findings.group_by("rule").agg(pl.col("row_number").n_unique())
@@ -363,6 +373,10 @@ def _load(
         quarantined,
         quarantined_by_rule=by_rule,
         validation=report,
+        rows_filtered=result.rows_filtered,
+        filtered_by_reason=result.filtered_by_reason,
+        layout=result.layout,
+        warnings=result.warnings,
     )
 
 
@@ -399,5 +413,8 @@ class FileOutcome:
     # rows the file's layout filtered out, per reason (sources.md; none for the contract layout)
     rows_filtered: int = 0
     filtered_by_reason: dict[str, int] = field(default_factory=dict)
+    layout: str | None = None  # the national layout the file was read with (sources.md)
+    # codes the layout sent to a default: {rule, column, code, rows} (shown as warnings)
+    warnings: list[dict] = field(default_factory=list)
     # what the GX report of a validated file needs (None when the file was not validated)
     validation: dict | None = None

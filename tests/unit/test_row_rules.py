@@ -39,7 +39,7 @@ def findings_for(rows: list[dict], extract: str = "apc_spells") -> list[tuple[in
 
 def test_every_contract_loads_and_names_its_key_columns():
     contracts = all_contracts()
-    assert len(contracts) == 16  # the twelve of v1 and the four of v2
+    assert len(contracts) == 17  # the twelve of v1, the four of v2 and ref_lsoa_2011 of v3
     for c in contracts:
         assert set(c.key) <= set(c.column_names), c.extract
 

@@ -104,7 +104,7 @@ def plain_value(col: Column) -> st.SearchStrategy:
         return icd10()
     if col.type == "icd10_list":
         return st.lists(icd10(), min_size=1, max_size=3).map(";".join)
-    if col.type == "lsoa":
+    if col.type in ("lsoa", "lsoa_2011"):
         return st.builds(str.__add__, st.sampled_from(["E01", "W01"]), _chars(DIGITS, 6))
     if col.type == "ods_practice":
         return st.builds(str.__add__, st.sampled_from(UPPER), _chars(DIGITS, 5))
@@ -151,14 +151,35 @@ def fmt(col: Column, value, style: int) -> str:
 @st.composite
 def valid_row(draw, contract: Contract) -> dict:
     """A conforming row as Python values (dates unformatted); optional values may be absent."""
+    present = {col.name: col.required or draw(st.booleans()) for col in contract.columns}
+    for rule in contract.row_rules:  # one_of_required: at least the first of the pair present
+        if rule.check == "one_of_required" and not any(present[c] for c in rule.columns):
+            present[rule.columns[0]] = True
     row = {}
     for col in contract.columns:
-        present = col.required or draw(st.booleans())
-        row[col.name] = draw(plain_value(col)) if present else None
+        row[col.name] = draw(plain_value(col)) if present[col.name] else None
     # Dates of the order rules in order: sorted values assigned along a topological order.
     chain = [c for c in order_columns(contract) if row[c] is not None]
     for name, value in zip(chain, sorted(row[c] for c in chain), strict=True):
         row[name] = value
+    return satisfy_row_rules(contract, row)
+
+
+def completed_years(born: dt.date, died: dt.date) -> int:
+    return died.year - born.year - ((died.month, died.day) < (born.month, born.day))
+
+
+def satisfy_row_rules(contract: Contract, row: dict) -> dict:
+    """The row rules (extracts.md v3) made true: one of each pair present, an age that agrees."""
+    columns = {c.name: c for c in contract.columns}
+    for rule in contract.row_rules:
+        if rule.check == "age_agrees":
+            born, died, age = rule.columns
+            if None not in (row[born], row[died], row[age]):
+                years = completed_years(row[born], row[died])
+                col = columns[age]
+                fits = (col.min is None or years >= col.min) and (col.max is None or years <= col.max)
+                row[age] = str(years) if fits else None  # the date of birth is there
     return row
 
 
@@ -195,7 +216,9 @@ def to_frame(
 
 def optional_absent(contract: Contract) -> st.SearchStrategy[set[str]]:
     """A set of optional columns left out of the file altogether (the contract allows it)."""
-    optional = [c.name for c in contract.columns if not c.required]
+    # Columns of a one_of_required rule stay: without one, its rows would break the rule.
+    paired = {c for r in contract.row_rules if r.check == "one_of_required" for c in r.columns}
+    optional = [c.name for c in contract.columns if not c.required and c.name not in paired]
     return st.sets(st.sampled_from(optional)) if optional else st.just(set())
 
 

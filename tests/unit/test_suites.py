@@ -30,7 +30,7 @@ ROW_RULES = {
 
 def test_one_suite_per_extract_of_the_contract():
     assert EXTRACTS == tuple(SUITES)  # the extracts are the suites present, in name order
-    assert len(all_contracts()) == 16  # the twelve of v1 and the four of v2
+    assert len(all_contracts()) == 17  # the twelve of v1, the four of v2 and ref_lsoa_2011 of v3
 
 
 def test_the_suites_folder_is_the_projects_unless_diewell_suites_dir_names_another(

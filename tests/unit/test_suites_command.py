@@ -27,7 +27,7 @@ def run(capsys, *argv: str) -> tuple[int, str]:
 def test_the_projects_suites_are_canonical(capsys, suites):
     code, out = run(capsys, "--check", "--folder", str(suites))
     assert code == 0
-    assert "16 suite(s)" in out and "16 canonical, 0 not" in out
+    assert "17 suite(s)" in out and "17 canonical, 0 not" in out
 
 
 def test_check_lists_each_suite_not_in_canonical_form_with_a_reason(capsys, suites):
@@ -45,7 +45,7 @@ def test_check_lists_each_suite_not_in_canonical_form_with_a_reason(capsys, suit
     assert listed[0].startswith("apc_spells.json: line 2 is ")
     assert "where the canonical form has" in listed[0]
     assert listed[1].startswith("ref_lsoa.json: cannot be read as a suite (JSONDecodeError")
-    assert "14 canonical, 2 not" in out
+    assert "15 canonical, 2 not" in out
     assert {p.name: p.read_bytes() for p in suites.iterdir()} == before  # --check writes nothing
 
 

@@ -12,9 +12,15 @@ WITH deaths AS (
     SELECT
         d.*,
         upper(replace(d.underlying_cause_icd10, '.', '')) AS cause,
-        date_sub('year', d.date_of_birth, d.date_of_death) AS age_years
+        -- completed years from the date of birth; without one, the age a national feed gives
+        -- (extracts.md v3: one of the two is required, and with both they agree)
+        coalesce(date_sub('year', d.date_of_birth, d.date_of_death), d.age_at_death) AS age_years
     FROM core_deaths d
-    WHERE date_diff('day', d.date_of_birth, d.date_of_death) >= 28
+    -- neonatal deaths (under 28 days) are not in the cohort: by the date of birth, or, without
+    -- one, by the layout's neonatal marker (a death at age 0 without either is kept)
+    WHERE CASE WHEN d.date_of_birth IS NOT NULL
+               THEN date_diff('day', d.date_of_birth, d.date_of_death) >= 28
+               ELSE coalesce(d.neonatal, 'N') <> 'Y' END
 ),
 classified AS (
     SELECT

@@ -23,10 +23,11 @@ CREATE TABLE landing_files_v5 (
     rows_loaded        BIGINT,
     rows_quarantined   BIGINT,
     extra_columns      VARCHAR,
-    rows_filtered      BIGINT NOT NULL DEFAULT 0,
-    filtered_by_reason MAP(VARCHAR, BIGINT),
+    rows_filtered      BIGINT DEFAULT 0,
+    filtered_by_reason VARCHAR,               -- JSON: reason -> rows
     layout             VARCHAR,
-    CHECK (status <> 'loaded' OR rows_read = rows_loaded + rows_quarantined + rows_filtered)
+    rows_formed        BIGINT,                -- contract rows a layout formed (aggregating)
+    CHECK (status <> 'loaded' OR rows_read = rows_loaded + rows_quarantined + coalesce(rows_filtered, 0))
 );
 INSERT INTO landing_files_v5 BY NAME SELECT * FROM landing_files;
 DROP TABLE landing_files;

@@ -85,13 +85,13 @@ def test_the_row_rules_failing_on_one_file_of_a_window_reject_only_that_file(
     (config.landing / GOOD).write_text(GOOD_TEXT.replace("S1,", "S9,"), encoding="utf-8")
     real = validate.validate_rows
     monkeypatch.setattr(
-        validate, "validate_batch", lambda tables, contract: 1 / 0 if len(tables) > 1 else None
+        validate, "validate_batch", lambda tables, contract, key: 1 / 0 if len(tables) > 1 else None
     )
 
-    def fails_for_november(rows, contract, period_end):
+    def fails_for_november(rows, contract, period_end, person_key):
         if period_end == dt.date(2024, 11, 30):
             raise PanicException("boom")
-        return real(rows, contract, period_end)
+        return real(rows, contract, period_end, person_key)
 
     monkeypatch.setattr(validate, "validate_rows", fails_for_november)
 
