@@ -178,7 +178,9 @@ def satisfy_row_rules(contract: Contract, row: dict) -> dict:
             if None not in (row[born], row[died], row[age]):
                 years = completed_years(row[born], row[died])
                 col = columns[age]
-                fits = (col.min is None or years >= col.min) and (col.max is None or years <= col.max)
+                fits = (col.min is None or years >= col.min) and (
+                    col.max is None or years <= col.max
+                )
                 row[age] = str(years) if fits else None  # the date of birth is there
     return row
 
