@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 EXTRACTS = extract_names()  # the extracts a file name may name: one per suite
 DEFAULT_MAX_FILE_BYTES = 2 * 1024**3  # limits.max_file_bytes: 2 GiB (extracts.md)
 FILE_NAME = re.compile(
-    r"^(?P<extract>[a-z_]+?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)\Z"
+    r"^(?P<extract>[a-z][a-z0-9_]*?)_(?P<provider>[A-Z0-9]{3,6})_(?P<period>[0-9]{8})\.(?P<format>csv|parquet)\Z"
 )
 NOT_READ = ""  # the checksum recorded for a file rejected before any of it was read
 WAITING_SUFFIXES = (".part", ".tmp")  # files still being written: left alone
@@ -181,7 +181,7 @@ def _name_problem(name: str) -> str:
             f"the provider '{provider}' must be the sender's ODS code "
             "(3 to 6 upper-case letters or digits)"
         )
-    if not re.fullmatch(r"[a-z_]+", extract):
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", extract):
         return f"the extract '{extract}' must be a lower-case extract name such as apc_spells"
     return "it does not match the pattern"
 

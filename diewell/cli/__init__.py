@@ -73,6 +73,14 @@ def _synthetic_options(p) -> None:
         help="people registered with the ICS's practices (default: 1,000,000)",
     )
     p.add_argument("--years", type=int, default=3, help="years of deliveries (default: 3)")
+    p.add_argument(
+        "--layouts",
+        choices=("contract", "national"),
+        default="contract",
+        help="contract: every extract in diewell's own layout (default); national: deaths, "
+        "hospital, A&E, community and GP data in their national layouts, pseudonymised "
+        "(docs/SOURCES.md)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

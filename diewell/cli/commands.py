@@ -38,7 +38,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     out = Path(args.out)
     started = time.perf_counter()
     config_path = synthesize(
-        out, seed=args.seed, population=args.population, years=args.years, progress=_synth_progress
+        out,
+        seed=args.seed,
+        population=args.population,
+        years=args.years,
+        progress=_synth_progress,
+        layouts=args.layouts,
     )
     files = sum(1 for _ in (out / "landing").rglob("*") if _.is_file())
     print(f"Synthetic ICS written in {time.perf_counter() - started:.1f} s: {files} extract files")
@@ -148,13 +153,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for generated in ("landing", "archive", "rejected", "warehouse", "outputs"):
         shutil.rmtree(demo / generated, ignore_errors=True)
     log.info(
-        "demo: generating a synthetic ICS of %s people over %d years in %s",
+        "demo: generating a synthetic ICS of %s people over %d years in %s (%s layouts)",
         f"{args.population:,}",
         args.years,
         demo,
+        args.layouts,
     )
     config_path = synthesize(
-        demo, seed=args.seed, population=args.population, years=args.years, progress=_synth_progress
+        demo,
+        seed=args.seed,
+        population=args.population,
+        years=args.years,
+        progress=_synth_progress,
+        layouts=args.layouts,
     )
     return run_pipeline(config_path)
 

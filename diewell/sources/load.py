@@ -175,11 +175,12 @@ def ingest_file(
         move = (config, path, sha, file_id, run_id, rejection)  # `rejection` ends with `except`
         return rejected, lambda: move_rejected(*move)
     log.info(
-        "%s: %d rows read, %d loaded, %d quarantined",
+        "%s: %d rows read, %d loaded, %d quarantined%s",
         path.name,
         outcome.rows_read,
         outcome.rows_loaded,
         outcome.rows_quarantined,
+        f", {outcome.rows_filtered} filtered by layout {outcome.layout}" if outcome.layout else "",
     )
     return outcome, archiving(config, delivery, path, sha)
 

@@ -10,6 +10,11 @@ geography, organisations, config), `people` (population, deaths, causes, places 
 `events` (table and random-draw helpers), `nhs_numbers` (closed-form unique numbers), `records` (extract rows
 and the deliveries they belong to), `deliveries` (file formats, provider quirks, defects,
 assembly), `generator` (the steps in order).
+
+`synthesize(..., layouts="national")` writes the same people in the built-in national layouts,
+pseudonymised (sources.md v3): `national` (person tokens, the writer, ref_lsoa_2011),
+`national_rows` (deaths, APC episodes), `national_ecds_csds` (ECDS, CSDS), `national_gp`
+(GP coded events).
 """
 
 from diewell.synth.generator import synthesize

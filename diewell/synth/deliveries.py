@@ -29,6 +29,8 @@ from diewell.synth import parameters as P
 from diewell.synth.layout import Provider, to_date
 
 Progress = Callable[[str, int, int], None]
+# NHS numbers (Int64) -> the data service's pseudonyms (text), for `--layouts national`.
+PersonKey = Callable[[pl.Series], pl.Series]
 DEFECT_STREAM = 3
 
 NHS, DATE, DATETIME, TEXT, INT = "nhs", "date", "datetime", "text", "int"
@@ -144,13 +146,20 @@ def file_path(landing: Path, extract: str, provider: Provider, period_end: int) 
 # --- formatting and writing ------------------------------------------------------------
 
 
-def formatted(records: pl.DataFrame, extract: str, provider: Provider) -> pl.DataFrame:
-    """The contract's columns as the provider's system writes them (all strings)."""
+def formatted(
+    records: pl.DataFrame, extract: str, provider: Provider, person_key: PersonKey | None = None
+) -> pl.DataFrame:
+    """The contract's columns as the provider's system writes them (all strings).
+
+    With `person_key`, every NHS number column holds the person's pseudonym instead.
+    """
     date_format = "%d/%m/%Y" if provider.day_first_dates else "%Y-%m-%d"
     exprs = []
     for name, kind in COLUMNS[extract]:
         col = pl.col(name)
-        if kind == NHS:
+        if kind == NHS and person_key is not None:
+            exprs.append(pl.lit(person_key(records[name]), dtype=pl.String).alias(name))
+        elif kind == NHS:
             text = col.cast(pl.String)
             if provider.spaced_nhs_numbers:
                 text = pl.concat_str(
@@ -180,14 +189,12 @@ def write_file(table: pl.DataFrame, path: Path, provider: Provider) -> None:
 
 def deliver(
     records: pl.DataFrame, extract: str, provider: Provider, period_end: int, landing: Path,
-    seed: int, defect_rate: float,
+    seed: int, defect_rate: float, person_key: PersonKey | None = None,
 ) -> None:  # fmt: skip
-    """Sort, format, add defects and write one provider's file for one period."""
-    if records.height:
-        records = records.sort(
-            SORT_KEYS.get(extract, [c for c, _ in COLUMNS[extract]]), nulls_last=True
-        )
-    table = formatted(records, extract, provider)
+    """Sort, format, add defects and write one provider's file for one period (with
+    `person_key`, NHS numbers written as the data service's pseudonyms)."""
+    records = sorted_records(records, extract)
+    table = formatted(records, extract, provider, person_key)
     if defect_rate > 0 and extract in DEFECT_EXTRACTS and table.height:
         rng = np.random.default_rng(
             np.random.SeedSequence(
@@ -202,6 +209,13 @@ def deliver(
         )
         table = with_defects(table, extract, provider, rng, defect_rate)
     write_file(table, file_path(landing, extract, provider, period_end), provider)
+
+
+def sorted_records(records: pl.DataFrame, extract: str) -> pl.DataFrame:
+    """A delivery's records in file order: the event date, then the record's key."""
+    if not records.height:
+        return records
+    return records.sort(SORT_KEYS.get(extract, [c for c, _ in COLUMNS[extract]]), nulls_last=True)
 
 
 # --- defects ---------------------------------------------------------------------------
@@ -252,6 +266,11 @@ def _break(
         return None
     if kind == "bad_check_digit" and values.get("nhs_number"):
         number = values["nhs_number"]
+        digits = number.replace(" ", "")
+        if len(digits) != 10 or not digits.isdigit():  # a pseudonym: made standard base64
+            at = int(rng.integers(0, 9)) % len(number)
+            values["nhs_number"] = number[:at] + "+" + number[at + 1 :]
+            return values
         wrong = (int(number[-1]) + 1 + int(rng.integers(0, 9))) % 10
         values["nhs_number"] = number[:-1] + str(wrong)
         return values
@@ -311,9 +330,11 @@ class Parts:
 
 def assemble(
     parts: Parts, extract: str, periods: np.ndarray, providers: list[Provider], landing: Path,
-    seed: int, defect_rate: float, progress: Progress,
+    seed: int, defect_rate: float, progress: Progress, deliver_file: Callable[..., None] | None = None,
 ) -> None:  # fmt: skip
-    """Write every provider's file for every period of one extract."""
+    """Write every provider's file for every period of one extract (with `deliver_file`,
+    which takes `deliver`'s arguments, in place of `deliver`)."""
+    deliver_file = deliver_file or deliver
     for i, period_end in enumerate(periods):
         records = parts.read(extract, int(period_end))
         by_provider = {
@@ -321,5 +342,5 @@ def assemble(
         }
         for provider in providers:
             rows = by_provider.get(provider.code, empty_records(extract))
-            deliver(rows, extract, provider, int(period_end), landing, seed, defect_rate)
+            deliver_file(rows, extract, provider, int(period_end), landing, seed, defect_rate)
         progress(f"write {extract}", i + 1, len(periods))

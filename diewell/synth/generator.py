@@ -9,6 +9,11 @@ Steps, in order:
 4. the ICB's quarterly registered population and the reference tables;
 5. the config file and, if there is none yet, the pseudonymisation key file.
 
+`layouts="national"` writes the same people as an ICB's data team receives them (national.py):
+the national-source extracts in their built-in layouts, every person key a pseudonym, the
+ICB's ref_lsoa_2011, and national.FILTERED_NAME beside the config; the contract mode's output
+is unchanged by it.
+
 Output is byte-identical for the same arguments (the key file excepted: it is random and
 written once). Nothing here logs row-level data.
 """
@@ -22,11 +27,12 @@ import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
-from diewell.synth import activity, alliances, end_of_life, palliative_care, records
+from diewell.synth import activity, alliances, end_of_life, national, palliative_care, records
 from diewell.synth import parameters as P
 from diewell.synth.deliveries import (
     Parts,
@@ -77,15 +83,19 @@ def synthesize(
     end_date: dt.date = dt.date(2026, 9, 30),
     defect_rate: float = 0.0005,
     progress: Callable[[str, int, int], None] | None = None,
+    layouts: Literal["contract", "national"] = "contract",
 ) -> Path:
     """Write a synthetic ICS into out_dir; return the path of its config file (out_dir/'diewell.yaml').
 
     `end_date` is the last period end (a month end; any other date means the month end before
     it). `defect_rate` is the share of activity and deaths rows carrying one defect each.
-    Parquet deliveries hold every column as a string.
+    Parquet deliveries hold every column as a string. `layouts="national"`: the extracts that
+    national datasets carry in their built-in layouts, pseudonymised (national.py).
     """
     if not 0 <= defect_rate <= P.MAX_DEFECT_SHARE_PER_FILE:
         raise ValueError(f"defect_rate must be between 0 and {P.MAX_DEFECT_SHARE_PER_FILE}")
+    if layouts not in ("contract", "national"):
+        raise ValueError("layouts must be 'contract' or 'national'")
     report = progress or (lambda step, done, total: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +103,10 @@ def synthesize(
     layout = make_layout(seed, population, window)
     landing = out_dir / "landing"
     _remove_earlier_deliveries(landing)
+    (out_dir / national.FILTERED_NAME).unlink(missing_ok=True)
+    writer = (
+        national.NationalWriter(layout, window, seed, landing) if layouts == "national" else None
+    )
     parts = Parts(out_dir / PARTS_FOLDER)
     shutil.rmtree(parts.folder, ignore_errors=True)
     registered = np.zeros(
@@ -106,11 +120,16 @@ def synthesize(
             for extract, frame in frames.items():
                 parts.add(chunk, extract, frame)
             for extract, register in registers.items():
+                if writer:
+                    writer.write_registers(register, extract, range(first, stop))
+                    continue
                 write_registers(
                     register, extract, layout, range(first, stop), window, landing, seed
                 )
             registered[first:stop] = counts
             report("generate", chunk + 1, len(layout.chunks))
+        if writer:
+            writer.learn_deaths(national.read_deaths(parts, window))
         for extract in ASSEMBLED:
             periods = window.quarter_ends if extract == "outcome_assessments" else window.month_ends
             assemble(
@@ -122,6 +141,7 @@ def synthesize(
                 seed,
                 defect_rate,
                 report,
+                writer.deliver if writer else None,
             )
     finally:
         shutil.rmtree(parts.folder, ignore_errors=True)
@@ -129,6 +149,8 @@ def synthesize(
     report("write gp_population", 1, 1)
     write_references(layout, window, landing)
     write_education(layout, window, landing, seed, defect_rate)
+    if writer:
+        writer.finish(out_dir)
     report("write reference", 1, 1)
     config = out_dir / CONFIG_NAME
     header = (
@@ -136,7 +158,12 @@ def synthesize(
         f"{years} years to {to_date(window.end).isoformat()}): fictional organisations, NHS numbers "
         "in the 9xx range no patient holds."
     )
-    config.write_text(config_text(layout, header), encoding="utf-8")
+    if writer:
+        header += (
+            " National extracts in their built-in layouts; every person key the synthetic data "
+            "service's pseudonym of such a number."
+        )
+    config.write_text(config_text(layout, header, national=bool(writer)), encoding="utf-8")
     write_key_once(out_dir / KEY_NAME)
     return config
 
@@ -326,7 +353,7 @@ def _remove_earlier_deliveries(landing: Path) -> None:
     for folder in landing.iterdir():
         if folder.is_dir() and folder.name in records.ID_PREFIX.keys() | {
             "deaths", *REGISTERS, "gp_population", "ref_lsoa", "ref_practice", "ref_care_homes",
-            "education_sessions",
+            "education_sessions", "ref_lsoa_2011",
         }:  # fmt: skip
             for path in folder.iterdir():
                 if path.is_file() and GENERATED_FILE.match(path.name):

@@ -33,6 +33,19 @@ HOSPICE_EXTRACTS = (
 )
 COMMUNITY_EXTRACTS = ("community_contacts", "outcome_assessments")
 SPOC_EXTRACTS = ("spoc_calls",)
+# `diewell synth --layouts national` (sources.md v3): the extracts that national datasets
+# carry, each in its built-in layout; every person key a pseudonym of the synthetic data
+# service; and the LSOA 2011 lookup the deaths layout uses, sent by the ICB.
+NATIONAL_LAYOUTS = {
+    "deaths": "ncdr_deaths",
+    "apc_spells": "ncdr_apc_episodes",
+    "ae_attendances": "ncdr_ecds",
+    "community_contacts": "csds_contacts",
+    "palliative_register": "gp_events",
+    "dementia_register": "gp_events",
+}
+PSEUDONYM_DOMAIN = "synthetic-dscro"
+ICB_NATIONAL_EXTRACTS = ("ref_lsoa_2011",)
 
 NAME_STEMS = ("Ash", "Brack", "Cold", "Dun", "Elm", "Fallow", "Gor", "Harrow", "Ivy", "Kes", "Lark", "Mer", "Noll", "Oak", "Pen", "Quen", "Rook", "Sel", "Thorn", "Wren", "Yarn", "Bram", "Cran", "Hollin")  # fmt: skip
 NAME_ENDINGS = ("combe", "mere", "field", "dene", "holt", "by", "hythe", "cross", "shaw", "wick", "stead", "ford", "ley", "ton", "well", "moor")  # fmt: skip
@@ -509,8 +522,27 @@ def _providers(counts: dict[str, int], place_names: list[str]) -> dict:
 # --- the config file ---------------------------------------------------------------------
 
 
-def config_text(layout: Layout, header: str) -> str:
-    """The ICS config (config.md) naming every provider and the extracts it sends."""
+def config_text(layout: Layout, header: str, *, national: bool = False) -> str:
+    """The ICS config (config.md) naming every provider and the extracts it sends.
+
+    `national`: the national-source extracts arrive in their built-in layouts (each
+    provider's `layouts:`), the ICB also sends ref_lsoa_2011, and person keys are the data
+    service's pseudonyms (`person_key: pseudonymised` with its `domain`; config.md v3).
+    """
+    providers = []
+    for p in layout.providers():
+        extracts = list(p.extracts)
+        entry: dict = {"code": p.code, "name": p.name, "extracts": extracts}
+        if national:
+            if p is layout.icb:
+                extracts += [e for e in ICB_NATIONAL_EXTRACTS if e not in extracts]
+            layouts = {e: NATIONAL_LAYOUTS[e] for e in extracts if e in NATIONAL_LAYOUTS}
+            if layouts:
+                entry["layouts"] = layouts
+        providers.append(entry)
+    pseudonymisation = {"key_env": "DIEWELL_PSEUDO_KEY", "key_file": "pseudo.key"}
+    if national:
+        pseudonymisation |= {"person_key": "pseudonymised", "domain": PSEUDONYM_DOMAIN}
     config = {
         "ics": {"code": ICS_CODE, "name": layout.ics_name},
         "paths": {
@@ -518,11 +550,8 @@ def config_text(layout: Layout, header: str) -> str:
             "warehouse": "warehouse/diewell.duckdb",
             "outputs": "outputs",
         },
-        "providers": [
-            {"code": p.code, "name": p.name, "extracts": list(p.extracts)}
-            for p in layout.providers()
-        ],
-        "pseudonymisation": {"key_env": "DIEWELL_PSEUDO_KEY", "key_file": "pseudo.key"},
+        "providers": providers,
+        "pseudonymisation": pseudonymisation,
     }
     body = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=120)
     return f"# {header}\n{body}"

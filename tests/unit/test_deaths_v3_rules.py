@@ -115,3 +115,11 @@ def test_a_deaths_file_with_neither_date_of_birth_nor_age_column_is_rejected(tmp
         read_delivery(parse_file_name(path, None, today=dt.date(2024, 4, 2)))
     assert raised.value.rule == "required_column_missing"
     assert "date_of_birth or age_at_death" in raised.value.reason
+
+
+def test_an_extract_name_with_digits_parses(tmp_path):
+    """ref_lsoa_2011 (extracts.md v3) is the first extract whose name holds digits."""
+    path = tmp_path / "ref_lsoa_2011_QSY_20260930.csv"
+    path.write_text("lsoa11_code,lsoa21_code\nE01000001,E01000001\n", encoding="utf-8")
+    delivery = parse_file_name(path, None, today=dt.date(2026, 10, 1))
+    assert (delivery.extract, delivery.provider) == ("ref_lsoa_2011", "QSY")

@@ -1,7 +1,7 @@
 -- MR01  Mortality rate, age-standardised per 100,000
 -- Definition:  deaths per 100,000 registered patients, directly standardised to the European Standard Population 2013 (Dobson method, Byar's limits).
 -- Cohort:      practices with a gp_population snapshot in the period (the latest one in the period), by sex and 5-year age band (0-4 ... 85-89, 90+).
--- Numerator:   deaths (all ages, neonatal included: all-cause mortality) with date_of_death in the period of people registered at those practices, by age at death in the same bands.
+-- Numerator:   deaths (all ages, neonatal included: all-cause mortality) with date_of_death in the period of people registered at those practices, by age at death in the same bands (completed years from the date of birth, else the age_at_death given: extracts.md v3).
 -- Denominator: registered patients by age band (the DSR's populations); published denominator = total registered patients.
 -- Exclusions:  deaths with no practice or at a practice without a snapshot in the period; an area with an empty age band has no value; under 10 deaths gives no value.
 -- Sources:     deaths, gp_population; ref_practice for geography.
@@ -17,12 +17,14 @@ units AS (
     SELECT pr.period_type, pr.period_start, pr.period_end, d.gp_practice_code,
            CASE d.sex WHEN '1' THEN 'male' WHEN '2' THEN 'female' WHEN '9' THEN 'indeterminate'
                       ELSE 'not_known' END,
-           CASE WHEN date_sub('year', d.date_of_birth, d.date_of_death) >= 90 THEN '90+'
-                ELSE CAST(date_sub('year', d.date_of_birth, d.date_of_death) // 5 * 5 AS VARCHAR) || '-'
-                     || CAST(date_sub('year', d.date_of_birth, d.date_of_death) // 5 * 5 + 4 AS VARCHAR)
+           CASE WHEN d.age >= 90 THEN '90+'
+                ELSE CAST(d.age // 5 * 5 AS VARCHAR) || '-' || CAST(d.age // 5 * 5 + 4 AS VARCHAR)
            END,
            1, 0
-    FROM core_deaths d
+    FROM (  -- age at death: from the date of birth, else as the deaths feed gives it (v3)
+        SELECT *, coalesce(date_sub('year', date_of_birth, date_of_death), age_at_death) AS age
+        FROM core_deaths
+    ) d
     JOIN practices pr ON pr.gp_practice_code = d.gp_practice_code
                      AND d.date_of_death BETWEEN pr.period_start AND pr.period_end
 )
