@@ -35,22 +35,33 @@ def key_fingerprint(key: bytes) -> str:
 
 
 def check_key_fingerprint(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> None:
-    """Record the key's fingerprint on a warehouse's first run; refuse a run with another key.
+    """Record the key's fingerprint, and what the person keys are (person_key and domain,
+    sources.md v3), on a warehouse's first run; refuse a run with another key, person key or
+    domain.
 
-    Raises ConfigError when there is no usable key, and KeyMismatch when the key differs from
-    the one recorded. A warehouse written before the fingerprint was kept takes the key of the
-    first run that starts on it.
+    Raises ConfigError when there is no usable key, and KeyMismatch when the key, the person
+    key or the domain differs from the one recorded. A warehouse written before the
+    fingerprint was kept takes the key of the first run that starts on it.
     """
     fingerprint = key_fingerprint(config.pseudonymisation_key())
     recorded = con.execute(
-        "SELECT fingerprint, recorded_at FROM meta_key_fingerprint ORDER BY recorded_at LIMIT 1"
+        "SELECT fingerprint, recorded_at, person_key, domain FROM meta_key_fingerprint "
+        "ORDER BY recorded_at LIMIT 1"
     ).fetchone()
     if recorded is None:
         con.execute(
-            "INSERT INTO meta_key_fingerprint VALUES (?, ?, ?)",
-            [fingerprint, dt.datetime.now(dt.UTC).replace(tzinfo=None), run_id],
+            "INSERT INTO meta_key_fingerprint (fingerprint, recorded_at, run_id, person_key, "
+            "domain) VALUES (?, ?, ?, ?, ?)",
+            [
+                fingerprint,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                run_id,
+                config.person_key,
+                config.pseudonym_domain,
+            ],
         )
         return
+    _refuse_other_person_keys(config, recorded[2], recorded[3], recorded[1])
     if not hmac.compare_digest(recorded[0], fingerprint):
         source = (
             f"the environment variable {config.key_env}"
@@ -64,3 +75,29 @@ def check_key_fingerprint(con: duckdb.DuckDBPyConnection, config: Config, run_id
             "earlier records. Nothing was loaded: run again with the original key, or, to start "
             "afresh with this key, point paths.warehouse at a new warehouse file"
         )
+
+
+def _keys_named(person_key: str, domain: str | None) -> str:
+    if person_key == "pseudonymised":
+        return f"pseudonyms made by {domain} (person_key pseudonymised, domain {domain})"
+    return "NHS numbers (person_key nhs_number)"
+
+
+def _refuse_other_person_keys(
+    config: Config, person_key: str, domain: str | None, since: dt.datetime
+) -> None:
+    """Refuse a run whose person keys are not the warehouse's (sources.md v3)."""
+    if (config.person_key, config.pseudonym_domain) == (person_key, domain):
+        return
+    configured = (
+        f"person_key {config.person_key}"
+        + (f", domain {config.pseudonym_domain}" if config.pseudonym_domain else "")
+    )
+    raise KeyMismatch(
+        f"{config.path}: pseudonymisation: the configuration's person keys ({configured}) are "
+        f"not this warehouse's, which links people on {_keys_named(person_key, domain)} "
+        f"(recorded {since:%Y-%m-%d %H:%M} UTC in meta_key_fingerprint); people keyed one way "
+        "would silently fail to link to their earlier records keyed the other. Nothing was "
+        "loaded: set pseudonymisation back to the warehouse's person_key and domain, or, to "
+        "start afresh, point paths.warehouse at a new warehouse file"
+    )

@@ -369,6 +369,55 @@ def test_a_run_with_another_key_is_refused_before_it_loads_anything(tmp_path, mo
     assert runs == [("run-1",), ("run-3",)] and len(files) == 3
 
 
+def _set_person_key(ics: TinyIcs, person_key: str, domain: str | None) -> None:
+    raw = yaml.safe_load(ics.config_path.read_text(encoding="utf-8"))
+    raw["pseudonymisation"] = {"person_key": person_key} | ({"domain": domain} if domain else {})
+    ics.config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "first, then, says",
+    [
+        (("pseudonymised", "bsw-dscro"), ("pseudonymised", "other-dscro"), "other-dscro"),
+        (("nhs_number", None), ("pseudonymised", "bsw-dscro"), "pseudonymised"),
+        (("pseudonymised", "bsw-dscro"), ("nhs_number", None), "nhs_number"),
+    ],
+)
+def test_a_run_with_another_person_key_or_domain_is_refused_as_a_changed_key_is(
+    tmp_path, monkeypatch, first, then, says
+):
+    """sources.md v3: people keyed by one data service's pseudonyms would silently fail to
+    link to another's, or to NHS numbers."""
+    ics = TinyIcs(tmp_path / "ics", PROVIDERS)
+    ics.deliver(
+        "ref_lsoa_QTT_20241231.csv",
+        [{"lsoa_code": "E01000001", "imd_decile": "1", "place_code": "P1", "place_name": "One"}],
+    )
+    monkeypatch.setenv("DIEWELL_PSEUDO_KEY", TEST_KEY)
+    _set_person_key(ics, *first)
+    run_once(ics.config_path, "run-1")
+    before = warehouse_state(ics.config_path)
+    ics.deliver(
+        "ref_lsoa_QTT_20250131.csv",
+        [{"lsoa_code": "E01000002", "imd_decile": "2", "place_code": "P1", "place_name": "One"}],
+    )
+    _set_person_key(ics, *then)
+    with pytest.raises(ConfigError) as exc:
+        run_once(ics.config_path, "run-2")
+    message = str(exc.value)
+    assert "person keys" in message and says in message and str(first[1] or first[0]) in message
+    assert warehouse_state(ics.config_path) == before  # nothing recorded, nothing loaded
+
+    _set_person_key(ics, *first)  # the warehouse's own keys again: the run goes on
+    run_once(ics.config_path, "run-3")
+    assert warehouse_state(ics.config_path)[0] == [("run-1",), ("run-3",)]
+    working = warehouse.working_path(load_config(ics.config_path).warehouse)
+    con = duckdb.connect(str(working), read_only=True)
+    recorded = con.execute("SELECT person_key, domain FROM meta_key_fingerprint").fetchall()
+    con.close()
+    assert recorded == [first]
+
+
 def test_the_warehouse_records_a_fingerprint_of_the_key_never_the_key(tmp_path, monkeypatch):
     ics = TinyIcs(tmp_path / "ics", PROVIDERS)
     monkeypatch.setenv("DIEWELL_PSEUDO_KEY", TEST_KEY)
