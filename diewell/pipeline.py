@@ -67,6 +67,18 @@ class RunSummary:
     def rows_quarantined(self) -> int:
         return sum(f.rows_quarantined for f in self.files)
 
+    @property
+    def rows_filtered(self) -> int:
+        """Rows national layouts filtered out (sources.md v3), over the files loaded."""
+        return sum(f.rows_filtered for f in self.files if f.status == "loaded")
+
+    def filtered_by_reason(self) -> Counter:
+        counts: Counter = Counter()
+        for f in self.files:
+            if f.status == "loaded":
+                counts.update(f.filtered_by_reason)
+        return counts
+
     def rejections_by_rule(self) -> Counter:
         return Counter(f.rule for f in self.files if f.status == "rejected")
 
@@ -180,12 +192,14 @@ def ingest(
     # sender gave it; their folders (0700) already close it to others, and this closes it too.
     permissions.protect(config.archive, config.rejected, announce=False)
     log.info(
-        "ingest: %d loaded, %d unchanged, %d rejected; %d rows loaded, %d quarantined",
+        "ingest: %d loaded, %d unchanged, %d rejected; %d rows loaded, %d quarantined, "
+        "%d filtered by layouts",
         sum(o.status == "loaded" for o in outcomes),
         sum(o.status == "unchanged" for o in outcomes),
         sum(o.status == "rejected" for o in outcomes),
         sum(o.rows_loaded for o in outcomes),
         sum(o.rows_quarantined for o in outcomes),
+        sum(o.rows_filtered for o in outcomes if o.status == "loaded"),
     )
     return outcomes
 

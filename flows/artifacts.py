@@ -174,7 +174,14 @@ def _files_lines(summary: RunSummary, config: Config) -> list[str]:
         "## Files received",
         "",
         *_table(
-            ("loaded", "unchanged (loaded before)", "rejected", "rows loaded", "rows quarantined"),
+            (
+                "loaded",
+                "unchanged (loaded before)",
+                "rejected",
+                "rows loaded",
+                "rows quarantined",
+                "rows filtered by layouts",
+            ),
             [
                 (
                     _n(summary.count("loaded")),
@@ -182,6 +189,7 @@ def _files_lines(summary: RunSummary, config: Config) -> list[str]:
                     _n(summary.count("rejected")),
                     _n(summary.rows_loaded),
                     _n(summary.rows_quarantined),
+                    _n(summary.rows_filtered),
                 )
             ],
         ),
@@ -194,10 +202,19 @@ def _files_lines(summary: RunSummary, config: Config) -> list[str]:
             counts[f.status] += 1
             counts["rows_loaded"] += f.rows_loaded
             counts["rows_quarantined"] += f.rows_quarantined
+            counts["rows_filtered"] += f.rows_filtered if f.status == "loaded" else 0
     if by_extract:
         lines += [
             *_table(
-                ("extract", "loaded", "unchanged", "rejected", "rows loaded", "rows quarantined"),
+                (
+                    "extract",
+                    "loaded",
+                    "unchanged",
+                    "rejected",
+                    "rows loaded",
+                    "rows quarantined",
+                    "rows filtered",
+                ),
                 [
                     (
                         f"`{extract}`",
@@ -206,10 +223,24 @@ def _files_lines(summary: RunSummary, config: Config) -> list[str]:
                         _n(c["rejected"]),
                         _n(c["rows_loaded"]),
                         _n(c["rows_quarantined"]),
+                        _n(c["rows_filtered"]),
                     )
                     for extract, c in sorted(by_extract.items())
                 ],
             ),
+            "",
+        ]
+    if summary.rows_filtered:
+        lines += [
+            "## Rows filtered by layouts",
+            "",
+            *_table(
+                ("reason", "rows"),
+                [(f"`{r}`", _n(n)) for r, n in sorted(summary.filtered_by_reason().items())],
+            ),
+            "",
+            "Rows a provider's national layout does not carry (docs/SOURCES.md): counted, not "
+            "loaded, and not errors. Every row read is loaded, quarantined or filtered.",
             "",
         ]
     rejected = [f for f in summary.files if f.status == "rejected"]

@@ -83,7 +83,17 @@ def run_pipeline(config_path: Path, publish: bool = True, rebuild: bool = False)
         f"  files: {summary.count('loaded')} loaded, {summary.count('unchanged')} unchanged, "
         f"{summary.count('rejected')} rejected"
     )
-    print(f"  rows:  {summary.rows_loaded:,} loaded, {summary.rows_quarantined:,} quarantined")
+    filtered = (
+        f", {summary.rows_filtered:,} filtered by layouts ("
+        + ", ".join(f"{r} {n:,}" for r, n in sorted(summary.filtered_by_reason().items()))
+        + ")"
+        if summary.rows_filtered
+        else ""
+    )
+    print(
+        f"  rows:  {summary.rows_loaded:,} loaded, {summary.rows_quarantined:,} quarantined"
+        f"{filtered}"
+    )
     for rule, n in sorted(summary.rejections_by_rule().items()):
         print(f"  rejected ({rule}): {n} file(s); reasons beside them in {config.rejected}")
     print(

@@ -78,6 +78,12 @@ class FileView:
     rule: str | None = None
     reason: str | None = None
     held_back: list[RuleView] = field(default_factory=list)
+    # A national layout's file (sources.md v3): rows it filtered out, per reason, and codes it
+    # sent to a default (rule, column, code, rows): not errors, shown beside the held-back rows.
+    layout: str | None = None
+    rows_filtered: int = 0
+    filtered_by_reason: list[tuple[str, int]] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -179,6 +185,13 @@ def file_views(outcomes) -> list[FileView]:
                 rule=o.rule,
                 reason=shown(o.reason) if o.reason else None,
                 held_back=_rule_views(v.get("by_rule") or {}) if o.status == "loaded" else [],
+                layout=getattr(o, "layout", None),
+                rows_filtered=getattr(o, "rows_filtered", 0),
+                filtered_by_reason=sorted((getattr(o, "filtered_by_reason", None) or {}).items()),
+                warnings=[
+                    {k: shown(w[k]) if k == "code" else w[k] for k in w}
+                    for w in getattr(o, "warnings", None) or []
+                ],
             )
         )
     return views
@@ -291,6 +304,7 @@ def _page(
             files_sent=len(views),
             files_rejected=sum(v.status == "rejected" for v in views),
             rows_held_back=sum(v.rows_quarantined for v in views if v.status == "loaded"),
+            rows_filtered=sum(v.rows_filtered for v in views if v.status == "loaded"),
         )
     )
 

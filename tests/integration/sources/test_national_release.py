@@ -31,6 +31,8 @@ from diewell import pipeline
 from diewell.config import load_config
 from diewell.expectations.check import LOADS, REJECTED, check_file
 from diewell.expectations.files import discover
+from diewell.expectations.report.quality.pages import quality_run_page
+from flows.artifacts import refresh_markdown
 from diewell.synth import synthesize
 from diewell.synth.national import FILTERED_NAME
 
@@ -80,6 +82,7 @@ def _run(root: Path, layouts: str) -> dict:
         "files": files,
         "delivered": delivered,
         "root": root,
+        "summary": summary,
     }
 
 
@@ -166,3 +169,34 @@ def test_diewell_check_gives_each_national_file_the_runs_verdict_and_counts(runs
         assert check.layout == run["layout"]
         checked += check.layout is not None
     assert checked > 100  # every national file of the year
+
+
+def _written_by_reason(root: Path) -> Counter:
+    return Counter(pl.read_csv(root / FILTERED_NAME, infer_schema=False)["reason"].to_list())
+
+
+def test_the_rows_filtered_are_in_the_run_summary_artifact_and_quality_page(runs):
+    national = runs["national"]
+    expected = _written_by_reason(national["root"])
+    total = sum(expected.values())
+    summary = national["summary"]
+    assert summary.rows_filtered == total and summary.filtered_by_reason() == expected
+
+    markdown = refresh_markdown(national["config"], summary, [], published=True, reused=False)
+    section = markdown.split("## Rows filtered by layouts", 1)[1].split("\n## ", 1)[0]
+    for reason, rows in expected.items():
+        assert f"| `{reason}` | {rows:,} |" in section
+
+    page = quality_run_page(national["config"], summary.run_id).read_text(encoding="utf-8")
+    assert f"{total} rows filtered out by national layouts" in page
+    written = pl.read_csv(national["root"] / FILTERED_NAME, infer_schema=False)
+    for (name,), part in written.group_by("file"):  # each file's own note, reason by reason
+        note = page.split(f'data-layout-notes="{name}"', 1)[1].split("</div>", 1)[0]
+        for reason, rows in Counter(part["reason"].to_list()).items():
+            assert f"{reason} {rows}" in note, (name, reason)
+    assert "(layout ncdr_ecds)" in page and "(layout gp_events)" in page
+
+    contract = runs["contract"]  # nothing filtered, and nothing said of it
+    assert contract["summary"].rows_filtered == 0
+    page = quality_run_page(contract["config"], contract["summary"].run_id).read_text("utf-8")
+    assert "filtered out by national layouts" not in page

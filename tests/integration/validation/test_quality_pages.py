@@ -143,6 +143,40 @@ def test_a_digit_run_that_is_an_nhs_number_is_masked_wherever_it_is_shown():
     assert shown(None) == "(empty)"
 
 
+def test_a_layouts_filtered_rows_and_default_codes_are_shown_as_notes_not_errors():
+    """sources.md v3: rows a national layout filters, and codes it sends to a default, are
+    said beside the file, with what the provider may do; a code a sender wrote is escaped."""
+    from types import SimpleNamespace
+
+    outcome = SimpleNamespace(
+        file_name="ae_attendances_RX1_20250131.csv",
+        status="loaded",
+        extract="ae_attendances",
+        provider="RX1",
+        period_end=None,
+        rows_read=12,
+        rows_loaded=8,
+        rows_quarantined=1,
+        rule=None,
+        reason=None,
+        validation=None,
+        layout="ncdr_ecds",
+        rows_filtered=3,
+        filtered_by_reason={"planned_follow_up": 2, "dead_on_arrival": 1},
+        warnings=[
+            {"rule": "service_team_type_other", "column": "Team_Type", "code": ALERT, "rows": 2}
+        ],
+    )
+    page = render_file_pages([outcome], "Check of 1 file", {"RX1": "Acute Trust"})
+    assert "3 rows filtered out by national layouts" in page
+    assert "Loaded (layout ncdr_ecds)" in page
+    note = page.split('data-layout-notes="ae_attendances_RX1_20250131.csv"', 1)[1]
+    note = note.split("</div>", 1)[0]
+    assert "dead_on_arrival 1; planned_follow_up 2." in note
+    assert "Warning, service_team_type_other: 2 rows" in note and "Team_Type" in note
+    assert ALERT not in page and "&lt;img src=x onerror=alert(1)&gt;" in note
+
+
 def _check_in_browser(chromium, url: str, profile: Path, shot: Path | None):  # noqa: F811
     async def work(page):
         await page.open(url)
