@@ -157,6 +157,32 @@ def _cross_checks(file: ConfigFile) -> list[str]:
     return problems
 
 
+def _unloadable_layouts(providers, folder: Path | None) -> list[str]:
+    """Each provider's layout that cannot be loaded, or forms no rows of its extract
+    (sources.md v3): found with the file, not when the first delivery arrives."""
+    from diewell.expectations.layouts import LayoutError, load_layout
+
+    # each layout loaded once (the layout, or its error), however many providers send in it
+    loaded: dict[str, object] = {}
+    problems = []
+    for i, provider in enumerate(providers):
+        for extract, name in provider.layouts.items():
+            if name not in loaded:
+                try:
+                    loaded[name] = load_layout(name, [folder] if folder else [])
+                except LayoutError as exc:
+                    loaded[name] = exc
+            try:
+                if isinstance(loaded[name], LayoutError):
+                    raise loaded[name]
+                loaded[name].target(extract)
+            except LayoutError as exc:
+                problems.append(
+                    f"providers[{i}] ({provider.code}) layouts.{extract}: {name}: {exc}"
+                )
+    return problems
+
+
 def _overlapping(landing: Path, others: dict[str, Path]) -> list[str]:
     """The folders that overlap the landing folder (config.md v3): the landing folder must
     hold none of the warehouse (a file: its working copy, lock and cache lie beside it),
@@ -214,6 +240,8 @@ def load_config(path: str | os.PathLike) -> Config:
             "paths.rejected": resolve(file.paths.rejected),
         },
     )
+    layouts_folder = resolve(file.layouts_folder) if file.layouts_folder else None
+    problems += _unloadable_layouts(file.providers, layouts_folder)
     if problems:
         raise refuse(path, problems)
     return Config(
@@ -235,7 +263,7 @@ def load_config(path: str | os.PathLike) -> Config:
         warehouse_memory_mib=file.limits.warehouse_memory_mib,
         person_key=pseudo.person_key,
         pseudonym_domain=pseudo.domain,
-        layouts_folder=resolve(file.layouts_folder) if file.layouts_folder else None,
+        layouts_folder=layouts_folder,
         benchmarks=resolve(file.benchmarks) if file.benchmarks else None,
     )
 

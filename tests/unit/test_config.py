@@ -510,3 +510,26 @@ def test_a_layout_for_an_extract_the_provider_does_not_send_is_refused(tmp_path)
     assert "layouts names apc_spells, which this provider is not registered to send" in refused(
         tmp_path, raw
     )
+
+
+@pytest.mark.parametrize(
+    "layout, file_text, words",
+    [
+        ("no_such_layout", None, "no_such_layout"),
+        ("ncdr_apc_episodes", None, "forms no deaths rows"),
+        ("broken", "layout: broken\nsource: {required: [A]}\n", "broken.yaml"),
+    ],
+)
+def test_a_layout_that_cannot_be_loaded_for_its_extract_is_refused_before_anything_runs(
+    tmp_path, layout, file_text, words
+):
+    """A provider's layout is checked with the file, not when its first delivery arrives."""
+    (tmp_path / "layouts").mkdir()
+    if file_text:
+        (tmp_path / "layouts" / f"{layout}.yaml").write_text(file_text, encoding="utf-8")
+    raw = with_section(
+        providers=[{"code": "QTT", "extracts": ["deaths"], "layouts": {"deaths": layout}}],
+        layouts_folder="layouts",
+    )
+    message = refused(tmp_path, raw)
+    assert "providers" in message and f"layouts.deaths: {layout}" in message and words in message

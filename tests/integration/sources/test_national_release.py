@@ -32,9 +32,9 @@ from diewell.config import load_config
 from diewell.expectations.check import LOADS, REJECTED, check_file
 from diewell.expectations.files import discover
 from diewell.expectations.report.quality.pages import quality_run_page
+from diewell.flows.artifacts import refresh_markdown
 from diewell.synth import synthesize
 from diewell.synth.national import FILTERED_NAME
-from flows.artifacts import refresh_markdown
 
 SEED, POPULATION, YEARS = 3, 10_000, 1
 KEY = "national-comparison-key-0123456789abcdef"
