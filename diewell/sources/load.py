@@ -337,7 +337,7 @@ def _load(
         rows_filtered=result.rows_filtered,
         filtered_by_reason=filtered_text(result.filtered_by_reason),
         layout=result.layout,
-        rows_formed=rows.height if result.layout else None,
+        rows_formed=result.rows_formed if result.layout else None,
     )
     staged = rows.with_columns(
         pl.lit(file_id, pl.Int64).alias("file_id"),

@@ -196,7 +196,9 @@ class FormBuilder:
     def _rules(self, name: str, spec: Mapping) -> Formed:
         sources: list[str] = []
         for rule in spec["rules"]:
-            sources += [c for c in [*rule["when"], rule.get("from")] if c and c not in sources]
+            for c in [*rule["when"], rule.get("from")]:
+                if c and c not in sources:  # a rule's condition and value may name one column
+                    sources.append(c)
         conditions = [self.condition(rule["when"]) for rule in spec["rules"]]
         outcomes = [
             src(r["from"]) if "from" in r else pl.lit(r["value"], dtype=pl.String)

@@ -166,7 +166,8 @@ def test_a_layout_written_as_a_file_loads_rows_with_no_code(tmp_path):
             "place_of_death": "home",
             "lsoa_code": "E01033333",
         },
-        # only YYYYMMDD is listed, so 31/01/2024 is left for the contract to quarantine
+        # only YYYYMMDD is listed, so 31/01/2024 is left as it came, for the contract (which
+        # reads DD/MM/YYYY itself)
         {
             "nhs_number": "943 476 5919",
             "date_of_birth": "1930-02-01",
@@ -401,3 +402,20 @@ def test_layouts_that_extend_each_other_in_a_circle(tmp_path):
 def test_a_target_the_layout_does_not_form():
     with pytest.raises(LayoutError, match="forms no apc_spells rows"):
         apply_layout(frame({"x": "1"}), load_layout("ncdr_deaths"), target_extract="apc_spells")
+
+
+def test_a_rules_column_names_each_source_column_once():
+    """A rule whose condition and value name one column (the confirmed NHS number, else the
+    potential one) named each twice in every reason."""
+    from diewell.expectations.layouts.forms import FormBuilder
+
+    layout = load_layout("ncdr_deaths")
+    spec = {
+        "form": "rules",
+        "rules": [
+            {"when": {"DEC_SEX": {"empty": False}}, "from": "DEC_SEX"},
+            {"when": {"POD_CODE": {"empty": False}}, "from": "POD_CODE"},
+        ],
+        "otherwise": {"value": None},
+    }
+    assert FormBuilder(layout, None).build("sex", spec).sources == ("DEC_SEX", "POD_CODE")

@@ -92,13 +92,14 @@ def test_other_service_codes_are_other_counted_per_code():
         ("02", "telephone_video"),
         ("11", "telephone_video"),
         ("03", "other"),
-        (None, None),
+        (None, "other"),  # the column is optional (sources.md): no medium given is other
     ],
 )
 def test_contact_mode_map(code, mode):
     out = contacts(contact("1", CONSULTATIONMEDIUMUSED=code))
     assert out.rows["contact_mode"].to_list() == [mode]
-    expected = [{"code": "03", "rows": 1}] if code == "03" else []
+    shown = {"03": "03", None: "(empty)"}
+    expected = [{"code": shown[code], "rows": 1}] if code in shown else []
     assert out.warnings.select("code", "rows").to_dicts() == expected
 
 
@@ -308,3 +309,13 @@ def test_dementia_date_diagnosed_is_the_earliest_dementia_code():
     assert people["p"]["dementia_subtype"] is None
     assert out.filtered.to_dicts() == [{"source_row": 3, "reason": "not_in_codelists"}]
     assert out.column_sources["date_diagnosed"] == "event_date, snomed_code"
+
+
+def test_a_csds_file_without_the_consultation_medium_column_forms_other_contacts():
+    """The column is optional in sources.md: a file without it loaded nothing (every row
+    missing its required contact_mode: the file rejected as too many rows failing)."""
+    row = contact("1")
+    del row["CONSULTATIONMEDIUMUSED"]
+    out = contacts(row)
+    assert out.rows["contact_mode"].to_list() == ["other"]
+    assert out.findings.height == 0

@@ -203,6 +203,7 @@ def test_ecds_filters():
         attendance("5", Der_Dupe_Flag="0", EC_AttendanceCategory="1"),
         attendance("6", Der_Dupe_Flag=None, EC_Discharge_Status_SNOMED_CT="306689006"),
         attendance("7", EC_AttendanceCategory="4", Der_Dupe_Flag="1"),  # the first filter decides
+        attendance("8", EC_AttendanceCategory="04"),  # the category compared as a number
     )
     assert out.filtered.to_dicts() == [
         {"source_row": 1, "reason": "planned_follow_up"},
@@ -210,12 +211,13 @@ def test_ecds_filters():
         {"source_row": 3, "reason": "dead_on_arrival"},
         {"source_row": 4, "reason": "duplicate_record"},
         {"source_row": 7, "reason": "planned_follow_up"},
+        {"source_row": 8, "reason": "planned_follow_up"},
     ]
     assert out.rows["attendance_id"].to_list() == ["5", "6"]
     assert out.filtered_by_reason() == {
         "dead_on_arrival": 2,
         "duplicate_record": 1,
-        "planned_follow_up": 2,
+        "planned_follow_up": 3,
     }
 
 

@@ -9,10 +9,11 @@ every person key the data service's pseudonym). Each is run through the whole pi
 
 What legitimately differs between the two releases (everything else must be equal, row for
 row: numerator, denominator, value and suppression):
-- CP03, CP04 and CP05 (a preferred place of death recorded, died in it): the preferred place
-  is not derived from GP events in v3 (gp_events leaves it empty), so nationally no one has one.
-- every indicator's `ethnicity` breakdown: ethnic_category is not derived from GP events in v3
-  either, so nationally everyone is `not_stated`.
+- CP03 and CP04 (a preferred place of death recorded; died in it) and CP05 ("what matters to
+  you" recorded): gp_events does not derive the preferred place or the what-matters date from
+  GP events in v3, so nationally no one has either.
+- every indicator's `ethnicity` breakdown: nor does it derive the ethnic category, so
+  nationally everyone's ethnicity is `unknown`.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ ROW = [
     "breakdown_value",
 ]
 FIGURES = ["numerator", "denominator", "value", "suppressed"]
-NOT_FROM_GP_EVENTS = {"CP03", "CP04", "CP05"}  # preferred place of death (see the docstring)
+NOT_FROM_GP_EVENTS = {"CP03", "CP04", "CP05"}  # not derived from GP events (the docstring)
 
 
 def _run(root: Path, layouts: str) -> dict:

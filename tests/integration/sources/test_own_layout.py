@@ -5,13 +5,14 @@ Python change.
 The layout is for the identifiable deaths file NHS England's DARS sends (DEC_NHS_NUMBER, dates
 as yyyyMMdd, sex as a word, the place of death as a local code list it ships beside the
 layout). Two rows load, one is filtered (a cancelled registration), one is quarantined with
-the reason naming the source column the sender wrote, worked by hand:
+the reason naming the source column the sender wrote (the layout leaves a date it cannot read as
+it came; the contract's rules hold the row back), worked by hand:
 
     row  DEC_NHS_NUMBER  DATE_OF_DEATH  DATE_OF_BIRTH  SEX     PLACE   CANCELLED  outcome
     1    nhs(0)          20240305       19400302       Female  H       N          loads: home, 84
     2    nhs(1)          20240410       19300101       Male    HOSP    (empty)    loads: hospital, 94, I21X as I21
     3    nhs(2)          20240411       19500101       Male    H       Y          filtered
-    4    nhs(3)          20240412       19500101       Person  H       N          quarantined (SEX)
+    4    nhs(3)          20240231       19500101       Male    H       N          quarantined (no such date)
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ ROWS = [
     (nhs(0), "20240305", "19400302", "Female", "H", "C349", "E01000001", "N"),
     (nhs(1), "20240410", "19300101", "Male", "HOSP", "I21X", "E01000001", ""),
     (nhs(2), "20240411", "19500101", "Male", "H", "C20X", "E01000001", "Y"),
-    (nhs(3), "20240412", "19500101", "Person", "H", "C20X", "E01000001", "N"),
+    (nhs(3), "20240231", "19500101", "Male", "H", "C20X", "E01000001", "N"),
 ]
 
 
@@ -108,7 +109,7 @@ def test_a_layout_file_in_the_icss_folder_loads_a_delivery_with_no_code_change(i
         held = con.execute("SELECT row_number, rule, column_name FROM quarantine_rows").fetchall()
         recorded = con.execute(
             "SELECT layout, rows_read, rows_loaded, rows_quarantined, rows_filtered, "
-            "filtered_by_reason FROM landing_files"
+            "filtered_by_reason, rows_formed FROM landing_files"
         ).fetchall()
     finally:
         con.close()
@@ -118,8 +119,9 @@ def test_a_layout_file_in_the_icss_folder_loads_a_delivery_with_no_code_change(i
         (pseudonym(nhs(1), key), dt.date(1930, 1, 1), dt.date(2024, 4, 10), "1", "I21", "hospital"),
     ]
     [(row, rule, column)] = held
-    assert row == 4 and column == "SEX"  # the file's own row and column
-    assert recorded == [("dars_deaths", 4, 2, 1, 1, '{"cancelled_registration": 1}')]
+    assert (row, rule, column) == (4, "unparseable_date", "DATE_OF_DEATH")  # the file's own
+    # three rows formed (the filtered one forms none); the contract's rules held one back
+    assert recorded == [("dars_deaths", 4, 2, 1, 1, '{"cancelled_registration": 1}', 3)]
 
 
 def test_diewell_check_applies_the_icss_own_layout_as_a_run_does(ics):
@@ -130,4 +132,4 @@ def test_diewell_check_applies_the_icss_own_layout_as_a_run_does(ics):
     assert (check.verdict, check.layout) == (LOADS, "dars_deaths")
     assert (check.rows_read, check.rows_held_back, check.rows_filtered) == (4, 1, 1)
     [finding] = check.findings.select("row_number", "rule", "column").rows()
-    assert finding[0] == 4 and finding[2] == "SEX"
+    assert finding == (4, "unparseable_date", "DATE_OF_DEATH")
