@@ -89,9 +89,8 @@ def _refuse_other_person_keys(
     """Refuse a run whose person keys are not the warehouse's (sources.md v3)."""
     if (config.person_key, config.pseudonym_domain) == (person_key, domain):
         return
-    configured = (
-        f"person_key {config.person_key}"
-        + (f", domain {config.pseudonym_domain}" if config.pseudonym_domain else "")
+    configured = f"person_key {config.person_key}" + (
+        f", domain {config.pseudonym_domain}" if config.pseudonym_domain else ""
     )
     raise KeyMismatch(
         f"{config.path}: pseudonymisation: the configuration's person keys ({configured}) are "

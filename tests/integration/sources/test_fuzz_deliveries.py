@@ -51,7 +51,14 @@ from tests.unit.test_row_rules_properties import CONTRACTS, optional_absent, to_
 
 EXAMPLES = max(1000, settings.default.max_examples)
 PROVIDER = {  # who sends what in the fuzzed ICS
-    "QFZ": ["deaths", "gp_population", "ref_lsoa", "ref_lsoa_2011", "ref_practice", "ref_care_homes"],
+    "QFZ": [
+        "deaths",
+        "gp_population",
+        "ref_lsoa",
+        "ref_lsoa_2011",
+        "ref_practice",
+        "ref_care_homes",
+    ],
     "RFZ": ["apc_spells", "ae_attendances"],
     "HFZ": [
         "hospice_referrals",
