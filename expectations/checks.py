@@ -400,7 +400,7 @@ def row_checks(contract: Contract, batched: bool) -> list[Check]:
                 r.message,
             )
         )
-    checks += [_row_rule_check(r) for r in contract.row_rules]
+    checks += [_row_rule_check(r, contract) for r in contract.row_rules]
     repeated = pl.struct([typed_value(k) for k in contract.key]).is_duplicated()
     if batched:
         repeated = repeated.over(FILE)
@@ -424,7 +424,7 @@ def completed_years(birth: pl.Expr, death: pl.Expr) -> pl.Expr:
     return death.dt.year() - birth.dt.year() - before_birthday.cast(pl.Int32)
 
 
-def _row_rule_check(r: RowRule) -> Check:
+def _row_rule_check(r: RowRule, contract: Contract) -> Check:
     """A row rule of the contract (contracts.RowRule) as a check on raw and typed values."""
     if r.check == "one_of_required":
         a, b = r.columns
@@ -434,9 +434,15 @@ def _row_rule_check(r: RowRule) -> Check:
     birth, death, age = (typed_value(c) for c in r.columns)
     birth, death = birth.cast(pl.Date), death.cast(pl.Date)
     years = completed_years(birth, death)
-    # Only plausible dates are compared: a date outside them has its own finding already.
-    plausible = pl.all_horizontal(
-        (d >= pl.col(EARLIEST)) & (d <= pl.col(PERIOD_END)) for d in (birth, death)
+    # Only plausible values are compared: a date outside its range, a death before the birth
+    # or an age outside its range has its own finding already (comparing them means nothing).
+    bounds = contract.column(r.columns[2])
+    plausible = (
+        pl.all_horizontal(
+            (d >= pl.col(EARLIEST)) & (d <= pl.col(PERIOD_END)) for d in (birth, death)
+        )
+        & (death >= birth)
+        & age.is_between(bounds.min, bounds.max)
     )
     return _check(
         r.rule,

@@ -210,15 +210,17 @@ def _type_expectations(col: Column) -> list:
     raise ValueError(f"column {c}: unknown type {t}")
 
 
-def _row_rule_query(r: RowRule) -> str:
+def _row_rule_query(r: RowRule, contract: Contract) -> str:
     """The rows a row rule holds back, as the SQL GX states an `unexpected_rows_expectation` in
     (diewell evaluates the rule itself, in Polars: expectations/checks.py)."""
     if r.check == "one_of_required":
         a, b = r.columns
         return f"SELECT * FROM {{batch}} WHERE {a} IS NULL AND {b} IS NULL"
     birth, death, age = r.columns
+    bounds = contract.column(age)
     return (
         f"SELECT * FROM {{batch}} WHERE {birth} IS NOT NULL AND {age} IS NOT NULL "
+        f"AND {death} >= {birth} AND {age} BETWEEN {bounds.min:g} AND {bounds.max:g} "
         f"AND date_sub('year', {birth}, {death}) <> {age}"
     )
 
@@ -245,7 +247,7 @@ def suite_from_contract(contract: Contract) -> gx.ExpectationSuite:
     for r in contract.row_rules:
         expectations.append(
             E.UnexpectedRowsExpectation(
-                unexpected_rows_query=_row_rule_query(r),
+                unexpected_rows_query=_row_rule_query(r, contract),
                 meta={
                     "rule": r.rule,
                     "check": r.check,

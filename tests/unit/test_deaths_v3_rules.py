@@ -67,6 +67,18 @@ def test_an_implausible_date_of_birth_has_its_own_finding_and_no_age_finding():
     assert got == [(1, "date_implausibly_early", "date_of_birth")]
 
 
+def test_a_death_before_the_birth_has_its_own_finding_and_no_age_finding():
+    # found by the row rules' property test: the age from dates out of order means nothing
+    got = findings([death(date_of_birth="2024-03-10", date_of_death="2024-03-09", age_at_death="0")])
+    assert got == [(1, "death_before_birth", "date_of_death")]
+
+
+def test_an_age_out_of_range_has_its_own_finding_and_no_age_finding():
+    # 73 completed years by the dates, 126 given: only the range is reported
+    got = findings([death(date_of_birth="1950-03-10", date_of_death="2024-03-09", age_at_death="126")])
+    assert got == [(1, "value_out_of_range", "age_at_death")]
+
+
 @pytest.mark.parametrize(
     "age, problem",
     [("0", None), ("125", None), ("126", "value_out_of_range"), ("-1", "value_out_of_range")],
@@ -77,7 +89,8 @@ def test_age_at_death_is_0_to_125(age, problem):
 
 
 @pytest.mark.parametrize(
-    "marker, problem", [("Y", None), ("N", None), ("y", "value_not_allowed"), ("X", "value_not_allowed")]
+    "marker, problem",
+    [("Y", None), ("N", None), ("y", "value_not_allowed"), ("X", "value_not_allowed")],
 )
 def test_the_neonatal_marker_is_y_or_n(marker, problem):
     got = findings([death(date_of_birth=None, age_at_death="0", neonatal=marker)])
