@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import textwrap
 
@@ -281,5 +282,24 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
 
 
+# Commands that touch neither Prefect nor the warehouse end without the interpreter's teardown
+# once their output is flushed: DuckDB's and Arrow's native thread pools, torn down at exit,
+# now and then abort the process (SIGABRT, "terminate called without an active exception";
+# apache/arrow#34314), which would turn a finished `diewell check` into a crash.
+ENDS_WITHOUT_NATIVE_TEARDOWN = frozenset({"check", "suites"})
+
+
+def entry() -> None:
+    """The `diewell` command: main, then the process's end."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if argv and argv[0] in ENDS_WITHOUT_NATIVE_TEARDOWN:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
