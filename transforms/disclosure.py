@@ -15,7 +15,8 @@ warehouse, which keeps the exact figures.
 2. Rounding. Published counts are rounded to the nearest `multiple` (ties up), and every
    value and limit is recomputed from the rounded counts with its statistic's method
    (`restate_from_rounded_counts`), so inverting any of them gives back the rounded counts
-   and nothing finer. A mean is the rounded sum over the rounded denominator; a median is
+   and nothing finer. A mean is the rounded sum over the rounded denominator; a percentage
+   of time (HU07) is 100 - 100 x the rounded day total / (the rounded people x 182.5); a median is
    rounded to whole days; a DSR (which needs the exact age-band counts) is rounded to one
    decimal place and its limits are Byar's limits on the rounded total count O, scaled to
    the published rate: DSR x O_lower / O and DSR x O_upper / O (Dobson's limits with the
@@ -38,6 +39,11 @@ warehouse, which keeps the exact figures.
    is suppressed when any of its five quintiles is.
 5. `threshold` and `multiple` are parameters defaulting to the NHS values below; the run
    takes them from the configuration (disclosure.suppress_up_to, disclosure.round_to).
+
+A day total is a count under rule 1 as a count of people is: HU04's and HU07's numerators
+(bed days) of 1 to `threshold` suppress their rows, as their denominators (people) do. At
+most that many people spent any day in hospital, and a handful of people with long stays
+is as identifiable as a handful of people; rule 3 then treats their breakdowns as any other.
 
 Counts that are not of people (indicators.md v2: ED01 attendances, ED02 care homes): the
 indicators named in `not_people` count staff and organisations, so rules 1 and 3 do not
@@ -104,7 +110,7 @@ def restate_from_rounded_counts(df: pl.DataFrame) -> pl.DataFrame:
     """Recompute value and limits of every row from its (already rounded) counts.
 
     By `statistic`: proportion (Wilson, percent), rate_per_100 (crude rate), mean (sum over
-    denominator, no interval), median (to whole days, no interval), dsr (one decimal
+    denominator, no interval), percentage_of_time (HU07, no interval), median (to whole days, no interval), dsr (one decimal
     place, limits from the rounded total count) and count (the rounded numerator). Rows of other statistics (sii) and rows
     with null counts keep their columns as they are.
     """
@@ -127,6 +133,8 @@ def _restated(part: pl.DataFrame, statistic: str) -> pl.DataFrame:
     if statistic == "mean":
         mean = pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator"))
         return part.with_columns(mean.cast(pl.Float64).alias("value"))
+    if statistic == "percentage_of_time":  # HU07: from the rounded day total and people
+        return statistics.add_percentage_of_time_columns(part)
     if statistic == "median":
         return part.with_columns(_half_up(pl.col("value"), MEDIAN_DECIMALS).alias("value"))
     if statistic == "dsr":

@@ -197,6 +197,32 @@ def crude_rate(
     return x * scale, lower * scale, upper * scale
 
 
+# HU07 (indicators.md v3): Public Health Scotland's half year, the days a decedent's last six
+# months of life are taken to hold.
+HALF_YEAR_DAYS = 182.5
+
+
+def percentage_of_time(
+    days: ArrayLike, people: ArrayLike, period_days: float = HALF_YEAR_DAYS
+) -> Array:
+    """The percentage of `people`'s `period_days` each spent out of hospital, given the days
+    they spent in it: 100 - 100 x days / (people x period_days) (HU07, Public Health
+    Scotland's measure). No interval. people = 0 gives NaN.
+
+    Clipped to 0-100: published from rounded counts (disclosure rule 2), a handful of people
+    with long stays can round to a day total above people x 182.5 (12 people and 2,184 days
+    publish as 10 and 2,185: -19.7% unclipped); the exact value is within 0-100 unless spells
+    overlap.
+    """
+    days, people = np.broadcast_arrays(_as_float(days), _as_float(people))
+    _check_non_negative(days, people)
+    if not period_days > 0:
+        raise ValueError("the period must hold a positive number of days")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(people > 0, 100 - 100 * days / (people * period_days), np.nan)
+    return np.clip(value, 0.0, 100.0)
+
+
 def _dobson(
     total_count: Array,
     weighted_sum: Array,
@@ -375,3 +401,15 @@ def add_rate_columns(
     replaced in place.
     """
     return _with_statistic_columns(df, crude_rate, x_col, n_col, multiplier)
+
+
+def add_percentage_of_time_columns(
+    df: pl.DataFrame, x_col: str = "numerator", n_col: str = "denominator"
+) -> pl.DataFrame:
+    """Set value to `percentage_of_time` of the day total x_col over the people n_col, and the
+    four limits to null (it has no interval). A null count gives null."""
+    value = percentage_of_time(_counts(df, x_col), _counts(df, n_col))
+    return df.with_columns(
+        pl.Series("value", value, dtype=pl.Float64).fill_nan(None),
+        *(pl.lit(None, pl.Float64).alias(name) for name in STATISTIC_COLUMNS[1:]),
+    )

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The audit of a staged release: every file read back and checked against the committed
+schemas, the disclosure rules, the exact figures it was made from, the privacy rules and the
+manifest, before the release may become current (write -> audit -> publish)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from diewell.release.audit_rules import ExactRows, disclosure_problems, summed_problems
+from diewell.release.audit_tables import benchmark_problems, spc_problems
+from diewell.release.benchmarking import load_benchmarks
 from diewell.release.files import (
+    BENCHMARKS_FILE,
     CATALOGUE_FILE,
     FLAT_CSV_FILE,
     FLAT_PARQUET_FILE,
@@ -22,7 +27,9 @@ from diewell.release.files import (
     MANIFEST_FILE,
     PARQUET_COMPRESSION,
     PARQUET_ROW_GROUP_SIZE,
+    SPC_FILE,
     _sha256,
+    published_ics_rows,
 )
 from diewell.release.schema import (
     FILE_SCHEMA,
@@ -39,6 +46,7 @@ from diewell.transforms.disclosure import (
 from diewell.warehouse import SQL_TYPES
 from diewell.warehouse.indicators.catalogue import counts_not_people, release_parts
 from diewell.warehouse.indicators.compute import geography_chunks, part_rows
+from diewell.warehouse.indicators.monthly import monthly_values
 from diewell.warehouse.indicators.schema import (
     CATALOGUE_TABLE_SCHEMA,
     INDICATORS_TABLE_SCHEMA,
@@ -232,6 +240,16 @@ def _manifest_problems(
     return problems
 
 
+@dataclass(frozen=True)
+class IcsTables:
+    """What an ICS's benchmarks.parquet and spc.parquet are audited against: its code, its
+    checked benchmarks file and its exact monthly counts (a regional release has neither)."""
+
+    code: str
+    benchmarks: pl.DataFrame
+    monthly: pl.DataFrame
+
+
 def audit(
     release: Path, con: duckdb.DuckDBPyConnection, config: Config, run_id: str
 ) -> AuditSummary:
@@ -243,6 +261,7 @@ def audit(
         threshold=config.suppress_up_to,
         multiple=config.round_to,
         con=con,
+        ics=IcsTables(config.ics_code, load_benchmarks(config), monthly_values(con, config)),
     )
 
 
@@ -275,8 +294,11 @@ def audit_release(
     threshold: int,
     multiple: int,
     con: duckdb.DuckDBPyConnection | None = None,
+    ics: IcsTables | None = None,
 ) -> AuditSummary:
-    """The audit of a staged release against the exact rows it was made from.
+    """The audit of a staged release against the exact rows it was made from (and, for an
+    ICS's, its benchmarks and exact monthly counts: `ics`; None for a regional release, whose
+    benchmarks.parquet and spc.parquet must be empty).
 
     The staged files are read back into a temporary table of `con` (the run's connection,
     under its memory limit; an in-memory one of its own when None) and checked one part of
@@ -289,7 +311,7 @@ def audit_release(
     own = con is None
     con = duckdb.connect() if con is None else con
     try:
-        return _audit_parts(release, run_id, exact, threshold, multiple, con)
+        return _audit_parts(release, run_id, exact, threshold, multiple, con, ics)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {AUDITED_TABLE}")
         if own:
@@ -303,10 +325,13 @@ def _audit_parts(
     threshold: int,
     multiple: int,
     con: duckdb.DuckDBPyConnection,
+    ics: IcsTables | None,
 ) -> AuditSummary:
     try:
         published_ids = _read_back(con, release)
         catalogue_table = pq.read_table(release / CATALOGUE_FILE)
+        benchmarks_table = pq.read_table(release / BENCHMARKS_FILE)
+        spc_table = pq.read_table(release / SPC_FILE)
     except Exception as exc:  # any unreadable file fails the audit
         raise AuditFailed(f"the staged files cannot be read back: {exc}") from exc
 
@@ -358,6 +383,19 @@ def _audit_parts(
     if problems:  # the checks below rely on the schema
         raise AuditFailed("; ".join(problems))
     catalogue = pl.from_arrow(catalogue_table)
+    problems += benchmark_problems(
+        benchmarks_table,
+        published_ics_rows(con, AUDITED_TABLE),
+        ics.benchmarks if ics else None,
+        ics.code if ics else None,
+        run_id,
+    )
+    polarity = dict(catalogue.select("indicator_id", "polarity").iter_rows())
+    problems += spc_problems(
+        spc_table, ics.monthly if ics else None, polarity, threshold, multiple, run_id
+    )
+    privacy.add("benchmarks", pl.from_arrow(benchmarks_table))
+    privacy.add("spc", pl.from_arrow(spc_table))
     if other_version:
         problems.append(f"indicators: schema_version is not {SCHEMA_VERSION} throughout")
     if other_run:

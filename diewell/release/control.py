@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Disclosure control of a release (indicators.md "Disclosure control"): the exact rows of
+mart_indicator_values, a part of the release at a time, into a temporary table of the run's
+connection that the writer reads (transforms/disclosure.py holds the rules)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from diewell.release.benchmarking import load_benchmarks
 from diewell.release.schema import OUTPUT_SCHEMA, AuditFailed
 from diewell.transforms.disclosure import (
     COMPARATOR_LEVEL,
@@ -146,7 +149,12 @@ def control_in_parts(
 
 def control_release(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> Controlled:
     """The disclosure control step: mart_indicator_values, a part (and a chunk of
-    geographies) at a time, controlled into PUBLICATION_TABLE with the ICS's settings."""
+    geographies) at a time, controlled into PUBLICATION_TABLE with the ICS's settings.
+
+    First of all the benchmarks file is read and checked (benchmarking.load_benchmarks): a
+    bad file fails the run here, naming its problems, before anything is controlled or
+    written. (The publish step reads it again and puts it beside the published rows.)"""
+    load_benchmarks(config)
 
     def exact_chunks(part: tuple[str, ...]) -> Iterator[pl.DataFrame]:
         rows = part_rows(con, "mart_indicator_values", part)

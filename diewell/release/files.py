@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Writing a release: the indicators (hive-partitioned Parquet, and flat Parquet and CSV), the
+catalogue, the benchmarks and monthly SPC series (v3), the committed schemas and the
+manifest, each file as docs/OUTPUTS.md describes it."""
 
 from __future__ import annotations
 
@@ -18,24 +20,28 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from diewell import __version__
+from diewell.release.benchmarking import benchmark_rows, load_benchmarks
 from diewell.release.control import PUBLICATION_TABLE, disclosure_settings, published_counts
 from diewell.release.schema import (
+    BENCHMARKS_SCHEMA,
     CATALOGUE_SCHEMA,
     FILE_SCHEMA,
     OUTPUT_SCHEMA,
     PARTITIONING,
+    SPC_SCHEMA,
     schema_fingerprint,
 )
+from diewell.release.spc import spc_rows
 from diewell.transforms.disclosure import (
     published_count,
 )
 from diewell.transforms.sender_text import csv_cell_expr
 from diewell.warehouse.indicators.catalogue import catalogue_frame
 from diewell.warehouse.indicators.compute import SORT_KEYS
+from diewell.warehouse.indicators.monthly import monthly_values
 from diewell.warehouse.indicators.schema import (
-    CATALOGUE_SCHEMA_PATH,
-    INDICATORS_SCHEMA_PATH,
     PARTITION_COLUMNS,
+    SCHEMA_PATHS,
     SCHEMA_VERSION,
 )
 
@@ -61,6 +67,13 @@ INDICATORS_DIR = "indicators"
 
 
 CATALOGUE_FILE = "indicator_catalogue.parquet"
+
+
+# v3: the benchmarks beside the ICS's rows, and the monthly SPC series (one file each)
+BENCHMARKS_FILE = "benchmarks.parquet"
+
+
+SPC_FILE = "spc.parquet"
 
 
 MANIFEST_FILE = "manifest.json"
@@ -217,11 +230,28 @@ def _write_flat_files(folder: Path, con: duckdb.DuckDBPyConnection, table: str) 
     return rows
 
 
+def _write_table(path: Path, frame: pl.DataFrame, schema: pa.Schema) -> None:
+    """One small table in one Parquet file, in the schema's columns and types."""
+    pq.write_table(
+        frame.select(schema.names).to_arrow().cast(schema),
+        path,
+        row_group_size=PARQUET_ROW_GROUP_SIZE,
+        **_write_options(),
+    )
+
+
 def write_release_files(
-    folder: Path, con: duckdb.DuckDBPyConnection, table: str = PUBLICATION_TABLE
+    folder: Path,
+    con: duckdb.DuckDBPyConnection,
+    table: str = PUBLICATION_TABLE,
+    *,
+    benchmarks: pl.DataFrame | None = None,
+    spc: pl.DataFrame | None = None,
 ) -> tuple[list[dict], int]:
     """Write a release's indicators (partitioned and flat) from `table` of `con`, its
-    catalogue and schemas into folder, the indicators a batch at a time.
+    catalogue, benchmarks, SPC series and schemas into folder, the indicators a batch at a
+    time. `benchmarks` and `spc` are the rows of benchmarks.parquet and spc.parquet (their
+    schemas' columns); None writes them empty (a regional release has neither).
 
     Returns the manifest's `files` entries (path, rows, sha256) and the catalogue's rows.
     """
@@ -229,17 +259,21 @@ def write_release_files(
     _write_partitions(folder, con, table)
     csv_rows = _write_flat_files(folder, con, table)
     catalogue = catalogue_frame().select(CATALOGUE_SCHEMA.names).sort("indicator_id")
-    pq.write_table(
-        catalogue.to_arrow().cast(CATALOGUE_SCHEMA),
-        folder / CATALOGUE_FILE,
-        row_group_size=PARQUET_ROW_GROUP_SIZE,
-        **_write_options(),
-    )
-    for schema_file in (INDICATORS_SCHEMA_PATH, CATALOGUE_SCHEMA_PATH):
+    _write_table(folder / CATALOGUE_FILE, catalogue, CATALOGUE_SCHEMA)
+    for path, rows, schema in (
+        (BENCHMARKS_FILE, benchmarks, BENCHMARKS_SCHEMA),
+        (SPC_FILE, spc, SPC_SCHEMA),
+    ):
+        empty = pl.from_arrow(schema.empty_table())
+        _write_table(folder / path, empty if rows is None else rows, schema)
+    for schema_file in SCHEMA_PATHS.values():
         shutil.copyfile(schema_file, folder / schema_file.name)
 
     files = []
-    parquet = [*(folder / INDICATORS_DIR).rglob("*.parquet"), folder / CATALOGUE_FILE]
+    parquet = [
+        *(folder / INDICATORS_DIR).rglob("*.parquet"),
+        *(folder / name for name in (CATALOGUE_FILE, BENCHMARKS_FILE, SPC_FILE)),
+    ]
     for path in sorted([*parquet, folder / FLAT_PARQUET_FILE], key=lambda p: p.as_posix()):
         files.append(
             {
@@ -265,17 +299,41 @@ def parquet_settings() -> dict:
     }
 
 
+def schema_names() -> dict[str, str]:
+    """The manifest's `schemas` entry: each table's committed schema file in the release."""
+    return {table: path.name for table, path in SCHEMA_PATHS.items()}
+
+
 def write_manifest(folder: Path, manifest: dict) -> None:
     """manifest.json, indented, with a final newline."""
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+def published_ics_rows(con: duckdb.DuckDBPyConnection, table: str = PUBLICATION_TABLE):
+    """The published ICS rows of breakdown `all` in `table` (those benchmarks stand beside)."""
+    return con.sql(
+        f"SELECT * FROM {table} WHERE geography_level = 'ics' AND breakdown = 'all'"
+    ).pl()
+
+
 def write_release(
     folder: Path, con: duckdb.DuckDBPyConnection, config: Config, run_id: str
 ) -> None:
-    """Write the indicators (PUBLICATION_TABLE of `con`), catalogue, schemas and manifest of
+    """Write the indicators (PUBLICATION_TABLE of `con`), catalogue, benchmarks (the ICS's
+    file, checked), monthly SPC series (from the warehouse's cohort), schemas and manifest of
     one release into folder."""
-    files, catalogue_rows = write_release_files(folder, con)
+    benchmarks = benchmark_rows(
+        published_ics_rows(con), load_benchmarks(config), config.ics_code, run_id
+    )
+    spc = spc_rows(
+        monthly_values(con, config),
+        ics_code=config.ics_code,
+        ics_name=config.ics_name,
+        run_id=run_id,
+        threshold=config.suppress_up_to,
+        multiple=config.round_to,
+    )
+    files, catalogue_rows = write_release_files(folder, con, benchmarks=benchmarks, spc=spc)
     published = published_counts(con)
     inputs = con.execute(
         "SELECT file_name, extract, provider, period_end, sha256, rows_loaded FROM landing_files "
@@ -295,10 +353,7 @@ def write_release(
         },
         "disclosure": disclosure_settings(config.suppress_up_to, config.round_to),
         "parquet": parquet_settings(),
-        "schemas": {
-            "indicators": INDICATORS_SCHEMA_PATH.name,
-            "indicator_catalogue": CATALOGUE_SCHEMA_PATH.name,
-        },
+        "schemas": schema_names(),
         "files": files,
         "inputs": [
             {

@@ -13,6 +13,7 @@ import duckdb
 from diewell import __version__
 from diewell.expectations import PROJECT_SUITES
 from diewell.expectations.contracts import SUITES_DIR
+from diewell.release.benchmarking import benchmarks_path
 
 if TYPE_CHECKING:
     from diewell.config import Config
@@ -54,7 +55,7 @@ def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
 
     The current input files (their checksums), the source of the code that shapes the
     figures (code_digest: statistics, disclosure control, trend, SII, loading, the SQL, the
-    catalogue and the suites), the code version, the ICS's code and name, the disclosure
+    catalogue and the suites), the benchmarks file (benchmarks_digest), the code version, the ICS's code and name, the disclosure
     settings, and which provider is registered for which extract (a period is data_complete
     only once every registered provider has delivered for it, so registering or removing one
     changes published rows with the same files). Running the pipeline again on the same
@@ -69,6 +70,7 @@ def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     for (sha,) in rows:
         digest.update(sha.encode())
     digest.update(code_digest().encode())
+    digest.update(benchmarks_digest(config).encode())
     settings = (
         __version__,
         config.ics_code,
@@ -79,6 +81,16 @@ def release_id(con: duckdb.DuckDBPyConnection, config: Config) -> str:
     )
     digest.update(repr(settings).encode())
     return "r" + digest.hexdigest()[:16]
+
+
+def benchmarks_digest(config: Config) -> str:
+    """The benchmarks file's bytes (the ICS's, or the project's England figures): they are
+    published beside the rows (benchmarks.parquet). A missing file digests as such; the
+    disclosure control step then fails the run naming it."""
+    path = benchmarks_path(config)
+    if not path.is_file():
+        return f"missing:{path.name}"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def registrations(config: Config) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -6,8 +6,12 @@ staging folder, leaves the previous publication in place and fails the run (Audi
 with every reason found). Layout under paths.outputs:
 
     releases/<run_id>/indicators/period_type=<..>/period_end=<YYYY-MM-DD>/part-0.parquet
+    releases/<run_id>/indicators.parquet, indicators.csv   (the same rows, flat)
     releases/<run_id>/indicator_catalogue.parquet
-    releases/<run_id>/indicators.schema.json, indicator_catalogue.schema.json
+    releases/<run_id>/benchmarks.parquet     (England, region and peers beside the ICS's rows)
+    releases/<run_id>/spc.parquet            (the monthly SPC series for the board)
+    releases/<run_id>/indicators.schema.json, indicator_catalogue.schema.json,
+                      benchmarks.schema.json, spc.schema.json
     releases/<run_id>/manifest.json
     releases/<run_id>/report.html            (the board report, rendered from the files above)
     current -> releases/<run_id>        (a symlink, switched atomically after the audit)
@@ -15,7 +19,7 @@ with every reason found). Layout under paths.outputs:
 `run_id` is the identifier the pipeline publishes under (its release id, derived from the
 inputs); it names the folder, fills every row's `run_id` column and heads the manifest.
 
-The output schema is data: warehouse/publication/*.schema.json (Frictionless Table Schema),
+The output schema is data: warehouse/indicators/schemas/*.schema.json (Frictionless Table Schema),
 which also carries `schema_version`; docs/OUTPUTS.md explains it to the dashboard team and
 CHANGELOG.md lists every version. Disclosure control (transforms/disclosure.py) is applied
 here, to the published copy only; the warehouse keeps the exact figures.
@@ -45,10 +49,9 @@ from diewell.transforms.disclosure import (
 )
 from diewell.transforms.sender_text import sender_logger
 from diewell.warehouse.indicators.schema import (
-    CATALOGUE_SCHEMA_PATH,
-    CATALOGUE_TABLE_SCHEMA,
-    INDICATORS_SCHEMA_PATH,
+    SCHEMA_PATHS,
     SCHEMA_VERSION,
+    load_table_schema,
 )
 
 if TYPE_CHECKING:
@@ -57,8 +60,9 @@ if TYPE_CHECKING:
 log = sender_logger("diewell.release.publish")
 
 
-if CATALOGUE_TABLE_SCHEMA["schema_version"] != SCHEMA_VERSION:
-    raise RuntimeError(f"{CATALOGUE_SCHEMA_PATH.name} and {INDICATORS_SCHEMA_PATH.name} differ")
+_versions = {p.name: load_table_schema(p)["schema_version"] for p in SCHEMA_PATHS.values()}
+if set(_versions.values()) != {SCHEMA_VERSION}:  # one schema_version for every table
+    raise RuntimeError(f"the committed schemas' versions differ: {_versions}")
 
 
 # --------------------------------------------------------------------------------------------

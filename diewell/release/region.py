@@ -8,8 +8,9 @@ so no person-level figure leaves an ICS (transforms/regional.py).
 
 The regional release has the layout and audit of an ICS release (diewell/publish.py:
 indicators, flat files, catalogue, schemas, manifest; staged, audited, then `current`
-switched), without the board report; its manifest names each ICS release it was built from.
-Its id is derived from those releases' ids, the region's settings and the code, so the same
+switched), without the board report, and with benchmarks.parquet and spc.parquet empty (both
+are an ICS's: its own rows beside public figures, its own monthly series); its manifest names
+each ICS release it was built from. Its id is derived from those releases' ids, the region's settings and the code, so the same
 ICS releases give the same regional release (published once, `current` re-pointed).
 """
 
@@ -170,10 +171,7 @@ def publish_region(
             },
             "disclosure": control.disclosure_settings(config.suppress_up_to, config.round_to),
             "parquet": release_files.parquet_settings(),
-            "schemas": {
-                "indicators": output_schema.INDICATORS_SCHEMA_PATH.name,
-                "indicator_catalogue": output_schema.CATALOGUE_SCHEMA_PATH.name,
-            },
+            "schemas": release_files.schema_names(),
             "files": files,
         }
         release_files.write_manifest(staging, manifest)

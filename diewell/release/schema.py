@@ -13,9 +13,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from diewell.warehouse.indicators.schema import (
+    BENCHMARKS_TABLE_SCHEMA,
     CATALOGUE_TABLE_SCHEMA,
     INDICATORS_TABLE_SCHEMA,
     PARTITION_COLUMNS,
+    SPC_TABLE_SCHEMA,
 )
 
 # Table Schema field types and the Arrow (Parquet) types they are written as.
@@ -41,6 +43,12 @@ OUTPUT_SCHEMA = arrow_schema(INDICATORS_TABLE_SCHEMA)
 
 
 CATALOGUE_SCHEMA = arrow_schema(CATALOGUE_TABLE_SCHEMA)
+
+
+BENCHMARKS_SCHEMA = arrow_schema(BENCHMARKS_TABLE_SCHEMA)
+
+
+SPC_SCHEMA = arrow_schema(SPC_TABLE_SCHEMA)
 
 
 PARTITIONING = ds.partitioning(
@@ -72,6 +80,8 @@ def schema_fingerprint() -> str:
         {
             "indicators": structure(INDICATORS_TABLE_SCHEMA),
             "indicator_catalogue": structure(CATALOGUE_TABLE_SCHEMA),
+            "benchmarks": structure(BENCHMARKS_TABLE_SCHEMA),
+            "spc": structure(SPC_TABLE_SCHEMA),
         },
         sort_keys=True,
         separators=(",", ":"),

@@ -1,9 +1,11 @@
 """The "Die well" report: rendered from a published release alone, checked against the
-Parquet files, then opened in headless Chromium (no network, no console errors, every
-section, a screenshot, axe-core accessibility check)."""
+Parquet files (England beside the headlines, the SPC charts), then opened in headless
+Chromium (no network, no console errors, every section, screenshots, axe-core accessibility
+check); and what it says where there is nothing to draw."""
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 import os
@@ -23,7 +25,13 @@ from tests.system.browser import with_page
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 UPDATE_SCREENSHOTS = "DIEWELL_UPDATE_SCREENSHOTS"  # set to 1 to refresh docs/images
-DOCS_SCREENSHOT = REPO / "docs" / "images" / "report.png"
+DOCS_IMAGES = REPO / "docs" / "images"
+# docs/images/<name>: the top of the page, one SPC chart, the comparison with England
+SCREENSHOTS = {
+    "report.png": None,
+    "report-spc.png": "hospital-use-spc-HU02",
+    "report-benchmarks.png": "benchmarks",
+}
 SUPPRESSED = "suppressed (small numbers)"
 SECTION_IDS = [
     "identification",
@@ -36,6 +44,7 @@ SECTION_IDS = [
     "dementia",
     "bereavement",
     "education",
+    "benchmarks",
     "equity",
     "other-indicators",
     "about",
@@ -44,6 +53,9 @@ CHART_IDS = [
     "place-of-death-trend",
     "place-of-death-by-year",
     "place-of-death-funnel",
+    "place-of-death-spc-PD03",
+    "hospital-use-spc-HU02",
+    "benchmarks-chart",
     "equity-deprivation",
 ]
 
@@ -204,6 +216,9 @@ def test_in_a_browser_offline_accessible_and_screenshotted(report, chromium, tmp
         )
         await page.screenshot(tmp_path / "report-full.png", full_page=True)
         await page.screenshot(shot, full_page=False, scale=0.5)
+        for name, anchor in SCREENSHOTS.items():
+            if anchor:
+                await _element_screenshot(page, anchor, tmp_path / name)
         await page.evaluate(AXE.read_text(encoding="utf-8"))
         axe = await page.evaluate(
             "axe.run(document).then(r => ({passes: r.passes.length, violations:"
@@ -220,9 +235,27 @@ def test_in_a_browser_offline_accessible_and_screenshotted(report, chromium, tmp
     serious = [v for v in axe["violations"] if v["impact"] in ("serious", "critical")]
     assert serious == []
     assert shot.stat().st_size > 0 and (tmp_path / "report-full.png").stat().st_size > 0
-    if os.environ.get(UPDATE_SCREENSHOTS):  # the picture in docs/, refreshed on request only
-        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_SCREENSHOT)
+    for name in SCREENSHOTS:
+        assert (tmp_path / name).stat().st_size > 0, name
+    if os.environ.get(UPDATE_SCREENSHOTS):  # the pictures in docs/, refreshed on request only
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        for name in SCREENSHOTS:
+            shutil.copyfile(tmp_path / name, DOCS_IMAGES / name)
+
+
+async def _element_screenshot(page, anchor: str, path: Path, scale: float = 0.8) -> None:
+    """A picture of one element of the page (its bounding box, however far down)."""
+    x, y, width, height = await page.evaluate(
+        f"(() => {{ const r = document.getElementById({anchor!r}).getBoundingClientRect();"
+        " return [r.x, r.y + window.scrollY, r.width, r.height]; })()"
+    )
+    shot = await page.send(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": x, "y": y, "width": width, "height": min(height, 1800), "scale": scale},
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
 
 
 def test_it_renders_with_no_network_at_all(report, tmp_path):
@@ -275,3 +308,136 @@ def test_every_quintile_of_the_gradient_has_a_figure_or_says_why_not(release, re
             assert cell == SUPPRESSED
         else:
             assert cell == f"{row['value']:.1f}%"
+
+
+# --------------------------------------------------------------------------------------------
+# v3: England beside the figures, SPC charts, and words where there is nothing to draw
+
+
+def test_england_stands_beside_the_pd03_headline(release, report):
+    _, page = report
+    latest = _ics_latest(release)["period_end"][0]
+    england = pl.read_parquet(release / "benchmarks.parquet").filter(
+        (pl.col("indicator_id") == "PD03")
+        & (pl.col("period_type") == "rolling_12m")
+        & (pl.col("period_end") == latest)
+        & (pl.col("benchmark_level") == "england")
+    )
+    row = england.to_dicts()[0]
+    year = row["benchmark_period_end"].year
+    card = " ".join(_card(page, "place-of-death", "PD03").split())
+    words = {"similar": "similar to", "higher": "higher than", "lower": "lower than"}
+    expected = (
+        f"England ({year}): {row['benchmark_value']:.1f}%: the ICS is "
+        f"{words[row['benchmark_comparison']]} England."
+    )
+    assert expected in card
+    # the definitional difference is shown beside it (deaths registered, a calendar year)
+    assert "How England's figure differs" in card
+    assert "deaths registered in the year, not deaths occurring" in html.unescape(page)
+    glance = re.search(r'data-glance-benchmark="PD03">(.*?)</span>', page, re.S)
+    assert glance and f"England ({year}): {row['benchmark_value']:.1f}%" in glance.group(1)
+
+
+def test_a_headline_without_a_benchmark_says_so(report):
+    _, page = report
+    card = _card(page, "hospital-use", "HU02")
+    assert "England: no comparable published figure" in card
+
+
+def test_each_spc_chart_has_its_icon_and_reading_from_the_release(release, report):
+    _, page = report
+    spc = pl.read_parquet(release / "spc.parquet")
+    for (indicator_id,), rows in spc.group_by("indicator_id"):
+        figure = re.search(rf'id="[a-z-]+-spc-{indicator_id}".*?</figure>', page, re.S)
+        assert figure, indicator_id
+        text = html.unescape(figure.group(0))
+        if rows["value"].is_not_null().sum() < 2:
+            assert "No SPC chart" in text
+            continue
+        reading = rows["reading"][0]
+        assert reading[0].upper() + reading[1:] in text
+        icon = rows["variation_icon"][0]
+        assert f'aria-label="Variation: {charts_icon_words(icon)}"' in text
+
+
+def charts_icon_words(icon: str) -> str:
+    from diewell.release.report.spc_charts import VARIATION_ICONS
+
+    return VARIATION_ICONS[icon][3]
+
+
+def test_the_trend_grid_draws_no_empty_panel(release, report):
+    """Seven charts of place of death: seven panels, each with its own axis; never the two
+    empty cells with bare date axes of a wrapped facet."""
+    _, page = report
+    figure = re.search(r'id="place-of-death-trend".*?</figure>', page, re.S).group(0)
+    svg = figure[figure.index("<svg") : figure.index("</svg>")]
+    latest = _ics_latest(release)["period_end"][0]
+    label = f"{latest:%b %Y}"
+    drawn = len(re.findall(r">(PD0[1-6]|CP04) [^<]+</text>", svg))
+    assert drawn == 7
+    assert len(re.findall(rf">{label}</text>", svg)) == drawn  # one date axis a panel
+
+
+def test_the_financial_year_chart_has_no_empty_row(report):
+    _, page = report
+    figure = re.search(r'id="place-of-death-by-year".*?</figure>', page, re.S).group(0)
+    svg = figure[figure.index("<svg") : figure.index("</svg>")]
+    assert not re.search(r"<text[^>]*></text>", svg), "an unlabelled category row"
+    rows = re.findall(r">(\d{4}/\d{2}|England \d{4})</text>", svg)
+    assert rows and len(rows) == len(set(rows))
+
+
+def _rolling(indicator_id: str, suppressed: bool, end: str) -> dict:
+    import datetime as dt
+
+    value = None if suppressed else 40.0
+    return {
+        "indicator_id": indicator_id,
+        "indicator_name": indicator_id,
+        "period_type": "rolling_12m",
+        "period_end": dt.date.fromisoformat(end),
+        "value": value,
+        "lower_95": None if suppressed else 38.0,
+        "upper_95": None if suppressed else 42.0,
+        "suppressed": suppressed,
+        "unit": "%",
+        "statistic": "proportion",
+        "data_complete": True,
+    }
+
+
+def test_a_series_with_nothing_to_draw_is_said_in_words():
+    from diewell.release.report.trend_charts import trend_chart
+
+    ends = ["2025-12-31", "2026-03-31"]
+    rows = pl.DataFrame(
+        [_rolling("PD01", False, e) for e in ends] + [_rolling("PD05", True, e) for e in ends]
+    )
+    names = {"PD01": "Deaths at home", "PD05": "Deaths in other places"}
+    figure = trend_chart("t", rows, names, ["PD01", "PD05"])
+    assert figure.notes == [
+        "PD05 Deaths in other places: nothing to draw, every period is suppressed (small numbers)."
+    ]
+    assert "PD01 Deaths at home" in figure.svg and "PD05" not in figure.svg
+    everything_hidden = trend_chart(
+        "t", rows.filter(pl.col("indicator_id") == "PD05"), names, ["PD05"]
+    )
+    assert everything_hidden.svg == "" and everything_hidden.notes
+
+
+def test_an_spc_series_too_short_to_chart_is_said_in_words(release):
+    from diewell.release.report.spc_charts import spc_figure
+
+    rows = pl.read_parquet(release / "spc.parquet").filter(pl.col("indicator_id") == "PD03")
+    short = rows.head(3).with_columns(
+        pl.when(pl.int_range(pl.len()) > 0).then(None).otherwise(pl.col("value")).alias("value"),
+        (pl.int_range(pl.len()) > 0).alias("suppressed"),
+    )
+    figure = spc_figure("x", short, "Deaths in hospital")
+    assert figure.svg == ""
+    assert figure.notes == [
+        "No SPC chart for PD03 Deaths in hospital: 1 month(s) published (2 suppressed: small "
+        "numbers); a chart needs at least 2 to set its limits."
+    ]

@@ -6,16 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
 
 import polars as pl
 import yaml
 
 from diewell.warehouse import SQL_DIR
-
-if TYPE_CHECKING:
-    pass
-
 
 LEVELS = {"ics": None, "place": "place_code", "pcn": "pcn_code", "practice": "practice_code"}
 
@@ -62,6 +57,10 @@ class Indicator:
     # delivered up to `days` after the period end (BV01: the 90-day bereavement window).
     follow_up: tuple[str, int] | None = None
     plausible: str | None = None  # the range a value should fall in, and why (docs only)
+    # v3: a monthly SPC series is published for it (ICS, all people: spc.parquet), from the
+    # first month whose deaths' facts look back (this many days) only over delivered months
+    spc: bool = False
+    spc_lookback_days: int = 0
 
     @property
     def sql(self) -> str:
@@ -125,6 +124,11 @@ def catalogue_frame() -> pl.DataFrame:
     )
 
 
+def spc_indicators() -> tuple[Indicator, ...]:
+    """The indicators with a monthly SPC series (catalogue `spc: true`), in id order."""
+    return tuple(sorted((i for i in catalogue() if i.spc), key=lambda i: i.id))
+
+
 def shared_denominators() -> dict[str, str]:
     """Indicator id -> the shared-denominator set it belongs to (disclosure control rule 3)."""
     return {i.id: i.shares_denominator for i in catalogue() if i.shares_denominator}
@@ -163,6 +167,9 @@ AGGREGATES = {
     "rate_per_100": "CAST(sum(numerator) AS BIGINT) AS numerator, "
     "CAST(sum(denominator) AS BIGINT) AS denominator",
     "mean": "CAST(sum(numerator) AS BIGINT) AS numerator, "
+    "CAST(sum(denominator) AS BIGINT) AS denominator",
+    # HU07: a day total (numerator) over the people it is spent by (denominator).
+    "percentage_of_time": "CAST(sum(numerator) AS BIGINT) AS numerator, "
     "CAST(sum(denominator) AS BIGINT) AS denominator",
     # A median has no numerator; its denominator is the number of units it is taken over.
     "median": "CAST(NULL AS BIGINT) AS numerator, CAST(sum(denominator) AS BIGINT) AS denominator, "

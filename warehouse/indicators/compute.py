@@ -45,17 +45,22 @@ if TYPE_CHECKING:
     from diewell.config import Config
 
 
-def build_periods(con: duckdb.DuckDBPyConnection) -> int:
-    """Write mart_periods from the span of loaded deaths deliveries; return how many periods."""
+def deaths_coverage(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date] | None:
+    """The days the loaded deaths deliveries cover: from the first day of the month of the
+    earliest delivery's period end (deliveries are at least monthly) to the latest period
+    end; None before any has loaded."""
     first, last = fetch_one(
         con,
         "SELECT min(period_end), max(period_end) FROM landing_files "
         "WHERE extract = 'deaths' AND status = 'loaded'",
     )
-    periods = []
-    if first is not None:
-        coverage_start = first.replace(day=1)  # deliveries are at least monthly
-        periods = reporting_periods(coverage_start, last)
+    return None if first is None else (first.replace(day=1), last)
+
+
+def build_periods(con: duckdb.DuckDBPyConnection) -> int:
+    """Write mart_periods from the span of loaded deaths deliveries; return how many periods."""
+    coverage = deaths_coverage(con)
+    periods = reporting_periods(*coverage) if coverage else []
     frame = pl.DataFrame(
         {
             "period_type": [p.period_type for p in periods],
@@ -100,9 +105,10 @@ def _geography_names(con: duckdb.DuckDBPyConnection, config: Config) -> pl.DataF
     )
 
 
-def _delivered_up_to(
+def delivered_up_to(
     con: duckdb.DuckDBPyConnection, config: Config
 ) -> dict[tuple[str, str], dt.date]:
+    """(extract, provider) -> the latest period end it has a loaded delivery for."""
     rows = con.execute(
         "SELECT extract, provider, max(period_end) FROM landing_files WHERE status = 'loaded' GROUP BY ALL"
     ).fetchall()
@@ -143,6 +149,8 @@ def add_statistics(df: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
         return df.with_columns(value.cast(pl.Float64).alias("value")).with_columns(
             pl.lit(None, pl.Float64).alias(c) for c in statistics.STATISTIC_COLUMNS[1:]
         )
+    if indicator.statistic == "percentage_of_time":  # HU07: no interval
+        return statistics.add_percentage_of_time_columns(df)
     if indicator.statistic == "dsr":
         return _standardise(df)
     if indicator.statistic == "count":  # the count itself, no interval
@@ -252,9 +260,15 @@ def deprivation_gap_rows(values: pl.DataFrame) -> pl.DataFrame:
 MART_BEING_COMPUTED = "mart_indicator_values_next"
 
 
-def compute_indicator_values(con: duckdb.DuckDBPyConnection, config: Config, run_id: str) -> int:
-    """Every catalogued indicator, exact (no disclosure control), into mart_indicator_values;
-    return how many rows it holds.
+def compute_indicator_values(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    run_id: str,
+    only: Iterable[str] | None = None,
+) -> int:
+    """Every catalogued indicator (or those named in `only`: a spec test computes the one it
+    checks), exact (no disclosure control), into mart_indicator_values; return how many rows
+    it holds.
 
     One indicator at a time, to the end: its rows, statistics and comparison, its SII rows,
     its trend (every rule here looks within one indicator), geography names, in SORT_KEYS
@@ -273,11 +287,12 @@ def compute_indicator_values(con: duckdb.DuckDBPyConnection, config: Config, run
     the population.
     """
     names = _geography_names(con, config)
-    delivered = _delivered_up_to(con, config)
+    delivered = delivered_up_to(con, config)
     rows = 0
     try:
         mart = GatheredInserts(con, MART_BEING_COMPUTED, create=True)
-        for indicator in sorted(catalogue(), key=lambda i: i.id):
+        chosen = catalogue() if only is None else [i for i in catalogue() if i.id in set(only)]
+        for indicator in sorted(chosen, key=lambda i: i.id):
             for values in indicator_chunks(con, config, indicator, names, delivered, run_id):
                 mart.add(values.to_arrow())
                 rows += values.height

@@ -2,10 +2,11 @@
 
 The published table's columns, their types and its key are data: `schemas/indicators.schema.json`
 (a Frictionless Table Schema, with `schema_version`; docs/OUTPUTS.md explains it and
-CHANGELOG.md lists every version), beside the catalogue it publishes with
-(`schemas/indicator_catalogue.schema.json`). The exact values the warehouse computes
+CHANGELOG.md lists every version), beside the catalogue, the benchmarks and the monthly SPC
+series it publishes with (`schemas/indicator_catalogue.schema.json`, `benchmarks.schema.json`,
+`spc.schema.json`: one schema_version for all four). The exact values the warehouse computes
 (mart_indicator_values) have the same columns but `schema_version`, which is set on
-publishing; everything here is derived from the two files.
+publishing; everything here is derived from these files.
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ import polars as pl
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 INDICATORS_SCHEMA_PATH = SCHEMA_DIR / "indicators.schema.json"
 CATALOGUE_SCHEMA_PATH = SCHEMA_DIR / "indicator_catalogue.schema.json"
+# v3: the benchmarks beside the ICS's rows and the monthly SPC series (indicators.md v3)
+BENCHMARKS_SCHEMA_PATH = SCHEMA_DIR / "benchmarks.schema.json"
+SPC_SCHEMA_PATH = SCHEMA_DIR / "spc.schema.json"
+# Every table of a release, each with its committed schema; they share one schema_version.
+SCHEMA_PATHS = {
+    "indicators": INDICATORS_SCHEMA_PATH,
+    "indicator_catalogue": CATALOGUE_SCHEMA_PATH,
+    "benchmarks": BENCHMARKS_SCHEMA_PATH,
+    "spc": SPC_SCHEMA_PATH,
+}
 
 # Table Schema field types, as Polars types.
 POLARS_TYPES = {
@@ -36,6 +47,8 @@ def load_table_schema(path: Path) -> dict:
 
 INDICATORS_TABLE_SCHEMA = load_table_schema(INDICATORS_SCHEMA_PATH)
 CATALOGUE_TABLE_SCHEMA = load_table_schema(CATALOGUE_SCHEMA_PATH)
+BENCHMARKS_TABLE_SCHEMA = load_table_schema(BENCHMARKS_SCHEMA_PATH)
+SPC_TABLE_SCHEMA = load_table_schema(SPC_SCHEMA_PATH)
 SCHEMA_VERSION: str = INDICATORS_TABLE_SCHEMA["schema_version"]
 # The published columns and their types, in the file's order.
 OUTPUT_DTYPES: dict[str, pl.DataType] = {
@@ -63,3 +76,8 @@ COMPUTED_SCHEMA: dict[str, pl.DataType] = {
 def dtypes(*columns: str) -> dict[str, pl.DataType]:
     """The published types of the columns named, in that order (for tables built by hand)."""
     return {c: OUTPUT_DTYPES[c] for c in columns}
+
+
+def table_dtypes(table_schema: dict) -> dict[str, pl.DataType]:
+    """A Table Schema's columns and their Polars types, in the file's order."""
+    return {f["name"]: POLARS_TYPES[f["type"]] for f in table_schema["fields"]}

@@ -3,6 +3,7 @@
 -- Grain: one row per decedent (person_id is the keyed pseudonym of the NHS number).
 -- Linking to activity is by person_id only. Windows are inclusive at both ends:
 --   window_90d  = [date_of_death - 90, date_of_death]  (91 days)
+--   window_182d = [date_of_death - 182, date_of_death]  (183 days: bed_days_182d, v3)
 --   window_12m  = [date_of_death - 365, date_of_death]
 --   bereavement = [date_of_death, date_of_death + 90]  (after death: support for those close)
 -- Activity after the date of death never counts.
@@ -63,6 +64,21 @@ bed_days AS (
     JOIN core_apc_spells s ON s.person_id = c.person_id
     WHERE s.admission_date <= c.date_of_death
       AND coalesce(s.discharge_date, c.date_of_death) >= c.date_of_death - INTERVAL 90 DAY
+    GROUP BY c.person_id
+),
+-- v3: HU07's time in hospital in the last six months of life. As bed_days_90d over the 183
+-- days [date_of_death - 182, date_of_death], every admission method: a stay that began before
+-- the window counts from the window's first day, a stay still open at death (or discharged
+-- after it) counts to the day of death.
+bed_days_182 AS (
+    SELECT c.person_id,
+           sum(greatest(0, date_diff('day',
+                greatest(s.admission_date, CAST(c.date_of_death - INTERVAL 182 DAY AS DATE)),
+                least(coalesce(s.discharge_date, c.date_of_death), c.date_of_death)))) AS n
+    FROM classified c
+    JOIN core_apc_spells s ON s.person_id = c.person_id
+    WHERE s.admission_date <= c.date_of_death
+      AND coalesce(s.discharge_date, c.date_of_death) >= c.date_of_death - INTERVAL 182 DAY
     GROUP BY c.person_id
 ),
 ae AS (
@@ -136,6 +152,7 @@ SELECT
     coalesce(e.n, 0) AS emergency_admissions_90d,
     coalesce(b.n, 0) AS bed_days_90d,
     coalesce(a.n, 0) AS ae_attendances_90d,
+    coalesce(b182.n, 0) AS bed_days_182d,
     spc.first_spc_contact_date IS NOT NULL AS spc_contact_12m,
     spc.first_spc_contact_date,
     -- v2: dementia (a register diagnosis before the day of death, or the underlying cause)
@@ -150,6 +167,7 @@ LEFT JOIN core_ref_practice pr ON pr.gp_practice_code = c.gp_practice_code
 LEFT JOIN register r ON r.person_id = c.person_id
 LEFT JOIN emergency e ON e.person_id = c.person_id
 LEFT JOIN bed_days b ON b.person_id = c.person_id
+LEFT JOIN bed_days_182 b182 ON b182.person_id = c.person_id
 LEFT JOIN ae a ON a.person_id = c.person_id
 LEFT JOIN spc ON spc.person_id = c.person_id
 LEFT JOIN core_dementia_register dr ON dr.person_id = c.person_id

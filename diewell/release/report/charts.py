@@ -15,7 +15,7 @@ import polars as pl
 import vl_convert
 
 from diewell.release.report import wording
-from diewell.release.report.sections import BENCHMARKS, PLACE_OF_DEATH
+from diewell.release.report.sections import PLACE_OF_DEATH
 
 NHS_BLUE = "#005eb8"
 BAND = "#a4c8ec"
@@ -43,6 +43,7 @@ class Table:
     caption: str
     headers: list[str]
     rows: list[list[str]] = field(default_factory=list)
+    wrap_anywhere: bool = False  # cells may break anywhere (long web addresses)
 
 
 @dataclass
@@ -50,8 +51,11 @@ class Figure:
     anchor: str  # unique HTML id of the figure
     title: str
     description: str  # the text alternative, also the figure's caption
-    svg: str
+    svg: str  # "" when there is nothing to draw: `notes` say why, in words
     table: Table
+    notes: list[str] = field(default_factory=list)  # shown in words above the chart
+    icons: str = ""  # the Making Data Count icons of an SPC chart (inline SVG)
+    reading: str | None = None  # an SPC chart in plain words
 
 
 def _svg(chart: alt.TopLevelMixin, prefix: str) -> str:
@@ -78,87 +82,12 @@ def _in_order(rows: pl.DataFrame, order: list[str], *then: str) -> pl.DataFrame:
     return rows.sort(rank, *then)
 
 
-def trend_chart(anchor: str, rows: pl.DataFrame, names: dict[str, str], order: list[str]) -> Figure:
-    """One panel per indicator: the ICS value over the rolling 12-month periods, with its
-    95% interval as a band; suppressed periods are marked with the word."""
-    rows = _in_order(rows, order, "period_end")
-    panels = [_label({"indicator_id": i}, names[i]) for i in order if i in names]
-    data = [
-        {
-            "panel": _label(r, names[r["indicator_id"]]),
-            "period": wording.short_period(r["period_end"]),
-            "order": r["period_end"].isoformat(),
-            "value": None if r["suppressed"] else r["value"],
-            "lower": None if r["suppressed"] else r["lower_95"],
-            "upper": None if r["suppressed"] else r["upper_95"],
-            "benchmark": BENCHMARKS.get(r["indicator_id"]),
-            "note": SUPPRESSED_MARK if r["suppressed"] else None,
-            "unit": r["unit"],
-        }
-        for r in rows.to_dicts()
-    ]
-    periods = sorted({(d["order"], d["period"]) for d in data})
-    x = alt.X(
-        "period:O",
-        sort=[p for _, p in periods],
-        title=None,
-        axis=alt.Axis(labelAngle=-40, labelAlign="right"),
-    )
-    base = alt.Chart(alt.Data(values=data)).encode(x=x)
-    band = base.mark_area(color=BAND, opacity=0.6).encode(
-        y=alt.Y("lower:Q", title=None, scale=alt.Scale(zero=False)), y2="upper:Q"
-    )
-    line = base.mark_line(color=NHS_BLUE, point=alt.OverlayMarkDef(color=NHS_BLUE)).encode(
-        y="value:Q"
-    )
-    benchmark = base.mark_rule(color=GREY, strokeDash=[4, 3]).encode(y="benchmark:Q")
-    suppressed = (
-        base.transform_filter("datum.note != null")
-        .mark_text(color=GREY, fontSize=10, angle=270, align="right", baseline="middle")
-        .encode(text="note:N", y=alt.value(4))
-    )
-    chart = (
-        alt.layer(band, line, benchmark, suppressed)
-        .properties(width=PANEL_WIDTH, height=PANEL_HEIGHT)
-        .facet(
-            facet=alt.Facet(
-                "panel:N", title=None, sort=panels, header=alt.Header(labelFontSize=11)
-            ),
-            columns=3,
-        )
-        .resolve_scale(y="independent")
-    )
-    table = Table(
-        caption="The values behind the chart (ICS, rolling 12 months)",
-        headers=["Indicator", "Period", "Value", "95% interval", "Data complete"],
-    )
-    for r in rows.to_dicts():
-        table.rows.append(
-            [
-                _label(r, names[r["indicator_id"]]),
-                wording.rolling_period(r["period_end"]),
-                wording.shown_value(r),
-                wording.interval(r) or "",
-                "yes" if r["data_complete"] else "no (provisional)",
-            ]
-        )
-    hidden = [f"{t[0]} ({t[1]})" for t in table.rows if t[2] == wording.SUPPRESSED]
-    description = (
-        f"Line charts, one for each indicator, of the ICS value over the last {len(periods)} "
-        "rolling 12-month periods, with the 95% interval shaded."
-    )
-    if any(d["benchmark"] is not None for d in data):
-        description += " The dashed line is the PCOC benchmark of 90%."
-    description += (
-        " Values suppressed because of small numbers: " + "; ".join(hidden) + "."
-        if hidden
-        else " No value is suppressed."
-    )
-    return Figure(anchor, "Trends over time", description, _svg(chart, anchor), table)
-
-
-def place_of_death_chart(anchor: str, rows: pl.DataFrame, names: dict[str, str]) -> Figure:
-    """Where people died, each financial year, as a stacked bar of the five places."""
+def place_of_death_chart(
+    anchor: str, rows: pl.DataFrame, names: dict[str, str], england: list[dict] | None = None
+) -> Figure:
+    """Where people died, each financial year, as a stacked bar of the five places; beside
+    them England's latest figures (`england`: one benchmark row per place, all for one
+    period) when all five are published. Suppressed shares are named in words, never drawn."""
     rows = rows.filter(pl.col("indicator_id").is_in(PLACE_OF_DEATH)).sort(
         "period_end", "indicator_id"
     )
@@ -167,7 +96,7 @@ def place_of_death_chart(anchor: str, rows: pl.DataFrame, names: dict[str, str])
     for r in rows.to_dicts():
         year = wording.financial_year(r["period_end"])
         if r["suppressed"]:
-            notes.setdefault(year, []).append(names[r["indicator_id"]])
+            notes.setdefault(year, []).append(names[r["indicator_id"]].lower())
             continue
         data.append(
             {
@@ -177,15 +106,33 @@ def place_of_death_chart(anchor: str, rows: pl.DataFrame, names: dict[str, str])
                 "value": r["value"],
             }
         )
-    note_data = [
-        {"year": y, "note": f"{SUPPRESSED_MARK}: " + ", ".join(n)} for y, n in notes.items()
-    ]
+    years = list(dict.fromkeys(wording.financial_year(d) for d in rows["period_end"]))
+    england_label = None
+    if england and {b["indicator_id"] for b in england} == set(PLACE_OF_DEATH):
+        first = england[0]
+        england_label = (
+            f"{first['benchmark_area']} "
+            f"{wording.benchmark_period(first['benchmark_period_type'], first['benchmark_period_end'])}"
+        )
+        data += [
+            {
+                "year": england_label,
+                "place": names[b["indicator_id"]],
+                "order": order[b["indicator_id"]],
+                "value": b["benchmark_value"],
+            }
+            for b in england
+        ]
     places = [names[c] for c in PLACE_OF_DEATH if c in names]
     bars = (
         alt.Chart(alt.Data(values=data))
         .mark_bar(size=BAR_SIZE)
         .encode(
-            y=alt.Y("year:N", title="Financial year"),
+            y=alt.Y(
+                "year:N",
+                title=None,
+                sort=[*years, *([england_label] if england_label else [])],
+            ),
             x=alt.X("value:Q", title="Share of deaths (%)", scale=alt.Scale(domain=[0, 100])),
             color=alt.Color(
                 "place:N",
@@ -196,17 +143,11 @@ def place_of_death_chart(anchor: str, rows: pl.DataFrame, names: dict[str, str])
             order=alt.Order("order:Q"),
         )
     )
-    text = (
-        alt.Chart(alt.Data(values=note_data or [{"year": "", "note": ""}]))
-        .mark_text(align="right", dy=-BAR_SIZE, color=GREY, fontSize=11)
-        .encode(y="year:N", x=alt.value(PANEL_WIDTH * 3), text="note:N")
-    )
-    chart = alt.layer(bars, text).properties(
-        width=PANEL_WIDTH * 3, height=YEAR_ROW_HEIGHT * max(1, len({d["year"] for d in data}))
-    )
+    shown_rows = len({d["year"] for d in data})
+    chart = bars.properties(width=PANEL_WIDTH * 3, height=YEAR_ROW_HEIGHT * max(1, shown_rows))
     table = Table(
-        caption="Place of death by financial year (ICS)",
-        headers=["Financial year", "Place of death", "Share of deaths", "95% interval"],
+        caption="Place of death by financial year (ICS), and England's latest figures",
+        headers=["Period", "Place of death", "Share of deaths", "95% interval"],
     )
     for r in rows.to_dicts():
         table.rows.append(
@@ -217,16 +158,30 @@ def place_of_death_chart(anchor: str, rows: pl.DataFrame, names: dict[str, str])
                 wording.interval(r) or "",
             ]
         )
+    if england_label:
+        for b in england:
+            value = wording.number(b["benchmark_value"], "%", "proportion")
+            table.rows.append([england_label, names[b["indicator_id"]], value, ""])
     parts = []
-    for year in sorted({row[0] for row in table.rows}):
+    for year in dict.fromkeys(row[0] for row in table.rows):
         shares = [f"{row[1].lower()} {row[2]}" for row in table.rows if row[0] == year]
         parts.append(f"In {year}: " + "; ".join(shares) + ".")
-    description = "Stacked bar chart of where people died in each financial year. " + " ".join(
-        parts
-    )
-    return Figure(
-        anchor, "Place of death by financial year", description, _svg(chart, anchor), table
-    )
+    words = [
+        f"{year}: the share of {', '.join(hidden)} is suppressed (small numbers), so the bar "
+        "does not reach 100%."
+        for year, hidden in notes.items()
+    ]
+    description = "Stacked bar chart of where people died in each financial year"
+    if england_label:
+        description += (
+            f", with {england_label} beside them (defined differently: the benchmark section "
+            "says how)"
+        )
+    description += ". " + " ".join(parts)
+    svg = _svg(chart, anchor) if data else ""
+    if not data:
+        words.append("No financial year has a published share to draw.")
+    return Figure(anchor, "Place of death by financial year", description, svg, table, notes=words)
 
 
 def funnel_limits(proportion: float, denominator: float, z: float) -> tuple[float, float]:

@@ -1,4 +1,5 @@
-"""Read a published release (and nothing else): its indicators, catalogue and manifest."""
+"""Read a published release (and nothing else): its indicators, catalogue, manifest,
+benchmarks and monthly SPC series."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from diewell.release.files import BENCHMARKS_FILE, SPC_FILE
 from diewell.release.report.sections import FUNNEL_INDICATOR, FUNNEL_LEVEL
+from diewell.release.schema import BENCHMARKS_SCHEMA, SPC_SCHEMA
 
 ROLLING = "rolling_12m"
 FINANCIAL_YEAR = "financial_year"
@@ -30,6 +33,8 @@ class Release:
     manifest: dict
     latest: dt.date  # the latest rolling 12-month period end
     previous: dt.date | None  # the one before it
+    benchmarks: pl.DataFrame  # benchmarks.parquet (v3; empty for an older release)
+    spc: pl.DataFrame  # spc.parquet (v3; empty for an older release)
 
     @property
     def ics_name(self) -> str:
@@ -44,6 +49,20 @@ class Release:
         return self.indicators.filter(
             (pl.col("geography_level") == ICS) & (pl.col("breakdown") == breakdown)
         )
+
+    def benchmarks_of(self, indicator_id: str, period_type: str, end: dt.date) -> list[dict]:
+        """The benchmark rows beside one published ICS row (all people), england first."""
+        order = {"england": 0, "region": 1, "peer": 2}
+        rows = self.benchmarks.filter(
+            (pl.col("indicator_id") == indicator_id)
+            & (pl.col("period_type") == period_type)
+            & (pl.col("period_end") == end)
+        ).to_dicts()
+        return sorted(rows, key=lambda r: (order.get(r["benchmark_level"], 3), r["benchmark_area"]))
+
+    def spc_series(self, indicator_id: str) -> pl.DataFrame:
+        """One indicator's monthly SPC rows, in month order (empty without a series)."""
+        return self.spc.filter(pl.col("indicator_id") == indicator_id).sort("period_end")
 
     def catalogue_entry(self, indicator_id: str) -> dict:
         rows = self.catalogue.filter(pl.col("indicator_id") == indicator_id).to_dicts()
@@ -68,6 +87,12 @@ def read_release(release: Path) -> Release:
     indicators = pl.from_arrow(table)
     catalogue = pl.read_parquet(release / "indicator_catalogue.parquet")
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    benchmarks, spc = (
+        pl.read_parquet(release / name)
+        if (release / name).is_file()
+        else pl.from_arrow(schema.empty_table())
+        for name, schema in ((BENCHMARKS_FILE, BENCHMARKS_SCHEMA), (SPC_FILE, SPC_SCHEMA))
+    )
     periods = sorted(indicators.filter(pl.col("period_type") == ROLLING)["period_end"].unique())
     if not periods:
         raise ValueError("the release holds no rolling 12-month period to report on")
@@ -77,4 +102,6 @@ def read_release(release: Path) -> Release:
         manifest=manifest,
         latest=periods[-1],
         previous=periods[-2] if len(periods) > 1 else None,
+        benchmarks=benchmarks,
+        spc=spc,
     )

@@ -12,22 +12,33 @@ import polars as pl
 from diewell.expectations.report.stylesheet import offline_stylesheet
 from diewell.release.files import REPORT_FILE
 from diewell.release.report import charts, wording
+from diewell.release.report.benchmark_view import (
+    BenchmarkLine,
+    benchmark_lines,
+    comparison_figures,
+)
 from diewell.release.report.release import ALL, FINANCIAL_YEAR, ROLLING, Release, read_release
 from diewell.release.report.sections import (
     AT_A_GLANCE,
     BENCHMARKS,
+    BENCHMARKS_ANCHOR,
     EQUITY_ANCHOR,
     EQUITY_INDICATORS,
     FUNNEL_INDICATOR,
     FUNNEL_LEVEL,
     OTHER_ANCHOR,
+    PLACE_OF_DEATH,
     SECTIONS,
     Section,
 )
+from diewell.release.report.spc_charts import spc_figure
+from diewell.release.report.trend_charts import trend_chart
 
 HERE = Path(__file__).resolve().parent
+ENGLAND_CODE = "E92000001"
 
 PROPORTION = "proportion"
+PERCENTAGE_OF_TIME = "percentage_of_time"
 LEVEL_WORDS = {"pcn": "primary care networks", "practice": "GP practices", "place": "places"}
 EQUITY_TABLE_BREAKDOWNS = (("age_band", "Age band"), ("condition_group", "Condition group"))
 
@@ -45,6 +56,7 @@ class Headline:
     trend: str
     complete: bool
     benchmark: str | None
+    benchmarks: list[BenchmarkLine] = field(default_factory=list)  # England, region, peers
 
 
 @dataclass
@@ -55,6 +67,7 @@ class SectionView:
     headlines: list[Headline]
     figures: list[charts.Figure] = field(default_factory=list)
     tables: list[charts.Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said in words: nothing to show, and why
 
 
 def _row(frame: pl.DataFrame, indicator_id: str, period: dt.date | None) -> dict | None:
@@ -78,6 +91,8 @@ def _headline(release: Release, indicator_id: str) -> Headline:
             counts = f"based on {d:,} people"
         elif now["statistic"] == PROPORTION:
             counts = f"{n:,} of {d:,}"
+        elif now["statistic"] == PERCENTAGE_OF_TIME:
+            counts = f"{n:,} days in hospital over {d:,} people's last six months"
         else:
             counts = f"{n:,} over a denominator of {d:,}"
     benchmark = None
@@ -103,6 +118,7 @@ def _headline(release: Release, indicator_id: str) -> Headline:
         trend=wording.trend(now),
         complete=bool(now and now["data_complete"]),
         benchmark=benchmark,
+        benchmarks=benchmark_lines(release, indicator_id, now),
     )
 
 
@@ -121,13 +137,31 @@ def _section(release: Release, section: Section, names: dict[str, str]) -> Secti
     ics = release.ics_rows()
     rolling = ics.filter((pl.col("period_type") == ROLLING) & pl.col("indicator_id").is_in(present))
     if rolling.height:
-        view.figures.append(charts.trend_chart(f"{section.anchor}-trend", rolling, names, present))
+        view.figures.append(
+            trend_chart(
+                f"{section.anchor}-trend", rolling, names, present, _england(release, ROLLING)
+            )
+        )
+    for indicator_id in present:
+        series = release.spc_series(indicator_id)
+        if series.height:
+            view.figures.append(
+                spc_figure(f"{section.anchor}-spc-{indicator_id}", series, names[indicator_id])
+            )
     if section.anchor == "place-of-death":
         years = ics.filter(pl.col("period_type") == FINANCIAL_YEAR)
-        if years.height:
-            view.figures.append(
-                charts.place_of_death_chart(f"{section.anchor}-by-year", years, names)
+        latest_year = years["period_end"].max() if years.height else None
+        england = [
+            row
+            for (indicator_id, end), row in _england(release, FINANCIAL_YEAR).items()
+            if end == latest_year and indicator_id in PLACE_OF_DEATH
+        ]
+        periods = {b["benchmark_period_end"] for b in england}  # all five of one period
+        view.figures.append(
+            charts.place_of_death_chart(
+                f"{section.anchor}-by-year", years, names, england if len(periods) == 1 else None
             )
+        )
         ics_row = _row(ics, FUNNEL_INDICATOR, release.latest)
         areas = release.indicators.filter(
             (pl.col("indicator_id") == FUNNEL_INDICATOR)
@@ -147,6 +181,37 @@ def _section(release: Release, section: Section, names: dict[str, str]) -> Secti
                     LEVEL_WORDS[FUNNEL_LEVEL],
                 )
             )
+    return view
+
+
+def _england(release: Release, period_type: str) -> dict[tuple[str, dt.date], dict]:
+    """(indicator, period end) -> the England benchmark beside the ICS row (E92000001, else
+    the first England-level area: a survey of England and Wales, say)."""
+    rows = release.benchmarks.filter(
+        (pl.col("period_type") == period_type) & (pl.col("benchmark_level") == "england")
+    ).sort(pl.col("benchmark_area_code") != ENGLAND_CODE, "benchmark_area_code")
+    found: dict[tuple[str, dt.date], dict] = {}
+    for row in rows.to_dicts():
+        found.setdefault((row["indicator_id"], row["period_end"]), row)
+    return found
+
+
+def _benchmarks(release: Release, names: dict[str, str]) -> SectionView:
+    figures, tables = comparison_figures(release, names)
+    view = SectionView(
+        BENCHMARKS_ANCHOR,
+        "Compared with England and other benchmarks",
+        "Each figure is read beside England's (and the region's and peers' where the ICS "
+        "adds them): the latest published figure ending on or before the ICS's period, "
+        "compared with the ICS's 95% interval. Public figures are often defined differently "
+        "(deaths registered in a calendar year rather than occurring in the period, another "
+        "age range, a survey): the table says how.",
+        [],
+        figures,
+        tables if tables and tables[0].rows else [],
+    )
+    if not view.tables:
+        view.notes.append("No benchmark is published for the latest period.")
     return view
 
 
@@ -214,6 +279,7 @@ def render_report(release: Path, out: Path | None = None) -> Path:
     sections = [_section(data, s, names) for s in SECTIONS]
     listed = {i for s in SECTIONS for i in s.indicators}
     other = sorted(set(names) - listed)
+    sections.append(_benchmarks(data, names))
     sections.append(_equity(data, names))
     if other:
         sections.append(

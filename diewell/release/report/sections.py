@@ -12,7 +12,7 @@ PLACE_OF_DEATH = ("PD01", "PD02", "PD03", "PD04", "PD05")  # they add up to ever
 FUNNEL_INDICATOR = "PD03"  # deaths in hospital, by PCN
 FUNNEL_LEVEL = "pcn"
 # The figures a board sees first, at the top of the report.
-AT_A_GLANCE = ("ID01", "CP04", "PD03", "HU02", "SP03", "SC02")
+AT_A_GLANCE = ("ID01", "CP04", "PD03", "HU02", "HU07", "SP03", "SC02")
 EQUITY_INDICATORS = ("ID01", "CP01", "PD03", "PD06", "SP01", "HU02")
 
 
@@ -49,10 +49,11 @@ SECTIONS = (
     ),
     Section(
         "hospital-use",
-        "Hospital use in the last 90 days of life",
+        "Hospital use in the last months of life",
         "Avoidable emergency admissions and A&E attendances in the last months of life "
-        "are reduced.",
-        ("HU01", "HU02", "HU03", "HU04", "HU05"),
+        "are reduced, and more of the last six months of life is spent at home or in the "
+        "community.",
+        ("HU01", "HU02", "HU03", "HU04", "HU05", "HU06", "HU07"),
     ),
     Section(
         "specialist-care",
@@ -102,3 +103,4 @@ SECTIONS = (
 )
 EQUITY_ANCHOR = "equity"
 OTHER_ANCHOR = "other-indicators"
+BENCHMARKS_ANCHOR = "benchmarks"

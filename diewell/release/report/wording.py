@@ -88,3 +88,49 @@ def financial_year(end: dt.date) -> str:
 
 def breakdown_value(value: str) -> str:
     return BREAKDOWN_VALUE_WORDS.get(value, value.replace("_", " "))
+
+
+# --- benchmarks (indicators.md v3) -----------------------------------------------------------
+
+COMPARED_WORDS = {
+    "similar": "similar to",
+    "higher": "higher than",
+    "lower": "lower than",
+    "better": "better than",
+    "worse": "worse than",
+}
+DIFFERS_MARK = "Differs from diewell:"
+
+
+def benchmark_period(period_type: str, end: dt.date) -> str:
+    """2022 (a calendar year), 2021/22 (a financial year) or 12 months to 31 December 2022."""
+    if period_type == "calendar_year":
+        return f"{end.year}"
+    if period_type == "financial_year":
+        return financial_year(end)
+    return rolling_period(end)
+
+
+def benchmark_label(level: str, area: str, period: str) -> str:
+    """England (2022); South West (region, 2025); Wessex ICS (peer, 2025)."""
+    return f"{area} ({period})" if level == "england" else f"{area} ({level}, {period})"
+
+
+def compared(comparison: str, area: str) -> str:
+    """How the ICS compares, in words: "the ICS is lower than England"."""
+    if comparison in COMPARED_WORDS:
+        return f"the ICS is {COMPARED_WORDS[comparison]} {area}"
+    return "not compared (the ICS figure is suppressed or has no interval)"
+
+
+def difference(source: str) -> str | None:
+    """How a benchmark is defined differently from diewell's figure, as its source says
+    ("Differs from diewell: ..."); None where the source names no difference."""
+    if DIFFERS_MARK not in source:
+        return None
+    return source.split(DIFFERS_MARK, 1)[1].strip()
+
+
+def publisher(source: str) -> str:
+    """The source without its stated difference: who published the figure, and where."""
+    return source.split(DIFFERS_MARK, 1)[0].strip().rstrip(".")

@@ -158,6 +158,10 @@ def _figures(row: dict, x: int | None, n: int | None) -> list[float | None]:
         return _rate(x, n)
     if statistic == "mean":
         return [x / n if n else None, None, None, None, None]
+    if statistic == "percentage_of_time":  # HU07: bed days over decedents x 182.5
+        if not n:
+            return [None] * 5
+        return [min(100.0, max(0.0, 100 - 100 * x / (n * 182.5))), None, None, None, None]
     if statistic == "median":
         return [_half_up(row["value"], 0), None, None, None, None]
     if statistic == "count":

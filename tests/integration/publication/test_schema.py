@@ -19,7 +19,7 @@ from diewell.release import schema as release_schema
 from diewell.warehouse.indicators import schema as output_schema
 from tests.conftest import REPO
 
-SCHEMAS = [output_schema.INDICATORS_SCHEMA_PATH, output_schema.CATALOGUE_SCHEMA_PATH]
+SCHEMAS = list(output_schema.SCHEMA_PATHS.values())  # indicators, catalogue, benchmarks, spc
 
 # indicators.md "Published output", in order, with `trend` after `comparison`.
 SPEC_COLUMNS = """indicator_id indicator_name period_type period_start period_end geography_level
@@ -142,7 +142,7 @@ def test_every_schema_change_bumps_the_version_and_is_in_the_changelog():
     fingerprint = release_schema.schema_fingerprint()
     how = (
         f"The output schema's fingerprint is now {fingerprint}. If you changed the schema "
-        "(warehouse/indicators/schemas/*.schema.json), bump schema_version in both schema files "
+        "(warehouse/indicators/schemas/*.schema.json), bump schema_version in every schema file "
         "(major: removed/renamed/retyped/moved column or removed value; minor: added column "
         "or value) and add a CHANGELOG.md entry, newest first, with "
         f"'Schema fingerprint: `{fingerprint}`' and what changed for the dashboard team."
