@@ -106,9 +106,24 @@ def identifiers(synthetic_run) -> tuple[set[str], set[str]]:
 
 
 def found_in(texts: dict[str, str], needles: set[str]) -> dict[str, int]:
+    """How many of the needles each text holds, anywhere in it (as `needle in text` would say,
+    without searching each text once per needle: a needle can only lie inside a run of the
+    characters needles are made of, so every window of a needle's length in those runs is
+    looked up instead)."""
+    if not needles:
+        return {}
+    alphabet = "".join(sorted({c for n in needles for c in n}))
+    lengths = {len(n) for n in needles}
+    runs = re.compile(f"[{re.escape(alphabet)}]{{{min(lengths)},}}")
     hits = {}
     for name, text in texts.items():
-        count = sum(1 for needle in needles if needle in text)
+        windows = {
+            run[i : i + n]
+            for run in runs.findall(text)
+            for n in lengths
+            for i in range(len(run) - n + 1)
+        }
+        count = len(needles & windows)
         if count:
             hits[name] = count
     return hits
