@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import REPO
 
-DEMO = ["-m", "diewell.cli", "demo", "--population", "20000", "--years", "2", "--dir"]
+DEMO = ["-m", "diewell.cli", "demo", "--population", "3000", "--years", "2", "--dir"]
 TIMEOUT_SECONDS = 900
 BAR = "━"  # rich's bar
 ANSI_ESCAPE = "\x1b["

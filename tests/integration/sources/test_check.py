@@ -2,7 +2,7 @@
 
 Each case's expected outcome (tests/corpus/cases.yaml) is what a run gives: the bad-input
 corpus test (tests/integration/sources/test_bad_input_corpus.py) and the hostile deliveries test hold
-the run to it. Here `diewell check` runs as a subprocess on the case's file, with the corpus
+the run to it. Here `diewell check` runs (in this process, as cli.main; one test runs the real command) on the case's file, with the corpus
 configuration, and must name the same rule and reason (a rejection) or the same rows held
 back, by rule, column and wording (a load). The rules that need the warehouse (volume_drop,
 duplicate_death, and a byte-identical re-delivery) are reported as not checked. No raw NHS
@@ -11,6 +11,9 @@ number of a case's file appears in what it prints.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import re
 import subprocess
@@ -20,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from diewell.cli import main
 from tests.conftest import REPO
 from tests.corpus import make_corpus
 from tests.integration.sources.test_bad_input_corpus import (
@@ -38,6 +42,34 @@ NOT_CHECKED = "not checked without the warehouse"
 
 
 def check(*args, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`diewell check ARGS` in this process (cli.main, as the command calls it): what it prints
+    and logs, and its exit code. Without the pseudonymisation key, which check never needs;
+    what main sets for the process (umask, environment) is put back after."""
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)  # what the command logs, as its stderr would show
+    root = logging.getLogger()
+    environ, umask, level, here = dict(os.environ), os.umask(0o022), root.level, os.getcwd()
+    os.umask(umask)
+    os.environ.pop("DIEWELL_PSEUDO_KEY", None)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["check", *map(str, args)])
+    finally:
+        os.chdir(here)
+        root.removeHandler(handler)
+        root.setLevel(level)
+        os.umask(umask)
+        os.environ.clear()
+        os.environ.update(environ)
+    return subprocess.CompletedProcess(
+        ["diewell", "check", *args], code, out.getvalue(), err.getvalue()
+    )
+
+
+def check_process(*args, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """`diewell check ARGS` as a subprocess, as a provider's data manager would run it."""
     env = {k: v for k, v in os.environ.items() if k != "DIEWELL_PSEUDO_KEY"}  # no key needed
     env["PYTHONPATH"] = str(REPO)
@@ -129,7 +161,7 @@ def test_without_config_the_registration_is_not_checked_and_said_so():
 def test_several_files_one_rejected_exits_1_and_counts_them():
     good = _files(CORPUS / "nhs_number_bad_checksum")[0]
     bad = _files(CORPUS / "zero_byte")[0]
-    out = check(str(good), str(bad), "--config", str(CONFIG))
+    out = check_process(str(good), str(bad), "--config", str(CONFIG))  # the real command
     assert out.returncode == 1
     assert "2 file(s) checked: 1 would load, 1 would be rejected" in out.stdout
 
