@@ -34,7 +34,7 @@ def test_an_analyst_reads_throughout_a_refresh(tmp_path):
     from diewell.synth import synthesize
 
     os.environ.setdefault("DIEWELL_PSEUDO_KEY", KEY)
-    config_path = synthesize(tmp_path / "ics", seed=33, population=8000, years=2)
+    config_path = synthesize(tmp_path / "ics", seed=33, population=3000, years=2)
     config = load_config(config_path)
     assert split_landing(config.landing, tmp_path / "later", "20251231") > 0
     run_to_completion(config_path, "first")  # the analysts' warehouse exists from here on

@@ -23,14 +23,6 @@ from tests.integration.publication import release_helpers
 from tests.integration.publication.test_schema import conforms, load
 
 
-@pytest.fixture
-def outputs(synthetic_run, tmp_path):
-    """A config publishing into tmp_path, holding one good release 'r-good' as current."""
-    config = dataclasses.replace(synthetic_run.config, outputs=tmp_path / "outputs")
-    release_helpers.publish(synthetic_run.con, synthetic_run.values, config, "r-good")
-    return config
-
-
 def current(config) -> str:
     return os.readlink(config.outputs / "current")
 
