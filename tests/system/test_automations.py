@@ -5,8 +5,9 @@ Prefect Custom Webhook notification block points at it; automations.yaml is appl
 `python -m diewell.flows.automations apply`, as the data engineer does. Then real runs of the real
 nightly refresh deployment: one whose config file is missing (it fails), one held on the
 warehouse's writer lock past the not-completed window (a short window, so the test need not
-wait until 07:00) and then killed (it crashes), one that completes inside the window (no
-late notification), and one no worker takes (the pool paused) until after the window.
+wait until 07:00) and then killed (it crashes), one no worker takes (the pool paused) until
+after the window, and one that completes inside the window (no late notification), the three
+at once.
 """
 
 from __future__ import annotations
@@ -173,65 +174,73 @@ def test_a_failed_nightly_run_is_notified_with_its_name_and_state(stack, receive
     assert_nothing_private(notification, missing, tmp_path)
 
 
-def test_a_nightly_run_not_completed_in_the_window_is_notified_then_its_crash(stack, receiver, ics):
+def test_nightly_runs_are_notified_only_when_not_completed_in_their_window(stack, receiver, ics):
+    """Three nights at once, each window counted from its own run (so the test waits for about
+    one window, not three): one run that completes inside its window (nothing is said of it);
+    one a worker took and that waits on the warehouse's writer lock (it is Running; then its
+    process is killed and it crashes); and one no worker takes (the worker down, here the pool
+    paused: Prefect marks it Late 15 s after it was due, which opens its window; at the
+    window's end the night shift hears it is still Late)."""
     config = load_config(ics)
-    with support.one_writer(config, "test holds the warehouse"):
-        run_id = stack.scheduled_run("diewell-refresh/nightly")
-        started = time.monotonic()
-        name = stack.run(run_id)["name"]
-        late = receiver.wait_for("has not completed", name, timeout=LATE_WINDOW + NOTIFY_TIMEOUT)
-        waited = late["at"] - started
-        assert stack.run(run_id)["state"]["type"] == "RUNNING"  # still waiting for the warehouse
-        print(f"late notification {waited:.1f} s after the run was due (window {LATE_WINDOW} s)")
-        print(f"  {late['subject']}\n  {late['body']}")
-        assert LATE_WINDOW <= waited < LATE_WINDOW + 30
-        assert "it is Running" in late["body"]
-        assert f"/runs/flow-run/{run_id}" in late["body"]
-        assert_nothing_private(late, ics.parent)
-
-        # the run's process killed (the machine's OOM killer, say): the run crashes
-        pids = stack.run_processes(run_id)
-        assert pids, stack.logs()
-        for pid in pids:
-            os.kill(pid, signal.SIGKILL)
-        assert stack.wait(run_id)["state"]["type"] == "CRASHED", stack.logs()
-        crashed = receiver.wait_for(name, "Crashed")
-        print(f"  {crashed['subject']}\n  {crashed['body']}")
-        assert "ended Crashed" in crashed["body"]
-        assert_nothing_private(crashed, ics.parent)
-
-
-def test_a_nightly_run_completed_in_the_window_is_not_notified(stack, receiver):
-    before = len(receiver.received)
-    run_id = stack.scheduled_run("diewell-refresh/nightly")
-    due = time.monotonic()
-    run = stack.wait(run_id)
-    took = time.monotonic() - due
+    completed = stack.scheduled_run("diewell-refresh/nightly")
+    completed_due = time.monotonic()
+    run = stack.wait(completed)
+    took = time.monotonic() - completed_due
     assert run["state"]["type"] == "COMPLETED", stack.logs()
     print(f"the nightly run completed {took:.1f} s after it was due (window {LATE_WINDOW} s)")
     assert took < LATE_WINDOW - 5, "the run took too long for this test to say anything"
-    # past the window and the server's 5 s look, with a margin: nothing about this run
-    time.sleep(max(0.0, due + LATE_WINDOW + 15 - time.monotonic()))
-    assert not receiver.about(run["name"]), receiver.received[before:]
-
-
-def test_a_nightly_run_no_worker_took_is_notified(stack, receiver):
-    """The worker down (here: the pool paused): Prefect marks the run Late 15 s after it was
-    due, which opens the window; at its end the night shift hears the run is still Late."""
-    stack.pause_pool()
     try:
-        run_id = stack.scheduled_run("diewell-refresh/nightly")
-        started = time.monotonic()
-        name = stack.run(run_id)["name"]
-        late = receiver.wait_for("has not completed", name, timeout=LATE_WINDOW + NOTIFY_TIMEOUT)
-        waited = late["at"] - started
-        print(f"late notification (no worker) {waited:.1f} s after the run was due")
-        assert stack.run(run_id)["state"]["name"] == "Late"
-        assert "it is Late" in late["body"]
-        assert LATE_WINDOW + 15 <= waited < LATE_WINDOW + 15 + 30
+        with support.one_writer(config, "test holds the warehouse"):
+            held = stack.scheduled_run("diewell-refresh/nightly")
+            held_due = time.monotonic()
+            deadline = held_due + LATE_WINDOW - 10
+            while stack.run(held)["state"]["type"] != "RUNNING":  # a worker has taken it
+                assert time.monotonic() < deadline, stack.logs()
+                time.sleep(0.5)
+            stack.pause_pool()
+            untaken = stack.scheduled_run("diewell-refresh/nightly")
+            untaken_due = time.monotonic()
+            held_name, untaken_name = stack.run(held)["name"], stack.run(untaken)["name"]
+
+            late = receiver.wait_for(
+                "has not completed", held_name, timeout=LATE_WINDOW + NOTIFY_TIMEOUT
+            )
+            waited = late["at"] - held_due
+            assert stack.run(held)["state"]["type"] == "RUNNING"  # still waiting for the lock
+            print(
+                f"late notification {waited:.1f} s after the run was due (window {LATE_WINDOW} s)"
+            )
+            print(f"  {late['subject']}\n  {late['body']}")
+            assert LATE_WINDOW <= waited < LATE_WINDOW + 30
+            assert "it is Running" in late["body"]
+            assert f"/runs/flow-run/{held}" in late["body"]
+            assert_nothing_private(late, ics.parent)
+
+            late = receiver.wait_for(
+                "has not completed", untaken_name, timeout=LATE_WINDOW + NOTIFY_TIMEOUT
+            )
+            waited = late["at"] - untaken_due
+            print(f"late notification (no worker) {waited:.1f} s after the run was due")
+            assert stack.run(untaken)["state"]["name"] == "Late"
+            assert "it is Late" in late["body"]
+            assert LATE_WINDOW + 15 <= waited < LATE_WINDOW + 15 + 30
+
+            # the held run's process killed (the machine's OOM killer, say): the run crashes
+            pids = stack.run_processes(held)
+            assert pids, stack.logs()
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            assert stack.wait(held)["state"]["type"] == "CRASHED", stack.logs()
+            crashed = receiver.wait_for(held_name, "Crashed")
+            print(f"  {crashed['subject']}\n  {crashed['body']}")
+            assert "ended Crashed" in crashed["body"]
+            assert_nothing_private(crashed, ics.parent)
     finally:
         stack.http.patch(f"/work_pools/{POOL}", json={"is_paused": False}).raise_for_status()
-    assert stack.wait(run_id)["state"]["type"] == "COMPLETED", stack.logs()
+    assert stack.wait(untaken)["state"]["type"] == "COMPLETED", stack.logs()
+    # the completed run's window and the server's 5 s look are long past: nothing about it
+    assert time.monotonic() > completed_due + LATE_WINDOW + 15
+    assert not receiver.about(run["name"]), receiver.received
 
 
 def test_applying_again_replaces_and_does_not_duplicate(stack):
