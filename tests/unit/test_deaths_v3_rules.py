@@ -69,13 +69,17 @@ def test_an_implausible_date_of_birth_has_its_own_finding_and_no_age_finding():
 
 def test_a_death_before_the_birth_has_its_own_finding_and_no_age_finding():
     # found by the row rules' property test: the age from dates out of order means nothing
-    got = findings([death(date_of_birth="2024-03-10", date_of_death="2024-03-09", age_at_death="0")])
+    got = findings(
+        [death(date_of_birth="2024-03-10", date_of_death="2024-03-09", age_at_death="0")]
+    )
     assert got == [(1, "death_before_birth", "date_of_death")]
 
 
 def test_an_age_out_of_range_has_its_own_finding_and_no_age_finding():
     # 73 completed years by the dates, 126 given: only the range is reported
-    got = findings([death(date_of_birth="1950-03-10", date_of_death="2024-03-09", age_at_death="126")])
+    got = findings(
+        [death(date_of_birth="1950-03-10", date_of_death="2024-03-09", age_at_death="126")]
+    )
     assert got == [(1, "value_out_of_range", "age_at_death")]
 
 
