@@ -55,26 +55,20 @@ emergency AS (
       AND s.admission_date BETWEEN c.date_of_death - INTERVAL 90 DAY AND c.date_of_death
     GROUP BY c.person_id
 ),
+-- Hospital bed days in two windows, over the spells overlapping the wider one: bed_days_90d
+-- (window_90d) and, v3, HU07's time in hospital in the last six months of life, bed_days_182d
+-- (the 183 days [date_of_death - 182, date_of_death]). Every admission method counts; a stay
+-- that began before a window counts from the window's first day, a stay still open at death
+-- (or discharged after it) counts to the day of death, and a stay ending before a window adds
+-- nothing to it (greatest(0, ...)).
 bed_days AS (
     SELECT c.person_id,
            sum(greatest(0, date_diff('day',
                 greatest(s.admission_date, CAST(c.date_of_death - INTERVAL 90 DAY AS DATE)),
-                least(coalesce(s.discharge_date, c.date_of_death), c.date_of_death)))) AS n
-    FROM classified c
-    JOIN core_apc_spells s ON s.person_id = c.person_id
-    WHERE s.admission_date <= c.date_of_death
-      AND coalesce(s.discharge_date, c.date_of_death) >= c.date_of_death - INTERVAL 90 DAY
-    GROUP BY c.person_id
-),
--- v3: HU07's time in hospital in the last six months of life. As bed_days_90d over the 183
--- days [date_of_death - 182, date_of_death], every admission method: a stay that began before
--- the window counts from the window's first day, a stay still open at death (or discharged
--- after it) counts to the day of death.
-bed_days_182 AS (
-    SELECT c.person_id,
+                least(coalesce(s.discharge_date, c.date_of_death), c.date_of_death)))) AS n_90,
            sum(greatest(0, date_diff('day',
                 greatest(s.admission_date, CAST(c.date_of_death - INTERVAL 182 DAY AS DATE)),
-                least(coalesce(s.discharge_date, c.date_of_death), c.date_of_death)))) AS n
+                least(coalesce(s.discharge_date, c.date_of_death), c.date_of_death)))) AS n_182
     FROM classified c
     JOIN core_apc_spells s ON s.person_id = c.person_id
     WHERE s.admission_date <= c.date_of_death
@@ -150,9 +144,9 @@ SELECT
              AND r.preferred_place_of_death <> 'not_stated'
              AND r.preferred_place_of_death = c.place_of_death, FALSE) AS died_in_preferred_place,
     coalesce(e.n, 0) AS emergency_admissions_90d,
-    coalesce(b.n, 0) AS bed_days_90d,
+    coalesce(b.n_90, 0) AS bed_days_90d,
     coalesce(a.n, 0) AS ae_attendances_90d,
-    coalesce(b182.n, 0) AS bed_days_182d,
+    coalesce(b.n_182, 0) AS bed_days_182d,
     spc.first_spc_contact_date IS NOT NULL AS spc_contact_12m,
     spc.first_spc_contact_date,
     -- v2: dementia (a register diagnosis before the day of death, or the underlying cause)
@@ -167,7 +161,6 @@ LEFT JOIN core_ref_practice pr ON pr.gp_practice_code = c.gp_practice_code
 LEFT JOIN register r ON r.person_id = c.person_id
 LEFT JOIN emergency e ON e.person_id = c.person_id
 LEFT JOIN bed_days b ON b.person_id = c.person_id
-LEFT JOIN bed_days_182 b182 ON b182.person_id = c.person_id
 LEFT JOIN ae a ON a.person_id = c.person_id
 LEFT JOIN spc ON spc.person_id = c.person_id
 LEFT JOIN core_dementia_register dr ON dr.person_id = c.person_id
