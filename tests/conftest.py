@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import csv
+import io
+import logging
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -44,6 +48,38 @@ def nhs(i: int) -> str:
     checks = check_digits(stems)
     valid = stems[checks != 10][i]
     return f"{valid}{check_digits(np.array([valid]))[0]}"
+
+
+def diewell_in_process(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`diewell ARGS` run by cli.main in this process: what it prints and logs, and its exit
+    code, as a subprocess would give them. `env` replaces the environment for the call; the
+    environment, umask, working folder and root logger are put back after. For commands that start no Prefect server."""
+    from diewell.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)  # what the command logs, as its stderr would show
+    root = logging.getLogger()
+    environ, umask, level, here = dict(os.environ), os.umask(0o022), root.level, os.getcwd()
+    os.umask(umask)
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        os.chdir(cwd or REPO)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([*map(str, args)])
+    finally:
+        os.chdir(here)
+        root.removeHandler(handler)
+        root.setLevel(level)
+        os.umask(umask)
+        os.environ.clear()
+        os.environ.update(environ)
+    return subprocess.CompletedProcess(["diewell", *args], code, out.getvalue(), err.getvalue())
 
 
 class TinyIcs:

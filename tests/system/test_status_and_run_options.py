@@ -16,6 +16,7 @@ from pathlib import Path
 
 from diewell.config import load_config
 from diewell.flows.support import one_writer
+from tests.conftest import diewell_in_process
 from tests.system.tiny_cli import cli_env, deaths_ics, run_diewell
 
 TIMEOUT_SECONDS = 600
@@ -27,7 +28,8 @@ diewell = partial(run_diewell, timeout=TIMEOUT_SECONDS)
 
 
 def status_lines(config_path: Path, env: dict[str, str]) -> dict[str, str]:
-    out = diewell("status", "--config", str(config_path), env=env)
+    """`diewell status` (in this process: it reads the warehouse and starts no server)."""
+    out = diewell_in_process("status", "--config", str(config_path), env=env)
     assert out.returncode == 0, out.stderr
     lines = {}
     for line in out.stdout.splitlines():

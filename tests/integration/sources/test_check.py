@@ -11,9 +11,6 @@ number of a case's file appears in what it prints.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
 import re
 import subprocess
@@ -23,8 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diewell.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, diewell_in_process
 from tests.corpus import make_corpus
 from tests.integration.sources.test_bad_input_corpus import (
     CASES,
@@ -42,31 +38,10 @@ NOT_CHECKED = "not checked without the warehouse"
 
 
 def check(*args, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """`diewell check ARGS` in this process (cli.main, as the command calls it): what it prints
-    and logs, and its exit code. Without the pseudonymisation key, which check never needs;
-    what main sets for the process (umask, environment) is put back after."""
-    out, err = io.StringIO(), io.StringIO()
-    handler = logging.StreamHandler(err)  # what the command logs, as its stderr would show
-    root = logging.getLogger()
-    environ, umask, level, here = dict(os.environ), os.umask(0o022), root.level, os.getcwd()
-    os.umask(umask)
-    os.environ.pop("DIEWELL_PSEUDO_KEY", None)
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["check", *map(str, args)])
-    finally:
-        os.chdir(here)
-        root.removeHandler(handler)
-        root.setLevel(level)
-        os.umask(umask)
-        os.environ.clear()
-        os.environ.update(environ)
-    return subprocess.CompletedProcess(
-        ["diewell", "check", *args], code, out.getvalue(), err.getvalue()
-    )
+    """`diewell check ARGS` in this process (cli.main), without the pseudonymisation key,
+    which check never needs."""
+    env = {k: v for k, v in os.environ.items() if k != "DIEWELL_PSEUDO_KEY"}
+    return diewell_in_process("check", *args, env=env, cwd=cwd)
 
 
 def check_process(*args, cwd: Path = REPO) -> subprocess.CompletedProcess:
