@@ -19,6 +19,7 @@ import pytest
 
 from diewell.config import load_config
 from diewell.synth import synthesize
+from diewell.warehouse.indicators import schema as output_schema
 from diewell.warehouse.indicators.catalogue import catalogue
 from tests.conftest import TEST_KEY
 
@@ -122,15 +123,7 @@ def test_outputs_read_identically_with_pyarrow_and_polars(run):
     with_polars = pl.read_parquet(folder, hive_partitioning=True)
     with_arrow = pl.from_arrow(ds.dataset(folder, format="parquet", partitioning="hive").to_table())
     assert with_polars.height == with_arrow.height == run["summary"].indicator_rows
-    key = [
-        "indicator_id",
-        "period_type",
-        "period_end",
-        "geography_level",
-        "geography_code",
-        "breakdown",
-        "breakdown_value",
-    ]
+    key = output_schema.PRIMARY_KEY
     a = with_polars.sort(key).select("indicator_id", "numerator", "denominator", "value")
     b = with_arrow.sort(key).select("indicator_id", "numerator", "denominator", "value")
     assert a.equals(b)
