@@ -50,6 +50,24 @@ def nhs(i: int) -> str:
     return f"{valid}{check_digits(np.array([valid]))[0]}"
 
 
+def shared_prefect_api() -> str:
+    """The API of this test process's temporary Prefect server, started on first use.
+
+    A `diewell run` with no PREFECT_API_URL starts a temporary Prefect server of its own and
+    migrates a fresh database before its flow begins (8-17 s of the run on 2 cores). The tests
+    that start `diewell` processes point them here instead: the same temporary server
+    Prefect starts for this process's own flows (one per pytest process, so one per xdist
+    worker), stopped when the process exits. A test of a user's first run on a machine
+    with no server (test_progress's terminal run) leaves PREFECT_API_URL
+    unset, so that run starts its own as a user's would.
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()  # once per process; Prefect stops it at exit
+    return server.api_url
+
+
 def diewell_in_process(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:

@@ -1,7 +1,9 @@
 """Progress: a bar on a terminal, plain lines (and no terminal escapes) when output is not one.
 
 `diewell demo` on a small synthetic ICS, once under a pseudo-terminal (python's pty module)
-and once with its output to pipes.
+and once with its output to pipes. The terminal run is a user's first run on a machine with
+no Prefect server: it starts its own temporary one. The piped run uses the test process's
+(tests/conftest.shared_prefect_api).
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, shared_prefect_api
 
-DEMO = ["-m", "diewell.cli", "demo", "--population", "3000", "--years", "2", "--dir"]
+DEMO = ["-m", "diewell.cli", "demo", "--population", "1000", "--years", "1", "--dir"]
 TIMEOUT_SECONDS = 900
 BAR = "━"  # rich's bar
 ANSI_ESCAPE = "\x1b["
 PLAIN_LINE = re.compile(r"INFO diewell: ingest: (\d+)/(\d+) files \((\d+)%\)")
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, prefect_api: str | None = None) -> dict[str, str]:
+    """The demo's environment: with no `prefect_api`, the demo starts its own Prefect server."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "100", "TERM": "xterm"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     env.pop("PREFECT_API_URL", None)
+    if prefect_api:
+        env["PREFECT_API_URL"] = prefect_api
     env.pop("NO_COLOR", None)
     return env
 
@@ -76,7 +81,7 @@ def test_without_a_terminal_progress_is_plain_lines(tmp_path):
         [sys.executable, *DEMO, str(tmp_path / "demo")],
         capture_output=True,
         text=True,
-        env=_env(tmp_path),
+        env=_env(tmp_path, shared_prefect_api()),
         cwd=REPO,
         timeout=TIMEOUT_SECONDS,
     )

@@ -3,7 +3,8 @@
 `deaths_ics` writes one ICB provider with a deaths extract of a few hand-made decedents;
 `diewell` starts `python -m diewell.cli` with the ICS's key, in its own session (so a test
 can kill it and everything it started), with a Prefect home of the test's choosing (a
-crashed run's Prefect state is found by the next run only when they share it);
+run's cached task results are found by the next run only when they share it) and the test
+process's Prefect server;
 `run_diewell` runs it to the end and returns what it printed.
 """
 
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import DEATHS_COLUMNS, REPO, TEST_KEY, TinyIcs, nhs
+from tests.conftest import DEATHS_COLUMNS, REPO, TEST_KEY, TinyIcs, nhs, shared_prefect_api
 
 ICB = {"code": "QTT", "name": "ICB", "extracts": ["deaths"]}
 DECEDENTS = 12
@@ -50,15 +51,16 @@ def deaths_ics(root: Path, *, delivered: bool = True) -> TinyIcs:
 
 
 def cli_env(prefect_home: Path, **extra: str) -> dict[str, str]:
-    env = {
+    """The environment of a `diewell` process: the test key, its own Prefect home (its task
+    cache) and this test process's Prefect server (tests/conftest.shared_prefect_api)."""
+    return {
         **os.environ,
         "DIEWELL_PSEUDO_KEY": TEST_KEY,
         "PREFECT_HOME": str(prefect_home),
+        "PREFECT_API_URL": shared_prefect_api(),
         "PYTHONPATH": str(REPO),
         **extra,
     }
-    env.pop("PREFECT_API_URL", None)  # each run starts its own temporary Prefect server
-    return env
 
 
 def diewell(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
