@@ -2,7 +2,8 @@
 
 The MESH sandbox pins its own web framework, and the warehouse must open in an older DuckDB:
 each gets a venv under pytest's cache, made once (under a lock, as another pytest may be
-making it) and reused while its requirements stay the same.
+making it) and reused while its requirements stay the same. It is installed with uv where
+the project's venv has it (the README's setup and .ci/run install it), with pip otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ def _root(request, name: str) -> Path:
     return Path(request.config.rootpath) / ".pytest_cache" / name
 
 
+def _installer(python: Path) -> list[str]:
+    """The command that installs packages into the venv of `python`."""
+    uv = Path(sys.executable).with_name("uv")
+    if uv.exists():
+        return [str(uv), "pip", "install", "-q", "--python", str(python), "--compile-bytecode"]
+    return [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+
+
 def cached_venv_python(request, name: str, requirements: list[str]) -> Path:
     """The python of a venv named `name` holding exactly `requirements`."""
     pins = "\n".join(requirements) + "\n"
@@ -41,8 +50,7 @@ def cached_venv_python(request, name: str, requirements: list[str]) -> Path:
                 return python
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
             done = subprocess.run(
-                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-                + requirements,
+                _installer(python) + requirements,
                 capture_output=True,
                 text=True,
                 timeout=INSTALL_TIMEOUT_SECONDS,
