@@ -7,8 +7,10 @@ Generates a synthetic ICS with the project's generator (S: 1M people over 3 year
 5 years, L: 57M over 5 years; --population and --years override, for smoke runs), then, on
 the same files and in this order:
 
-1. the bare DuckDB scan: `count(*)` of every file, one query per file (the floor: reading
-   everything once);
+0. the read floor: every file read once with Polars, file by file, CSV columns as text (what
+   any program that looks at every value pays at least; the run's cost is stated against it);
+1. the bare DuckDB scan: `count(*)` of every file, one query per file (mostly CSV sniffing:
+   kept to compare with earlier figures);
 2. the analyst script (benchmarks/analyst_pandas.py: pandas, GX on pandas, 13 indicators at
    ICS level for one period), in a child process; a failure (MemoryError, killed) is recorded;
 3. `diewell run` as pipeline.refresh with a step runner that times each step (pull, validate,
@@ -25,8 +27,8 @@ the same files and in this order:
    continues the same people.
 
 Each child measures its own peak resident memory (ru_maxrss of itself and of its children).
-Prints every figure and the ratios (diewell / bare scan, pandas / diewell, incremental /
-full run) and writes them as JSON. The folder is a temporary one, removed afterwards, unless --dir or --keep is given.
+Prints every figure and the ratios (diewell / read floor, diewell / bare scan, pandas /
+diewell, incremental / full run) and writes them as JSON. The folder is a temporary one, removed afterwards, unless --dir or --keep is given.
 Asserts nothing: tests assert behaviour, benchmarks measure.
 """
 
@@ -252,7 +254,25 @@ def run_child(part: str, *args: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# The bare scan and the whole benchmark
+# The read floor, the bare scan and the whole benchmark
+
+
+def read_floor(landing: Path) -> dict:
+    """Every file read once, with Polars, file by file: CSV with every column as text,
+    Parquet as written. What any program that looks at every value must pay at least."""
+    import polars as pl
+
+    files = sorted(p for p in landing.rglob("*") if p.suffix in (".csv", ".parquet"))
+    rows = 0
+    started = time.perf_counter()
+    for path in files:
+        if path.suffix == ".parquet":
+            rows += pl.read_parquet(path).height
+        else:
+            rows += pl.read_csv(path, infer_schema=False).height
+    wall = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in files)
+    return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": size}
 
 
 def bare_scan(landing: Path) -> dict:
@@ -339,7 +359,25 @@ def machine() -> dict:
         "memory_gib": round(memory / 2**30, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "commit": commit(),
     }
+
+
+def commit() -> str:
+    """The project's commit the figures were measured on (`+changes` if the tree differs)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:  # no git here
+        return "unknown"
+    return f"{head or 'unknown'}{' +changes' if changed else ''}"
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -357,6 +395,8 @@ def benchmark(size: str, population: int, years: int, folder: Path, baselines: b
         return figures
     landing, later = folder / "landing", folder / "next-month"
     held_back = hold_back_month(landing, later, NEXT_PERIOD_END, PERIOD_END)
+    print("read floor (Polars, every file once) ...")
+    figures["read_floor"] = read_floor(landing)
     if baselines:
         print("bare scan ...")
         figures["bare_scan"] = bare_scan(landing)
@@ -383,6 +423,7 @@ def benchmark(size: str, population: int, years: int, folder: Path, baselines: b
         theirs = figures["pandas"]["values"]
         figures["pandas_same_13_values"] = all(ours.get(i) == v for i, v in theirs.items())
     figures["ratios"] = {
+        "diewell_over_read_floor": ratio(run_s, figures["read_floor"]["wall_s"]),
         "diewell_over_bare_scan": ratio(run_s, figures["bare_scan"]["wall_s"]),
         "pandas_over_diewell": ratio(pandas_s, run_s),
         "incremental_over_full_run": ratio(incremental_s, run_s),
@@ -413,9 +454,14 @@ def describe(figures: dict) -> str:
     m, scan = figures["machine"], figures.get("bare_scan", {})
     lines = [
         f"size {figures['size']}: {figures['population']:,} people, {figures['years']} years; "
-        f"{m['cpus']} cpus, {m['memory_gib']} GiB",
+        f"{m['cpus']} cpus, {m['memory_gib']} GiB; commit {m.get('commit', 'unknown')}",
         f"generate:  {part('generate')}",
     ]
+    if floor := figures.get("read_floor"):
+        lines.append(
+            f"read floor: {floor['wall_s']:.1f} s ({floor['files']:,} files, "
+            f"{floor['rows']:,} rows, {floor['bytes'] / 1e6:,.0f} MB; Polars, every file once)"
+        )
     if scan.get("wall_s"):
         lines.append(
             f"bare scan: {scan['wall_s']:.1f} s ({scan['files']:,} files, {scan['rows']:,} rows, "
