@@ -25,7 +25,7 @@ def synthetic_landing(tmp_path_factory):
     from diewell.synth import synthesize
 
     root = tmp_path_factory.mktemp("crash-source")
-    synthesize(root, seed=21, population=2_000, years=2, defect_rate=0.002)
+    synthesize(root, seed=21, population=2_000, years=1, defect_rate=0.002)
     return root
 
 
