@@ -6,8 +6,9 @@ it, over a Prefect process pool with 1 and then 2 ICS workers, end to end.
 
 Generates one synthetic ICS per size (the project's generator, each its own seed, ICS code
 and key; 7 million people in all by default), then for each worker count: a fresh copy of
-every ICS's deliveries, a Prefect server of its own (its own PREFECT_HOME and SQLite database
-on a free loopback port), the process pool, one publication deployment per ICS made from
+every ICS's deliveries, a Prefect server of its own (the tests' harness,
+tests/system/prefect_stack.Stack: its own PREFECT_HOME and SQLite database on a free
+loopback port), the process pool, one publication deployment per ICS made from
 prefect.yaml's `monthly-publication` and the repository's `regional-publication` (as
 docs/OPERATIONS.md, "Running a region", says), and the workers: one for the regional run on
 a work queue of its own (so it never holds an ICS worker's slot) and N for the ICS runs on
@@ -26,37 +27,31 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import yaml
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(PROJECT)]
 from run import machine  # noqa: E402  (the machine and commit of the figures, as run.py)
 
-PREFECT = str(Path(sys.executable).with_name("prefect"))
-POOL = "diewell-process"
+from tests.system.prefect_stack import (  # noqa: E402  (the tests' Prefect harness)
+    Stack,
+    region_deployments,
+    write_prefect_file,
+    write_region_config,
+)
+
 REGION_QUEUE = "region"  # the regional run's own queue: it never takes an ICS worker's slot
 ENGLAND_ICSS = 42
 ENGLAND_POPULATION_M = 57.1  # ONS mid-2023 estimate for England, millions
 SEED = 20261208
 RUN_TIMEOUT = 3 * 3600  # seconds for the whole regional run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def generate(root: Path, millions: list[float], years: int) -> dict[str, dict]:
@@ -83,122 +78,12 @@ def generate(root: Path, millions: list[float], years: int) -> dict[str, dict]:
     return icss
 
 
-class Stack:
-    """A Prefect server, the pool, the deployments and the workers, all stopped by close()."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        root.mkdir(parents=True)
-        port = free_port()
-        self.api = f"http://127.0.0.1:{port}/api"
-        home = root / "prefect-home"
-        home.mkdir()
-        self.env = {
-            **os.environ,
-            "PREFECT_HOME": str(home),
-            "PREFECT_API_URL": self.api,
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_UI_ENABLED": "false",
-            "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-            "PREFECT_WORKER_QUERY_SECONDS": "2",
-        }
-        for name in ("DIEWELL_PSEUDO_KEY", "DIEWELL_HOME", "DIEWELL_CONFIG"):
-            self.env.pop(name, None)  # each ICS's own key file
-        self.processes: list[subprocess.Popen] = []
-        self.http = httpx.Client(base_url=self.api, timeout=60)
-        self.port = port
-
-    def start(self, args: list[str], log: str, cwd: Path, env: dict | None = None) -> None:
-        self.processes.append(
-            subprocess.Popen(
-                [PREFECT, *args],
-                cwd=cwd,
-                env={**self.env, **(env or {})},
-                stdout=(self.root / log).open("wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-
-    def cli(self, *args: str, cwd: Path | None = None, env: dict | None = None) -> None:
-        done = subprocess.run(
-            [PREFECT, *args],
-            cwd=cwd or self.root,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode:
-            raise RuntimeError(f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}")
-
-    def serve(self) -> None:
-        self.start(
-            ["server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-            "server.log",
-            self.root,
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if self.http.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError((self.root / "server.log").read_text())
-        self.cli("work-pool", "create", POOL, "--type", "process")
-
-    def worker(self, name: str, *args: str) -> None:
-        cwd = self.root / f"{name}-cwd"
-        cwd.mkdir()
-        self.start(
-            ["worker", "start", "--pool", POOL, "--name", name, *args],
-            f"{name}.log",
-            cwd,
-            env={"DIEWELL_HOME": str(PROJECT)},
-        )
-
-    def run_of(self, run_id: str) -> dict:
-        return self.http.get(f"/flow_runs/{run_id}").json()
-
-    def close(self) -> None:
-        try:
-            self.http.patch(f"/work_pools/{POOL}", json={"is_paused": True})
-        except httpx.HTTPError:
-            pass
-        for process in reversed(self.processes):  # the workers first, the server last
-            for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-                try:
-                    os.killpg(process.pid, sig)
-                    process.wait(timeout=wait)
-                    break
-                except ProcessLookupError:
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        self.http.close()
-
-
 def prefect_file(root: Path, configs: dict[str, Path]) -> Path:
-    """prefect.yaml's regional deployment (on its own queue) and one publication deployment
-    per ICS made from `monthly-publication`, with no schedules."""
-    spec = yaml.safe_load((PROJECT / "prefect.yaml").read_text(encoding="utf-8"))
-    by_name = {d["name"]: d for d in spec["deployments"]}
-    regional = {**by_name["regional-publication"]}
-    regional["work_pool"] = {**regional["work_pool"], "work_queue_name": REGION_QUEUE}
-    monthly = {k: v for k, v in by_name["monthly-publication"].items() if k != "schedules"}
-    per_ics = [
-        {**monthly, "name": f"ics-{code.lower()}", "parameters": {"config_path": str(path)}}
-        for code, path in configs.items()
-    ]
-    per_ics = [{**d, "parameters": {**d["parameters"], "publish": True}} for d in per_ics]
-    spec["deployments"] = [regional, *per_ics]
-    path = root / "prefect.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    return path
+    """prefect.yaml's regional deployment, on its own queue, and one publication deployment
+    per ICS (tests/system/prefect_stack.region_deployments)."""
+    regional, per_ics = region_deployments(configs)
+    regional = {**regional, "work_pool": {**regional["work_pool"], "work_queue_name": REGION_QUEUE}}
+    return write_prefect_file(root / "prefect.yaml", [regional, *per_ics])
 
 
 def seconds_between(run: dict) -> float | None:
@@ -220,20 +105,8 @@ def region_run(root: Path, sources: Path, codes: list[str], workers: int) -> dic
         target = run_root / code
         shutil.copytree(sources / code, target, ignore=shutil.ignore_patterns(".parts*"))
         configs[code] = target / "diewell.yaml"
-    region_config = run_root / "region.yaml"
-    region_config.write_text(
-        yaml.safe_dump(
-            {
-                "region": {"code": "Y60", "name": "Benchmark region"},
-                "outputs": "region-outputs",
-                "ics": [
-                    {"deployment": f"diewell-refresh/ics-{c.lower()}", "outputs": f"{c}/outputs"}
-                    for c in codes
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
+    region_config = write_region_config(run_root / "region.yaml", "Benchmark region", codes)
+    (run_root / "stack").mkdir()
     stack = Stack(run_root / "stack")
     try:
         stack.serve()
@@ -246,20 +119,15 @@ def region_run(root: Path, sources: Path, codes: list[str], workers: int) -> dic
             cwd=PROJECT,
             env={"DIEWELL_REGION_CONFIG": str(region_config)},
         )
-        stack.worker("region-worker", "--work-queue", REGION_QUEUE, "--limit", "1")
+        home = {"DIEWELL_HOME": str(PROJECT)}  # each ICS's own key file: no key variable
+        stack.worker("region-worker", home, "--work-queue", REGION_QUEUE, "--limit", "1")
         for i in range(workers):
-            stack.worker(f"ics-worker-{i + 1}", "--work-queue", "default", "--limit", "1")
-        deployment = stack.http.get("/deployments/name/diewell-region/regional-publication")
-        deployment.raise_for_status()
+            stack.worker(f"ics-worker-{i + 1}", home, "--work-queue", "default", "--limit", "1")
         started = time.perf_counter()
-        created = stack.http.post(
-            f"/deployments/{deployment.json()['id']}/create_flow_run", json={}
-        )
-        created.raise_for_status()
-        region_id = created.json()["id"]
+        region_id = stack.trigger("diewell-region/regional-publication")
         deadline = time.monotonic() + RUN_TIMEOUT
         while True:
-            region = stack.run_of(region_id)
+            region = stack.run(region_id)
             state = (region.get("state") or {}).get("type")
             if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
                 break
@@ -267,7 +135,7 @@ def region_run(root: Path, sources: Path, codes: list[str], workers: int) -> dic
                 raise TimeoutError(f"the regional run did not finish in {RUN_TIMEOUT} s")
             time.sleep(1)
         wall = time.perf_counter() - started
-        ics_runs = {}
+        ics_runs, ends = {}, []
         for code in codes:
             found = stack.http.post(
                 "/flow_runs/filter",
@@ -279,6 +147,8 @@ def region_run(root: Path, sources: Path, codes: list[str], workers: int) -> dic
                 "run_s": seconds_between(run),
                 "disk_mb": disk_mb(run_root / code),
             }
+            if run.get("end_time"):
+                ends.append(dt.datetime.fromisoformat(run["end_time"]))
         figures = {
             "workers": workers,
             "state": state,
@@ -287,16 +157,6 @@ def region_run(root: Path, sources: Path, codes: list[str], workers: int) -> dic
             "ics": ics_runs,
         }
         # the regional publication itself: the regional run's time after its last ICS ended
-        ends = [
-            dt.datetime.fromisoformat(r["end_time"])
-            for r in (
-                stack.http.post(
-                    "/flow_runs/filter",
-                    json={"deployments": {"name": {"any_": [f"ics-{c.lower()}" for c in codes]}}},
-                ).json()
-            )
-            if r.get("end_time")
-        ]
         if ends and region.get("end_time"):
             figures["regional_publication_s"] = round(
                 (dt.datetime.fromisoformat(region["end_time"]) - max(ends)).total_seconds(), 1

@@ -1,6 +1,6 @@
 """A real Prefect server, the diewell-process pool, prefect.yaml deployed and workers: for the
 integration tests that drive the deployments as a data engineer does (test_deployments.py,
-test_automations.py, test_region.py).
+test_automations.py, test_region.py), and for benchmarks/region.py.
 
 `Stack` runs a Prefect 3.8.8 server with its own PREFECT_HOME and SQLite database on a free
 loopback port (no scheduler: the tests trigger every run), creates the pool, starts process
@@ -31,6 +31,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import REPO
 
@@ -300,6 +301,52 @@ class Stack:
         for out in self.outputs:
             out.close()
         self.http.close()
+
+
+def region_deployments(configs: dict[str, Path]) -> tuple[dict, list[dict]]:
+    """prefect.yaml's regional deployment, and a publication deployment per ICS made from its
+    `monthly-publication` as docs/OPERATIONS.md ("Running a region") says: named
+    `ics-<code>`, with that ICS's config, publishing, and no schedule (the regional run
+    starts it). `configs`: ICS code -> its config file."""
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    by_name = {d["name"]: d for d in spec["deployments"]}
+    monthly = {k: v for k, v in by_name["monthly-publication"].items() if k != "schedules"}
+    per_ics = [
+        {
+            **monthly,
+            "name": f"ics-{code.lower()}",
+            "parameters": {"config_path": str(config), "publish": True},
+        }
+        for code, config in configs.items()
+    ]
+    return by_name["regional-publication"], per_ics
+
+
+def write_prefect_file(path: Path, deployments: list[dict]) -> Path:
+    """prefect.yaml with `deployments` in place of its own."""
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    spec["deployments"] = deployments
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def write_region_config(path: Path, name: str, codes: list[str]) -> Path:
+    """A region configuration (region Y60) of the ICSs `codes`: each run by its deployment
+    `diewell-refresh/ics-<code>`, its outputs in `<code>/outputs` beside the file."""
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "region": {"code": "Y60", "name": name},
+                "outputs": "region-outputs",
+                "ics": [
+                    {"deployment": f"diewell-refresh/ics-{c.lower()}", "outputs": f"{c}/outputs"}
+                    for c in codes
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    return path
 
 
 @contextmanager

@@ -19,7 +19,13 @@ import pytest
 import yaml
 
 from tests.conftest import DEATHS_COLUMNS, REPO, TEST_KEY, TinyIcs
-from tests.system.prefect_stack import Stack, server_dependencies_problem
+from tests.system.prefect_stack import (
+    Stack,
+    region_deployments,
+    server_dependencies_problem,
+    write_prefect_file,
+    write_region_config,
+)
 from tests.system.tiny_cli import ICB, deaths
 
 pytestmark = pytest.mark.slow
@@ -48,32 +54,10 @@ def region(tmp_path_factory):
         pytest.fail(problem)
     root = tmp_path_factory.mktemp("region")
     icss = {code: tiny_ics(root, code, n, every) for code, (n, every) in ICSS.items()}
-    config = root / "region.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "region": {"code": "Y60", "name": "Test region"},
-                "outputs": "region-outputs",
-                "ics": [
-                    {"deployment": f"diewell-refresh/ics-{c.lower()}", "outputs": f"{c}/outputs"}
-                    for c in icss
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
+    config = write_region_config(root / "region.yaml", "Test region", list(icss))
     # the repository's regional deployment, and one publication deployment per ICS made from
     # the repository's monthly one (its own config_path, no schedule)
-    spec = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
-    by_name = {d["name"]: d for d in spec["deployments"]}
-    per_ics = [
-        {
-            **{k: v for k, v in by_name["monthly-publication"].items() if k != "schedules"},
-            "name": f"ics-{code.lower()}",
-            "parameters": {"config_path": str(ics.config_path), "publish": True},
-        }
-        for code, ics in icss.items()
-    ]
+    regional, per_ics = region_deployments({code: ics.config_path for code, ics in icss.items()})
     # and one whose ICS cannot run (its key is not set where the workers run)
     broken = TinyIcs(root / "QZZ", [ICB], code="QZZ", name="ICS without a key")
     raw = yaml.safe_load(broken.config_path.read_text(encoding="utf-8"))
@@ -82,9 +66,7 @@ def region(tmp_path_factory):
     per_ics.append(
         {**per_ics[0], "name": "ics-qzz", "parameters": {"config_path": str(broken.config_path)}}
     )
-    spec["deployments"] = [by_name["regional-publication"], *per_ics]
-    prefect_file = root / "prefect.yaml"
-    prefect_file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    prefect_file = write_prefect_file(root / "prefect.yaml", [regional, *per_ics])
 
     (root / "stack").mkdir()
     stack = Stack(root / "stack")
