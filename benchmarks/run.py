@@ -257,12 +257,21 @@ def run_child(part: str, *args: str) -> dict:
 # The read floor, the bare scan and the whole benchmark
 
 
+def delivered_files(landing: Path) -> list[Path]:
+    """Every delivered extract file under the landing folder, in name order."""
+    return sorted(p for p in landing.rglob("*") if p.suffix in (".csv", ".parquet"))
+
+
+def total_bytes(files: list[Path]) -> int:
+    return sum(p.stat().st_size for p in files)
+
+
 def read_floor(landing: Path) -> dict:
     """Every file read once, with Polars, file by file: CSV with every column as text,
     Parquet as written. What any program that looks at every value must pay at least."""
     import polars as pl
 
-    files = sorted(p for p in landing.rglob("*") if p.suffix in (".csv", ".parquet"))
+    files = delivered_files(landing)
     rows = 0
     started = time.perf_counter()
     for path in files:
@@ -271,15 +280,14 @@ def read_floor(landing: Path) -> dict:
         else:
             rows += pl.read_csv(path, infer_schema=False).height
     wall = time.perf_counter() - started
-    size = sum(p.stat().st_size for p in files)
-    return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": size}
+    return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": total_bytes(files)}
 
 
 def bare_scan(landing: Path) -> dict:
     """count(*) of every extract file with DuckDB, one query per file: the floor."""
     import duckdb
 
-    files = sorted(p for p in landing.rglob("*") if p.suffix in (".csv", ".parquet"))
+    files = delivered_files(landing)
     con = duckdb.connect()
     rows = 0
     started = time.perf_counter()
@@ -290,8 +298,7 @@ def bare_scan(landing: Path) -> dict:
         rows += con.execute(f"SELECT count(*) FROM {reader}", [str(path)]).fetchone()[0]
     wall = time.perf_counter() - started
     con.close()
-    size = sum(p.stat().st_size for p in files)
-    return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": size}
+    return {"wall_s": wall, "files": len(files), "rows": rows, "bytes": total_bytes(files)}
 
 
 def _move_keeping_folders(path: Path, source: Path, target: Path) -> None:
